@@ -1,0 +1,86 @@
+"""NRSC core: the application factory."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from flask import Flask, g, request, session
+from sqlalchemy import event
+
+from webapp.config import ConfigError, load_config
+from webapp.extensions import babel, csrf, db
+from webapp.plugins import PluginError, build_plugin_host
+from webapp.tasks import TaskRunner
+
+__all__ = ["create_app", "ConfigError", "PluginError"]
+LANGUAGES = ("zh_CN", "en")
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: dict[str, Any] | None = None,
+    *,
+    plugins: Iterable[Any] = (),
+    load_entrypoints: bool | None = None,
+) -> Flask:
+    """Build the app. ``config`` overrides the environment; ``plugins`` are
+    registered after the entry points (or alone with ``load_entrypoints=False``)."""
+    app = Flask(__name__, instance_path=None)
+    cfg = load_config(config)
+    app.config.update(cfg)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories="translations")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+    if load_entrypoints is None:
+        load_entrypoints = app.config["NRSC_LOAD_ENTRYPOINTS"]
+    app.extensions["nrsc.plugins"] = build_plugin_host(
+        load_entrypoints=load_entrypoints, plugins=plugins, settings=app.config,
+        disabled=app.config["NRSC_DISABLED_PLUGINS"])
+    _add_plugin_templates(app)
+
+    app.extensions["nrsc.tasks"] = TaskRunner(
+        app, eager=app.config.get("NRSC_TASKS_EAGER", False),
+        broker_url=app.config.get("CELERY_BROKER_URL"))
+
+    from webapp import jinja, views
+    jinja.init_app(app)
+    views.register_blueprints(app)
+    return app
+
+
+def _select_locale() -> str:
+    # zh_CN whatever the browser says; English only when chosen explicitly.
+    chosen = request.args.get("lang") or session.get("lang")
+    return chosen if chosen in LANGUAGES else "zh_CN"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _add_plugin_templates(app: Flask) -> None:
+    """Let plugins ship templates in ``<package>/templates``."""
+    import os
+
+    from jinja2 import ChoiceLoader, FileSystemLoader
+
+    host = app.extensions["nrsc.plugins"]
+    folders = []
+    for name, plugin in host.pm.list_name_plugin():
+        path = getattr(plugin, "__file__", None)
+        if path:
+            folder = os.path.join(os.path.dirname(path), "templates")
+            if os.path.isdir(folder):
+                folders.append(FileSystemLoader(folder))
+    if folders:
+        app.jinja_loader = ChoiceLoader([app.jinja_loader, *folders])  # type: ignore[list-item]

@@ -1,0 +1,209 @@
+"""The ``nrsc`` command: a Flask CLI group."""
+from __future__ import annotations
+
+import socket
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from webapp import ConfigError, PluginError, create_app
+
+
+def _factory():
+    try:
+        return create_app()
+    except (ConfigError, PluginError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(cls=FlaskGroup, create_app=_factory, add_default_commands=False,
+             add_version_option=False, load_dotenv=False)
+def main() -> None:
+    """NRSC — 自然资源综合监管指挥平台."""
+
+
+# -- database -----------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Upgrade the schema to REVISION (default: head)."""
+    from webapp import dbtools
+    dbtools.upgrade(revision)
+    click.echo(f"database at {dbtools.schema_status()['current']}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Downgrade the schema to REVISION (e.g. base)."""
+    from webapp import dbtools
+    dbtools.downgrade(revision)
+    click.echo(f"database at {dbtools.schema_status()['current']}")
+
+
+@db.command("status")
+@with_appcontext
+def db_status() -> None:
+    from webapp import dbtools
+    s = dbtools.schema_status()
+    click.echo(f"current {s['current']}  head {s['head']}")
+
+
+def _require_schema() -> None:
+    from webapp import dbtools
+    try:
+        dbtools.require_current_schema()
+    except dbtools.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# -- demo ---------------------------------------------------------------------
+@main.group()
+def demo() -> None:
+    """Synthetic demonstration data."""
+
+
+@demo.command("load")
+@with_appcontext
+def demo_load() -> None:
+    """Load (or update) the synthetic demo organisation, cameras and parcels."""
+    _require_schema()
+    from webapp.demo import DemoDataError, load_demo
+    try:
+        summary = load_demo()
+    except DemoDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("合成演示数据 (synthetic demo data) loaded: " +
+               ", ".join(f"{k} {v}" for k, v in summary.items()))
+
+
+# -- users and tokens -----------------------------------------------------------
+@main.group()
+def user() -> None:
+    """User accounts."""
+
+
+@user.command("create")
+@click.argument("login")
+@click.option("--name", "display_name", help="display name (default: the login)")
+@click.option("--role", required=True, type=click.Choice(
+    ["duty_officer", "duty_lead", "unit_handler", "unit_leader", "office_staff", "leader_viewer", "admin"]))
+@click.option("--unit", "unit_code", help="unit code the user belongs to")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@with_appcontext
+def user_create(login: str, display_name: str | None, role: str, unit_code: str | None, password: str) -> None:
+    """Create a user with a hashed password."""
+    _require_schema()
+    from webapp import audit
+    from webapp.extensions import db as sa
+    from webapp.models import Unit, User
+    from webapp.security import UNIT_ROLES, hash_password
+
+    if sa.session.scalar(select(User).where(User.login == login)):
+        raise click.ClickException(f"user {login!r} already exists")
+    unit = None
+    if unit_code:
+        unit = sa.session.scalar(select(Unit).where(Unit.code == unit_code))
+        if unit is None:
+            raise click.ClickException(f"no unit with code {unit_code!r}")
+    if role in UNIT_ROLES and unit is None:
+        raise click.ClickException(f"role {role} needs --unit")
+    try:
+        pw = hash_password(password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    u = User(login=login, display_name=display_name or login, role=role, unit=unit, password_hash=pw)
+    sa.session.add(u)
+    sa.session.flush()
+    audit.record("user_created", "user", u.id, actor_label="cli", data={"role": role})
+    sa.session.commit()
+    click.echo(f"created user {login} ({role})")
+
+
+@main.group()
+def token() -> None:
+    """API tokens (stored hashed; shown once)."""
+
+
+@token.command("create")
+@click.option("--source", help="bind to an intake source name (AI box, NVR…)")
+@click.option("--user", "login", help="bind to a user; the token acts with that user's role and unit")
+@click.option("--label", default="")
+@with_appcontext
+def token_create(source: str | None, login: str | None, label: str) -> None:
+    """Create an API token and print it once."""
+    _require_schema()
+    from webapp import audit
+    from webapp.extensions import db as sa
+    from webapp.models import User
+    from webapp.security import create_api_token
+
+    if bool(source) == bool(login):
+        raise click.UsageError("give exactly one of --source NAME or --user LOGIN")
+    bound_user = None
+    if login:
+        bound_user = sa.session.scalar(select(User).where(User.login == login))
+        if bound_user is None:
+            raise click.ClickException(f"no user {login!r}")
+    row, plain = create_api_token(source=source, user=bound_user, label=label)
+    sa.session.flush()
+    audit.record("token_created", "api_token", row.id, actor_label="cli",
+                 data={"source": source, "user": login, "prefix": row.prefix})
+    sa.session.commit()
+    click.echo(plain)
+
+
+@token.command("revoke")
+@click.argument("prefix")
+@with_appcontext
+def token_revoke(prefix: str) -> None:
+    """Revoke the token whose printed value starts with PREFIX (12 characters)."""
+    from webapp import audit, clock
+    from webapp.extensions import db as sa
+    from webapp.models import ApiToken
+
+    row = sa.session.scalar(select(ApiToken).where(ApiToken.prefix == prefix[:12]))
+    if row is None:
+        raise click.ClickException(f"no token starting with {prefix[:12]!r}")
+    row.revoked_at = clock.now()
+    audit.record("token_revoked", "api_token", row.id, actor_label="cli")
+    sa.session.commit()
+    click.echo(f"revoked {row.prefix}…")
+
+
+# -- running --------------------------------------------------------------------
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, help="0 picks a free port")
+@with_appcontext
+def run(host: str, port: int) -> None:
+    """Run the platform: web server, background worker (and the camera simulator
+    and patrol once they exist)."""
+    _require_schema()
+    from webapp import services
+    app = current_app._get_current_object()
+    port = port or free_port(host)
+    services.start_background(app)
+    click.echo(f"NRSC listening on http://{host}:{port}/  (login page /login)")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

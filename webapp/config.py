@@ -1,0 +1,84 @@
+"""Configuration from the environment, with secrets from an instance file."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class ConfigError(RuntimeError):
+    """Configuration that cannot work; the message names the setting."""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("NRSC_DATA_DIR") or Path.cwd() / "var")
+
+
+def database_url(raw: str | None, data_dir: Path) -> str:
+    if not raw:
+        return f"sqlite:///{data_dir / 'nrsc.sqlite3'}"
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://"):]
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigError(f"DATABASE_URL is malformed ({exc}); expected e.g. "
+                          "postgresql://user@127.0.0.1:5432/nrsc or sqlite:////path/nrsc.sqlite3") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"DATABASE_URL uses {url.get_backend_name()!r}; only sqlite and postgresql are supported")
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def _instance_secret(data_dir: Path) -> str:
+    """A per-installation secret key kept in the data dir, created once."""
+    path = data_dir / "instance" / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    overrides = dict(overrides or {})
+    env = os.environ
+    data_dir = Path(overrides.pop("NRSC_DATA_DIR", None) or default_data_dir())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cfg: dict[str, Any] = {
+        "NRSC_DATA_DIR": data_dir,
+        "SQLALCHEMY_DATABASE_URI": database_url(
+            overrides.pop("DATABASE_URL", None) or env.get("DATABASE_URL"), data_dir),
+        "SECRET_KEY": env.get("NRSC_SECRET_KEY") or _instance_secret(data_dir),
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or None,
+        "MQTT_URL": env.get("NRSC_MQTT_URL") or None,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "MAX_CONTENT_LENGTH": int(env.get("NRSC_MAX_UPLOAD_MB", "40")) * 1024 * 1024,
+        "NRSC_MAX_IMAGE_BYTES": int(env.get("NRSC_MAX_IMAGE_MB", "10")) * 1024 * 1024,
+        "NRSC_MAX_IMAGE_PIXELS": int(env.get("NRSC_MAX_IMAGE_PIXELS", str(50_000_000))),
+        "NRSC_TILE_URL": env.get("NRSC_TILE_URL", ""),
+        "NRSC_BASE_URL": env.get("NRSC_BASE_URL", ""),
+        "NRSC_LOAD_ENTRYPOINTS": env.get("NRSC_LOAD_ENTRYPOINTS", "1") != "0",
+        "NRSC_DISABLED_PLUGINS": [p for p in env.get("NRSC_DISABLED_PLUGINS", "").split(",") if p],
+        "NRSC_INPROCESS_WORKER": env.get("NRSC_INPROCESS_WORKER", "1") != "0",
+        "NRSC_DETECTORS": {},
+        "NRSC_NOTIFIERS": {},
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+    cfg.update(overrides)
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    return cfg

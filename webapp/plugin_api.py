@@ -1,0 +1,241 @@
+"""The only module a plugin imports from the core.
+
+It holds the ``hookimpl`` marker and the plain dataclasses exchanged with the
+core. It imports nothing from the rest of ``webapp`` so that a plugin never
+reaches a database session or an ORM object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
+
+import pluggy
+
+PROJECT_NAME = "nrsc"
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+TimeBasis = Literal["natural", "working"]
+PrejudgementLevel = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A deadline length. ``working_days`` only counts on a working-time basis."""
+
+    minutes: int = 0
+    working_days: int = 0
+
+    def __post_init__(self) -> None:
+        if self.minutes < 0 or self.working_days < 0:
+            raise ValueError("a clock cannot be negative")
+        if self.minutes == 0 and self.working_days == 0:
+            raise ValueError("a clock needs a length")
+
+    @classmethod
+    def parse(cls, text: str) -> "Clock":
+        """Parse ``"5m"``, ``"4h"``, ``"24h"`` or ``"3wd"`` (working days)."""
+        text = text.strip().lower()
+        for suffix, factory in (
+            ("wd", lambda n: cls(working_days=n)),
+            ("h", lambda n: cls(minutes=60 * n)),
+            ("m", lambda n: cls(minutes=n)),
+        ):
+            if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+                return factory(int(text[: -len(suffix)]))
+        raise ValueError(f"cannot read clock {text!r}: use e.g. 5m, 4h or 3wd")
+
+    def __str__(self) -> str:
+        if self.working_days:
+            return f"{self.working_days}wd"
+        if self.minutes % 60 == 0:
+            return f"{self.minutes // 60}h"
+        return f"{self.minutes}m"
+
+
+@dataclass(frozen=True)
+class SlaClocks:
+    """The four clocks of a domain. Review starts at the alert's creation and
+    always counts natural time (the duty office works 24/7); accept, arrive and
+    feedback all start at dispatch and count on ``basis``."""
+
+    review: Clock
+    accept: Clock
+    arrive: Clock
+    feedback: Clock
+    basis: TimeBasis = "working"
+
+
+@dataclass(frozen=True)
+class EventType:
+    code: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A supervision domain, declared by exactly one plugin."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    colour: str
+    icon: str
+    working_group: int
+    event_types: tuple[EventType, ...]
+    sla: SlaClocks
+    urgent: bool = False
+    emergency_allowed: bool = False
+
+    def event_type(self, code: str) -> EventType | None:
+        return next((e for e in self.event_types if e.code == code), None)
+
+
+@dataclass(frozen=True)
+class GisFeature:
+    """A parcel or zone at or near an alert's point."""
+
+    layer: str
+    code: str
+    name: str
+    inside: bool
+    distance_m: float
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GisContext:
+    township_code: str | None
+    township_name: str | None
+    features: tuple[GisFeature, ...] = ()
+
+    def layer(self, name: str, *, inside: bool | None = None) -> list[GisFeature]:
+        return [
+            f for f in self.features
+            if f.layer == name and (inside is None or f.inside == inside)
+        ]
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """A read-only view of an alert handed to plugins."""
+
+    domain: str
+    event_type: str
+    lat: float
+    lon: float
+    occurred_at: datetime
+    id: int | None = None
+    source: str | None = None
+    camera_code: str | None = None
+    preset: int | None = None
+    label: str | None = None
+    score: float | None = None
+    text: str | None = None
+    manual: bool = False
+    location_estimated: bool = False
+    occurrences: int = 1
+
+
+@dataclass(frozen=True)
+class RoutingContext:
+    """What the core knows when it routes: the event's township (by its
+    boundary) and the unit that answers for that township."""
+
+    township_code: str | None
+    township_unit: str | None
+    gis: GisContext | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Who handles a confirmed alert. Units are named by their codes."""
+
+    lead_unit: str
+    working_group: int
+    lead_offices: tuple[str, ...] = ()
+    cooperating: tuple[str, ...] = ()
+    forward_to: tuple[str, ...] = ()
+    clocks: SlaClocks | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Prejudgement:
+    level: PrejudgementLevel
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DetectionContext:
+    camera_code: str
+    preset: int | None = None
+    pan: float | None = None
+    tilt: float | None = None
+    zoom: float | None = None
+    captured_at: datetime | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Detection:
+    domain: str
+    event_type: str
+    label: str
+    score: float
+    # Normalised (x1, y1, x2, y2) in 0..1 of the frame.
+    box: tuple[float, float, float, float] | None = None
+    frame_index: int = 0
+
+
+class Detector(Protocol):
+    name: str
+    domains: Sequence[str]
+    params: Mapping[str, Any]
+
+    def detect(self, frames: Sequence[Any], context: DetectionContext) -> list[Detection]: ...
+
+
+@dataclass(frozen=True)
+class SimpleDetector:
+    """A detector made of a function, for plugins that need no state."""
+
+    name: str
+    domains: tuple[str, ...]
+    function: Callable[[Sequence[Any], DetectionContext], list[Detection]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def detect(self, frames: Sequence[Any], context: DetectionContext) -> list[Detection]:
+        return self.function(frames, context)
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str
+    target: str
+    title: str
+    body: str
+    link: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    ok: bool
+    detail: str = ""
+    retry: bool = True
+
+
+class Notifier(Protocol):
+    channel: str
+
+    def send(self, message: Message) -> Delivery: ...
+
+
+__all__ = [
+    "AlertView", "Clock", "Delivery", "Detection", "DetectionContext", "Detector",
+    "Domain", "EventType", "GisContext", "GisFeature", "Message", "Notifier",
+    "Prejudgement", "Routing", "RoutingContext", "SimpleDetector", "SlaClocks",
+    "hookimpl",
+]

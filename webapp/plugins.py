@@ -1,0 +1,157 @@
+"""Building the plugin manager and calling hooks safely.
+
+A hook implementation that raises is reported with its plugin's name and
+skipped; only a conflict in what plugins declare (two domains with one code)
+stops start-up, because the platform cannot decide which one is meant.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Iterable, Mapping
+
+import pluggy
+
+from webapp import hookspecs
+from webapp.plugin_api import (
+    PROJECT_NAME, AlertView, Detector, Domain, GisContext, Notifier, Prejudgement, Routing,
+    RoutingContext,
+)
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "nrsc.plugins"
+
+
+class PluginError(RuntimeError):
+    """A plugin problem that stops start-up."""
+
+
+@dataclass
+class PluginFailure:
+    plugin: str
+    hook: str
+    error: str
+
+
+@dataclass
+class PluginHost:
+    """The plugin manager plus the registries built from it at start-up."""
+
+    pm: pluggy.PluginManager
+    domains: dict[str, Domain] = field(default_factory=dict)
+    detectors: dict[str, Detector] = field(default_factory=dict)
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    # -- calling -------------------------------------------------------------
+    def _call(self, hook_name: str, *, firstresult: bool, **kwargs: Any) -> Any:
+        """Call each implementation alone, newest first like pluggy, so that a
+        failing one is named and skipped instead of breaking the call."""
+        caller = getattr(self.pm.hook, hook_name)
+        results = []
+        for impl in reversed(caller.get_hookimpls()):
+            args = {name: kwargs[name] for name in impl.argnames}
+            try:
+                result = impl.function(**args)
+            except Exception as exc:  # noqa: BLE001 - any plugin bug must be contained
+                self._fail(impl.plugin_name, hook_name, exc)
+                continue
+            if result is None:
+                continue
+            if firstresult:
+                return result
+            results.append(result)
+        return None if firstresult else results
+
+    def _fail(self, plugin: str, hook: str, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        log.error("plugin %s failed in %s: %s", plugin, hook, message,
+                  exc_info=log.isEnabledFor(logging.DEBUG) and exc)
+        self.failures.append(PluginFailure(plugin, hook, message))
+        del self.failures[:-100]
+
+    def route(self, alert: AlertView, context: RoutingContext) -> Routing | None:
+        return self._call("route_alert", firstresult=True, alert=alert, context=context)
+
+    def prejudge(self, alert: AlertView, context: GisContext) -> Prejudgement | None:
+        return self._call("prejudge_alert", firstresult=True, alert=alert, context=context)
+
+    def checklist(self, alert: AlertView) -> list[str]:
+        lists = self._call("review_checklist", firstresult=False, alert=alert)
+        return [line for lines in reversed(lists) for line in lines]
+
+    def workorder_template(self, domain: str) -> str:
+        return self._call("workorder_template", firstresult=True, domain=domain) or "orders/pdf/base.html"
+
+    def domain(self, code: str) -> Domain | None:
+        return self.domains.get(code)
+
+    # -- start-up ------------------------------------------------------------
+    def collect(self, settings: Mapping[str, Any]) -> None:
+        self.domains = _unique(
+            self._call_named("register_domains"), "code", "domain code")
+        self.detectors = _unique(
+            self._call_named("register_detectors", settings=settings.get("NRSC_DETECTORS", {})),
+            "name", "detector name")
+        self.notifiers = _unique(
+            self._call_named("register_notifiers", settings=settings.get("NRSC_NOTIFIERS", {})),
+            "channel", "notifier channel")
+
+    def _call_named(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """(plugin name, item) pairs from a list-returning hook."""
+        caller = getattr(self.pm.hook, hook_name)
+        pairs = []
+        for impl in caller.get_hookimpls():
+            try:
+                items = impl.function(**{n: kwargs[n] for n in impl.argnames}) or []
+            except Exception as exc:  # noqa: BLE001
+                self._fail(impl.plugin_name, hook_name, exc)
+                continue
+            pairs.extend((impl.plugin_name, item) for item in items)
+        return pairs
+
+
+def _unique(pairs: Iterable[tuple[str, Any]], attr: str, what: str) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for plugin, item in pairs:
+        key = getattr(item, attr)
+        if key in seen:
+            raise PluginError(
+                f"{what} {key!r} is declared by both plugin {owner[key]!r} and plugin {plugin!r}; "
+                f"uninstall or rename one of them")
+        seen[key], owner[key] = item, plugin
+    return seen
+
+
+def build_plugin_host(
+    *,
+    load_entrypoints: bool = True,
+    plugins: Iterable[Any] = (),
+    settings: Mapping[str, Any] | None = None,
+    disabled: Iterable[str] = (),
+) -> PluginHost:
+    """Build the manager: core defaults, then entry points, then ``plugins``."""
+    from webapp import default_plugin
+
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    pm.register(default_plugin, name="core-defaults")
+    host = PluginHost(pm)
+    disabled = set(disabled)
+    if load_entrypoints:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in disabled or pm.has_plugin(ep.name):
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # noqa: BLE001 - report and go on without it
+                host._fail(ep.name, f"import of {ep.value}", exc)
+                continue
+            pm.register(module, name=ep.name)
+    for plugin in plugins:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        pm.register(plugin, name=name)
+    host.collect(settings or {})
+    return host

@@ -1,0 +1,139 @@
+"""Login, roles and per-unit visibility, enforced server-side."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from functools import wraps
+from typing import Callable, Iterable
+
+from flask import abort, g, redirect, request, session, url_for
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.extensions import db
+from webapp.models import ApiToken, Unit, User
+
+DUTY_ROLES = frozenset({"duty_officer", "duty_lead"})
+OFFICE_ROLES = frozenset({"office_staff", "admin"})
+UNIT_ROLES = frozenset({"unit_handler", "unit_leader"})
+# Roles that see every unit's records.
+ALL_UNITS_ROLES = DUTY_ROLES | OFFICE_ROLES | {"leader_viewer"}
+MIN_PASSWORD_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return generate_password_hash(password)
+
+
+def verify_password(user: User, password: str) -> bool:
+    return check_password_hash(user.password_hash, password)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "nrsc_" + secrets.token_urlsafe(32)
+
+
+def create_api_token(*, source: str | None = None, user: User | None = None, label: str = "") -> tuple[ApiToken, str]:
+    """Create a token bound to a source name or to a user; returns the row and
+    the plain token, which is shown once and never stored."""
+    if bool(source) == bool(user):
+        raise ValueError("a token is bound to exactly one of a source name or a user")
+    plain = new_token()
+    row = ApiToken(token_hash=hash_token(plain), prefix=plain[:12], source_name=source,
+                   user_id=user.id if user else None, label=label)
+    db.session.add(row)
+    return row, plain
+
+
+def token_from_request() -> ApiToken | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(header[7:].strip())))
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.user is not None and not token.user.active:
+        return None
+    return token
+
+
+def current_user() -> User | None:
+    if "user" not in g:
+        user_id = session.get("user_id")
+        user = db.session.get(User, user_id) if user_id else None
+        if user is not None and (not user.active or session.get("pw") != user.password_hash[-16:]):
+            session.clear()
+            user = None
+        g.user = user
+    return g.user
+
+
+def login_user(user: User) -> None:
+    session.clear()
+    session["user_id"] = user.id
+    # Changing the password invalidates existing sessions.
+    session["pw"] = user.password_hash[-16:]
+    session.permanent = True
+    g.user = user
+
+
+def logout_user() -> None:
+    session.clear()
+    g.pop("user", None)
+
+
+def login_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def roles_required(*roles: str) -> Callable:
+    allowed = frozenset(roles) | {"admin"}
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if user.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def visible_unit_ids(user: User) -> set[int] | None:
+    """Unit ids whose records the user may see; None means every unit."""
+    if user.role in ALL_UNITS_ROLES:
+        return None
+    if user.unit is None:
+        return set()
+    # A department's staff see their offices' records too; an office's staff
+    # see their own office and the department-level records of its parent.
+    ids = user.unit.subtree_ids()
+    if user.unit.kind == "office" and user.unit.parent_id:
+        ids.add(user.unit.parent_id)
+    return ids
+
+
+def can_see_unit(user: User, unit_id: int | None) -> bool:
+    ids = visible_unit_ids(user)
+    return ids is None or unit_id in ids
+
+
+def units_by_code(codes: Iterable[str]) -> dict[str, Unit]:
+    codes = list(codes)
+    if not codes:
+        return {}
+    return {u.code: u for u in db.session.scalars(select(Unit).where(Unit.code.in_(codes)))}
