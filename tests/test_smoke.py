@@ -14,7 +14,10 @@ def test_login_page_and_login(org, make_user, browser):
     assert browser.login(user.login, "wrong-password").status_code == 401
     resp = browser.login(user.login)
     assert resp.status_code == 302
-    assert browser.get("/").status_code == 200
+    # The home page sends each role to where its day starts.
+    home = browser.get("/", follow_redirects=True)
+    assert home.status_code == 200
+    assert user.display_name in home.get_data(as_text=True)
 
 
 def test_post_without_csrf_is_refused(org, make_user, app):

@@ -28,6 +28,8 @@ def create_app(
     app = Flask(__name__, instance_path=None)
     cfg = load_config(config)
     app.config.update(cfg)
+    # Registered first so it runs before every other before_request hook.
+    app.before_request(_fresh_request_globals)
 
     db.init_app(app)
     csrf.init_app(app)
@@ -54,6 +56,12 @@ def create_app(
     return app
 
 
+def _fresh_request_globals() -> None:
+    # A request reuses an app context that is already pushed (tests, scripts),
+    # and with it ``g``: drop the previous request's user, locale and CSRF state.
+    g.__dict__.clear()
+
+
 def _select_locale() -> str:
     # zh_CN whatever the browser says; English only when chosen explicitly.
     chosen = request.args.get("lang") or session.get("lang")
@@ -64,6 +72,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL makes NORMAL safe against corruption; it only risks the last commits on power loss.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 

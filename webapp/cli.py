@@ -75,17 +75,19 @@ def demo() -> None:
 
 
 @demo.command("load")
+@click.option("--no-history", is_flag=True, help="skip the three months of synthetic alerts and orders")
 @with_appcontext
-def demo_load() -> None:
-    """Load (or update) the synthetic demo organisation, cameras and parcels."""
+def demo_load(no_history: bool) -> None:
+    """Load (or update) the synthetic demo organisation, cameras, parcels and history."""
     _require_schema()
-    from webapp.demo import DemoDataError, load_demo
+    from webapp.demo import DemoDataError, demo_logins_text, load_demo
     try:
-        summary = load_demo()
+        summary = load_demo(history=not no_history)
     except DemoDataError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("合成演示数据 (synthetic demo data) loaded: " +
                ", ".join(f"{k} {v}" for k, v in summary.items()))
+    click.echo(demo_logins_text())
 
 
 # -- users and tokens -----------------------------------------------------------
@@ -201,8 +203,58 @@ def run(host: str, port: int) -> None:
     app = current_app._get_current_object()
     port = port or free_port(host)
     services.start_background(app)
-    click.echo(f"NRSC listening on http://{host}:{port}/  (login page /login)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    try:
+        services.serve(app, host, port,
+                       on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+
+
+# -- GIS layers (intake) ----------------------------------------------------------
+@main.group()
+def parcels() -> None:
+    """Parcels and zones (GIS layers used for alert context)."""
+
+
+@parcels.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--layer", required=True, help="layer code, e.g. basic_farmland, mining_permit")
+@click.option("--code-field", default="code", show_default=True, help="property holding the parcel code")
+@click.option("--name-field", default="name", show_default=True)
+@click.option("--strict", is_flag=True, help="write nothing if any feature is rejected")
+@with_appcontext
+def parcels_import(path: str, layer: str, code_field: str, name_field: str, strict: bool) -> None:
+    """Load a GeoJSON FeatureCollection into LAYER, upserting by (layer, code)."""
+    _require_schema()
+    import os
+
+    from tqdm import tqdm
+
+    from webapp import audit, gis
+    from webapp.extensions import db as sa
+
+    try:
+        features = gis.read_feature_collection(path)
+        with tqdm(total=len(features), unit="feature", desc=f"{layer}", file=sys.stderr,
+                  disable=None) as bar:
+            report = gis.import_parcels(features, layer, source=os.path.basename(path),
+                                        code_field=code_field, name_field=name_field, progress=bar)
+        for index, code, reason in report.rejected:
+            click.echo(f"rejected feature #{index}{f' ({code})' if code else ''}: {reason}", err=True)
+        if strict and report.rejected:
+            raise gis.ImportFatal(f"{len(report.rejected)} feature(s) rejected and --strict given")
+        audit.record("parcels_imported", "parcel_layer", None, actor_label="cli", note=layer,
+                     data={"file": os.path.basename(path), "created": report.created,
+                           "updated": report.updated, "rejected": len(report.rejected)})
+        sa.session.commit()
+    except gis.ImportFatal as exc:
+        sa.session.rollback()
+        raise click.ClickException(f"{exc}; nothing was imported") from None
+    except BaseException:
+        sa.session.rollback()
+        raise
+    click.echo(f"layer {layer}: {report.created} created, {report.updated} updated, "
+               f"{len(report.rejected)} rejected")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,7 @@ def database_url(raw: str | None, data_dir: Path) -> str:
         raw = "postgresql://" + raw[len("postgres://"):]
     try:
         url = make_url(raw)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is not a number
         raise ConfigError(f"DATABASE_URL is malformed ({exc}); expected e.g. "
                           "postgresql://user@127.0.0.1:5432/nrsc or sqlite:////path/nrsc.sqlite3") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
@@ -70,6 +70,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_LOAD_ENTRYPOINTS": env.get("NRSC_LOAD_ENTRYPOINTS", "1") != "0",
         "NRSC_DISABLED_PLUGINS": [p for p in env.get("NRSC_DISABLED_PLUGINS", "").split(",") if p],
         "NRSC_INPROCESS_WORKER": env.get("NRSC_INPROCESS_WORKER", "1") != "0",
+        # Office hours for working-time SLA clocks, and how long a closed order may be reopened.
+        "NRSC_OFFICE_HOURS": env.get("NRSC_OFFICE_HOURS", "08:30-12:00,14:30-18:00"),
+        "NRSC_REOPEN_DAYS": int(env.get("NRSC_REOPEN_DAYS", "30")),
         "NRSC_DETECTORS": {},
         "NRSC_NOTIFIERS": {},
         "SESSION_COOKIE_HTTPONLY": True,

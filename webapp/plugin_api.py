@@ -218,6 +218,8 @@ class Message:
     body: str
     link: str | None = None
     idempotency_key: str | None = None
+    # A DingTalk robot's signing secret; kept out of repr so it is never logged.
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

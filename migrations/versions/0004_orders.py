@@ -1,4 +1,4 @@
-"""orders schema changes (placeholder, owned by the orders work; removed if left empty)
+"""orders: when each participant's clocks started (re-dispatch, forward)
 
 Revision ID: 0004
 Revises: 0003
@@ -13,8 +13,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("order_participants", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("order_participants", schema=None) as batch_op:
+        batch_op.drop_column("assigned_at")

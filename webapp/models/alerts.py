@@ -22,6 +22,18 @@ class Alert(db.Model):
         UniqueConstraint("source", "source_event_id"),
         Index("ix_alerts_status_created", "status", "created_at"),
         Index("ix_alerts_domain_last_seen", "domain", "last_seen_at"),
+        # The duty console's queue: newest first, open ones by review due time,
+        # and each filter with the time order (migration 0003).
+        Index("ix_alerts_created_at", "created_at"),
+        Index("ix_alerts_status_review_due", "status", "review_due_at"),
+        Index("ix_alerts_domain_created", "domain", "created_at"),
+        Index("ix_alerts_camera_created", "camera_id", "created_at"),
+        Index("ix_alerts_source_created", "source", "created_at"),
+        # Counts per status under a filter read these alone, never the table.
+        Index("ix_alerts_domain_status", "domain", "status", "created_at"),
+        Index("ix_alerts_township_status", "township_id", "status", "created_at"),
+        Index("ix_alerts_camera_status", "camera_id", "status", "created_at"),
+        Index("ix_alerts_source_status", "source", "status", "created_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(40))
@@ -86,6 +98,8 @@ class AlertOccurrence(db.Model):
     """One sighting joined to an alert (the first sighting included)."""
 
     __tablename__ = "alert_occurrences"
+    # One row per (source, event): a retried event never joins twice.
+    __table_args__ = (UniqueConstraint("source", "source_event_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(80))
@@ -151,6 +165,8 @@ class OutboxMessage(db.Model):
     """A notification waiting to be delivered, retried until it is."""
 
     __tablename__ = "notification_outbox"
+    # deliver_due() scans pending rows by next_attempt_at (migration 0005).
+    __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     channel: Mapped[str] = mapped_column(String(20))

@@ -71,7 +71,8 @@ class WorkOrder(db.Model):
 
     @property
     def lead(self) -> "OrderParticipant | None":
-        return next((p for p in self.participants if p.role == "lead"), None)
+        # A lead replaced at re-dispatch stays on record as "withdrawn".
+        return next((p for p in self.participants if p.role == "lead" and p.state != "withdrawn"), None)
 
 
 class OrderParticipant(db.Model):
@@ -87,6 +88,8 @@ class OrderParticipant(db.Model):
     office_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     forwarded_by_id: Mapped[int | None] = mapped_column(ForeignKey("order_participants.id"))
     state: Mapped[str] = mapped_column(String(20), default="to_accept")
+    # When this participant's clocks started: dispatch, re-dispatch or forward (migration 0004).
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     accept_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     arrive_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

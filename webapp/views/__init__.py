@@ -13,7 +13,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     errors.register(app)
     # Areas added by later features register themselves here.
-    for module_name in ("webapp.views.alerts", "webapp.views.orders", "webapp.views.unit"):
+    for module_name in ("webapp.views.alerts", "webapp.views.orders", "webapp.views.unit",
+                        "webapp.views.print"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:

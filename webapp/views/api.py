@@ -4,10 +4,13 @@ Each endpoint documents itself with :func:`documented`, so the OpenAPI file is
 built from the same code that serves the requests."""
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_wtf.csrf import validate_csrf
+from wtforms.validators import ValidationError
 
 from webapp import clock
 from webapp.extensions import csrf, db
@@ -15,6 +18,7 @@ from webapp.security import current_user, token_from_request
 from webapp.views.errors import api_error
 
 bp = Blueprint("api", __name__)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 csrf.exempt(bp)
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {}
@@ -54,14 +58,24 @@ def api_auth(*, roles: frozenset[str] | None = None, source_allowed: bool = Fals
             token = token_from_request()
             g.api_user, g.api_source, g.api_token = None, None, token
             if token is not None:
-                # Bookkeeping in its own transaction, before the view adds anything.
-                token.last_used_at = clock.now()
-                db.session.commit()
+                # Bookkeeping in its own transaction, before the view adds anything;
+                # at most once a minute, so busy boxes do not pay a commit per request.
+                now = clock.now()
+                if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+                    token.last_used_at = now
+                    db.session.commit()
                 if token.user is not None:
                     g.api_user = token.user
                 else:
                     g.api_source = token.source_name
             elif current_user() is not None:
+                # The API is CSRF-exempt for tokens; a cookie session writing
+                # through it must prove the request came from our own pages.
+                if request.method not in ("GET", "HEAD", "OPTIONS"):
+                    try:
+                        validate_csrf(request.headers.get("X-CSRFToken", ""))
+                    except ValidationError:
+                        return api_error(400, "csrf", "a session request needs the X-CSRFToken header")
                 g.api_user = current_user()
             else:
                 return api_error(401, "unauthorized", "a valid Bearer token is required")
@@ -97,3 +111,7 @@ def me():
         return jsonify(kind="user", login=u.login, role=u.role,
                        unit=u.unit.code if u.unit else None)
     return jsonify(kind="source", source=g.api_source)
+
+
+# Intake routes (POST/GET /alerts, /files/<id>) register themselves on this blueprint.
+from webapp.views import intake_api  # noqa: E402,F401

@@ -1,0 +1,242 @@
+// Duty console: live queue keyboard, alarm sound for urgent alerts, review
+// countdowns, and the Leaflet maps of the alert detail and manual-alert pages.
+(function () {
+  "use strict";
+
+  // ---- clock: the server's now, so countdowns agree with the server -------
+  var skewMs = 0;
+  function syncClock(root) {
+    var table = (root || document).querySelector("[data-now]");
+    if (table) skewMs = Date.parse(table.getAttribute("data-now")) - Date.now();
+  }
+  function serverNow() { return Date.now() + skewMs; }
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function formatLeft(ms) {
+    var sign = ms < 0 ? "-" : "";
+    var s = Math.floor(Math.abs(ms) / 1000);
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return sign + (h ? h + ":" + pad(m) : m) + ":" + pad(s % 60);
+  }
+  function tickCountdowns() {
+    var now = serverNow();
+    document.querySelectorAll(".countdown[data-due]").forEach(function (el) {
+      var left = Date.parse(el.getAttribute("data-due")) - now;
+      el.textContent = formatLeft(left);
+      el.classList.toggle("overdue", left <= 0);
+    });
+  }
+
+  // ---- alarm: WebAudio beeps while an urgent alert is unacknowledged -----
+  var audio = null;
+  var soundWanted = window.localStorage && localStorage.getItem("nrsc.sound") !== "off";
+  window.nrscConsole = { alarming: false, beeps: 0 };
+
+  function ensureAudio() {
+    if (!soundWanted) return null;
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return null;
+    if (!audio) audio = new Ctx();
+    if (audio.state === "suspended") audio.resume();
+    return audio;
+  }
+  function beep() {
+    var ctx = ensureAudio();
+    if (!ctx || ctx.state !== "running") return;
+    var osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.type = "square";
+    osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.15, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.35);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.35);
+    window.nrscConsole.beeps += 1;
+  }
+  function alarmTick() {
+    var table = document.querySelector("table.queue[data-alarm]");
+    var alarming = !!(table && table.getAttribute("data-alarm"));
+    window.nrscConsole.alarming = alarming;
+    document.body.classList.toggle("alarming", alarming);
+    if (alarming) beep();
+  }
+  function updateSoundButton() {
+    var button = document.getElementById("sound-toggle");
+    if (!button) return;
+    var on = soundWanted && audio && audio.state === "running";
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.classList.toggle("on", !!on);
+    button.textContent = on ? button.dataset.on || "🔔" : button.dataset.off || button.textContent;
+  }
+  // Browsers start audio only after a gesture: any key or click unlocks it.
+  function unlock() { ensureAudio(); updateSoundButton(); }
+  document.addEventListener("keydown", unlock, { once: true });
+  document.addEventListener("click", unlock, { once: true });
+
+  // ---- queue selection and keys -------------------------------------------
+  var selectedId = null;
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#queue tr.alert-row")); }
+  function select(row) {
+    rows().forEach(function (r) { r.classList.remove("selected"); r.removeAttribute("aria-selected"); });
+    if (!row) { selectedId = null; return; }
+    row.classList.add("selected");
+    row.setAttribute("aria-selected", "true");
+    selectedId = row.getAttribute("data-id");
+    row.scrollIntoView({ block: "nearest" });
+  }
+  function current() {
+    var all = rows();
+    return all.find(function (r) { return r.getAttribute("data-id") === selectedId; }) || null;
+  }
+  function move(step) {
+    var all = rows();
+    if (!all.length) return;
+    var i = all.indexOf(current());
+    select(all[Math.max(0, Math.min(all.length - 1, i < 0 ? 0 : i + step))]);
+  }
+  function restoreSelection() {
+    var row = current();
+    if (row) select(row); else select(rows()[0] || null);
+  }
+  function toggleHelp(show) {
+    var overlay = document.getElementById("help-overlay");
+    if (!overlay) return;
+    overlay.hidden = show === undefined ? !overlay.hidden : !show;
+    if (!overlay.hidden) document.getElementById("help-close").focus();
+  }
+  function typing(target) {
+    return target && (/^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName) || target.isContentEditable);
+  }
+  function onKey(evt) {
+    if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    if (evt.key === "Escape") { toggleHelp(false); return; }
+    if (typing(evt.target)) return;
+    if (evt.key === "?") { toggleHelp(); evt.preventDefault(); return; }
+    if (!document.getElementById("queue")) return;
+    var row = current();
+    switch (evt.key) {
+      case "j": move(1); break;
+      case "k": move(-1); break;
+      case "Enter":
+        if (row && evt.target.tagName !== "BUTTON" && evt.target.tagName !== "A") window.location = row.getAttribute("data-href");
+        else return;
+        break;
+      case "c":
+        if (!row) return;
+        var claim = row.querySelector("form.claim-form");
+        if (claim) claim.submit(); else window.location = row.getAttribute("data-href");
+        break;
+      case "f": if (row) window.location = row.getAttribute("data-href") + "#false-alarm"; break;
+      case "d": if (row) window.location = row.getAttribute("data-href") + "#duplicate"; break;
+      case "a":
+        var ack = row && row.querySelector("form.ack-form");
+        if (!ack) return;
+        ack.requestSubmit();
+        break;
+      default: return;
+    }
+    evt.preventDefault();
+  }
+
+  // ---- maps -----------------------------------------------------------------
+  var LAYER_COLOURS = {
+    basic_farmland: "#f9a825", cultivated_land: "#c0ca33", mining_permit: "#6d4c41",
+    construction_approval: "#8e24aa", land_use_plan: "#546e7a", geohazard_point: "#d84315",
+    grazing_ban_zone: "#2e7d32", key_enterprise: "#1565c0", forest_grassland: "#43a047"
+  };
+  function baseMap(el, tileUrl) {
+    var map = L.map(el, { attributionControl: false });
+    if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
+    return map;
+  }
+  // A wedge from the camera along its view direction, as long as the point is far.
+  function viewCone(cam, point) {
+    var lenM = point ? Math.max(500, L.latLng(cam.lat, cam.lon).distanceTo(L.latLng(point.lat, point.lon)) * 1.2) : 3000;
+    var pts = [[cam.lat, cam.lon]];
+    var half = (cam.hfov || 60) / 2;
+    for (var a = cam.azimuth - half; a <= cam.azimuth + half + 0.01; a += half / 4) {
+      var rad = a * Math.PI / 180;
+      pts.push([cam.lat + (lenM * Math.cos(rad)) / 110574,
+                cam.lon + (lenM * Math.sin(rad)) / (111320 * Math.cos(cam.lat * Math.PI / 180))]);
+    }
+    return L.polygon(pts, { color: "#1565c0", weight: 1, fillOpacity: 0.12 });
+  }
+  function alertMap() {
+    var el = document.getElementById("alert-map");
+    var dataEl = document.getElementById("alert-map-data");
+    if (!el || !dataEl || !window.L) return;
+    var data = JSON.parse(dataEl.textContent);
+    var map = baseMap(el, data.tile_url);
+    var group = L.featureGroup().addTo(map);
+    data.parcels.forEach(function (p) {
+      L.geoJSON(p.geometry, { style: { color: LAYER_COLOURS[p.layer] || "#555", weight: 1, fillOpacity: 0.2 } })
+        .bindTooltip(p.layer_name + " " + (p.name || p.code)).addTo(group);
+    });
+    if (data.camera) {
+      L.circleMarker([data.camera.lat, data.camera.lon], { radius: 6, color: "#0d3b66", fillOpacity: 1 })
+        .bindTooltip(data.camera.name).addTo(group);
+      if (data.camera.azimuth !== null) viewCone(data.camera, data.point).addTo(group);
+    }
+    L.circleMarker([data.point.lat, data.point.lon], { radius: 8, color: "#c62828", fillOpacity: 0.9,
+      dashArray: data.point.estimated ? "4" : null }).addTo(group);
+    map.fitBounds(group.getBounds().pad(0.2), { maxZoom: 16 });
+  }
+  function pickMap() {
+    var el = document.getElementById("pick-map");
+    if (!el || !window.L) return;
+    var lat = document.getElementById("lat"), lon = document.getElementById("lon");
+    var map = baseMap(el, el.getAttribute("data-tile-url"));
+    var marker = null;
+    function place(latlng) {
+      if (marker) marker.setLatLng(latlng); else marker = L.marker(latlng).addTo(map);
+    }
+    if (lat.value && lon.value) { place([+lat.value, +lon.value]); map.setView([+lat.value, +lon.value], 13); }
+    else map.setView([37.3, 106.2], 10);
+    map.on("click", function (evt) {
+      lat.value = evt.latlng.lat.toFixed(6);
+      lon.value = evt.latlng.lng.toFixed(6);
+      place(evt.latlng);
+    });
+  }
+  function focusFromHash() {
+    var target = { "#false-alarm": "#false-alarm select[name=reason]", "#duplicate": "#duplicate input[name=duplicate_of]" }[location.hash];
+    var el = target && document.querySelector(target);
+    if (el) el.focus();
+  }
+
+  // ---- wiring -----------------------------------------------------------------
+  document.addEventListener("DOMContentLoaded", function () {
+    syncClock();
+    tickCountdowns();
+    setInterval(tickCountdowns, 1000);
+    setInterval(alarmTick, 1200);
+    alarmTick();
+    restoreSelection();
+    document.addEventListener("keydown", onKey);
+    var help = document.getElementById("help-toggle");
+    if (help) help.addEventListener("click", function () { toggleHelp(); });
+    var close = document.getElementById("help-close");
+    if (close) close.addEventListener("click", function () { toggleHelp(false); });
+    var sound = document.getElementById("sound-toggle");
+    if (sound) {
+      sound.dataset.off = sound.textContent;
+      sound.addEventListener("click", function () {
+        soundWanted = !(audio && audio.state === "running" && soundWanted);
+        if (window.localStorage) localStorage.setItem("nrsc.sound", soundWanted ? "on" : "off");
+        if (soundWanted) ensureAudio(); else if (audio) audio.suspend();
+        setTimeout(updateSoundButton, 50);
+      });
+    }
+    document.body.addEventListener("htmx:afterSwap", function (evt) {
+      if (evt.detail.target && evt.detail.target.id === "queue") {
+        syncClock(evt.detail.target);
+        tickCountdowns();
+        restoreSelection();
+        alarmTick();
+      }
+    });
+    alertMap();
+    pickMap();
+    focusFromHash();
+  });
+})();
