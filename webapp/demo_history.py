@@ -5,6 +5,9 @@ Everything is made through the real code paths — ``intake.ingest``,
 ``review.decide`` and the ``webapp.workflow`` actions — while an injected
 :class:`~webapp.clock.FrozenClock` steps through time, so audit events,
 deadlines and on-time flags are exactly what the live system would record.
+The history ends at the load time as a live shift would: a few alerts of the
+last hours still wait at the duty console, the open orders mostly keep their
+clocks, and only OVERDUE_ORDERS are overdue and supervised.
 Loading is idempotent: alerts from source ``demo-history`` mark it as done.
 """
 from __future__ import annotations
@@ -28,8 +31,28 @@ log = logging.getLogger(__name__)
 SOURCE = "demo-history"
 DAYS = 90
 ALERTS = 300
-# The last few days stay open in every state, so the live pages have work.
-OPEN_TAIL_DAYS = 8
+# Orders dispatched this close to the present may still be open when it
+# arrives; they keep to their clocks, except a few that are left overdue.
+RECENT_DAYS = 6
+OVERDUE_ORDERS = 3
+# Stuck orders come from this window (hours before the present): old enough
+# to have missed a clock, young enough to still be open.
+STUCK_WINDOW_H = (30, 130)
+# Orders of the last hours (minutes ago, domain, pace): dispatched, some
+# accepted or on site, none late yet. A pace below 1 takes each step at that
+# share of the usual time: the fire order (natural-time clocks, whatever the
+# weekday) has reported back and waits for the duty office's review.
+PRESENT_ORDERS = ((420, "farmland", 1.0), (300, "fire", 0.2), (170, "mining", 1.0),
+                  (95, "safety", 1.0), (40, "grazing", 1.0))
+# Alerts of the last hours still waiting at the duty console: (minutes ago,
+# domain, claimed by). The first available domain stands in for a missing one.
+# The older ones are past their review clock (5–30 min) and escalated; the
+# newest are not yet.
+PRESENT_ALERTS = (
+    (150, "ecology", None), (118, "safety", None), (96, "grazing", "duty02"),
+    (64, "geohazard", None), (22, "mining", None), (14, "farmland", None),
+    (9, "grazing", None), (3, "fire", None),
+)
 RESULT_TEXT = {
     "stopped": "已责令停止，现场恢复原状（合成演示数据）",
     "rectification_ordered": "已下达整改通知书，限期整改（合成演示数据）",
@@ -79,6 +102,7 @@ def load_history(seed: int = 2026) -> dict[str, int]:
     fast = _fast_commits(True)
     try:
         plan = _timeline(rng, end, townships, sorted(domains))
+        stuck = 0
         for n, (at, domain_code, township) in enumerate(plan):
             frozen.set(at)
             alert = _alert(rng, n, domain_code, domains[domain_code], township, photos, cameras)
@@ -87,7 +111,28 @@ def load_history(seed: int = 2026) -> dict[str, int]:
             if order is None:
                 continue
             counts["orders"] += 1
-            _live(rng, order, cast, frozen, photos, open_tail=(end - at) < timedelta(days=OPEN_TAIL_DAYS), end=end)
+            age_h = (end - frozen.current).total_seconds() / 3600
+            stop = _stuck_stage(rng, order, end) if (
+                stuck < OVERDUE_ORDERS and STUCK_WINDOW_H[0] <= age_h <= STUCK_WINDOW_H[1]) else None
+            stuck += stop is not None
+            _live(rng, order, cast, frozen, photos, end=end, stop=stop, recent=age_h < RECENT_DAYS * 24)
+            if stop is not None:
+                _miss_clocks(order, frozen, end)
+        # The present: fresh orders under way, the timers catch up, and the
+        # last hours' alerts wait at the console.
+        for k, (minutes_ago, wanted, pace) in enumerate(PRESENT_ORDERS):
+            code = wanted if wanted in domains else sorted(domains)[k % len(domains)]
+            frozen.set(end - timedelta(minutes=minutes_ago))
+            alert = _alert(rng, ALERTS + len(PRESENT_ALERTS) + k, code, domains[code],
+                           townships[(k * 5 + 2) % len(townships)], photos, cameras)
+            counts["alerts"] += 1
+            order = _review(rng, alert, cast, frozen, confirm=True)
+            if order is not None:
+                counts["orders"] += 1
+                _live(rng, order, cast, frozen, photos, end=end, recent=True, pace=pace)
+        frozen.set(end)
+        workflow.sla_sweep()
+        counts["alerts"] += _present_alerts(rng, end, townships, domains, photos, cameras, cast, frozen)
         _quiet_outbox(end)
     finally:
         clock.set_clock(previous)
@@ -208,7 +253,8 @@ def _alert(rng, n, domain_code, domain, township, photos, cameras) -> Alert:
         "domain": domain_code, "event_type": event.code if event else domain_code,
         "source_event_id": f"history-{n:04d}", "occurred_at": (clock.now() - timedelta(minutes=1)).isoformat(),
         "lat": lat, "lon": lon, "score": round(rng.uniform(0.55, 0.97), 2),
-        "label": event.code if event else domain_code,
+        # The detector's label, in the words the duty officers read (not the code).
+        "label": event.name_zh if event else domain.name_zh,
         "text": f"合成演示数据：{domain.name_zh}{'·' + event.name_zh if event else ''}（{township.name}）",
     }
     near = [c for c in cameras if c.township_id == township.id]
@@ -218,12 +264,13 @@ def _alert(rng, n, domain_code, domain, township, photos, cameras) -> Alert:
     return alert
 
 
-def _review(rng: random.Random, alert: Alert, cast: Cast, frozen: clock.FrozenClock) -> WorkOrder | None:
-    """Review within the clock; about a quarter are false alarms."""
+def _review(rng: random.Random, alert: Alert, cast: Cast, frozen: clock.FrozenClock,
+            confirm: bool = False) -> WorkOrder | None:
+    """Review within the clock; about a quarter are false alarms (none when ``confirm``)."""
     frozen.advance(minutes=rng.randint(1, 12))
     if alert.status not in ("new", "under_review"):
         return None  # joined an earlier alert as a duplicate
-    if rng.random() < 0.25:
+    if not confirm and rng.random() < 0.25:
         review.decide(alert, cast.duty, verdict="false_alarm", reason=rng.choice(FALSE_ALARM_REASONS),
                       note="合成演示数据")
         return None
@@ -250,19 +297,49 @@ def _step_to(frozen: clock.FrozenClock, when: datetime, end: datetime) -> bool:
     return True
 
 
+def _stuck_stage(rng: random.Random, order: WorkOrder, end: datetime) -> str | None:
+    """A stage whose clock the lead will have missed by the present, if any."""
+    lead = order.lead
+    missed = [s for s in ("accept", "arrive", "feedback")
+              if getattr(lead, f"{s}_due_at") is not None
+              and getattr(lead, f"{s}_due_at") < end - timedelta(hours=1)]
+    return rng.choice(missed[-2:]) if missed else None
+
+
+def _miss_clocks(order: WorkOrder, frozen: clock.FrozenClock, end: datetime) -> None:
+    """A stuck order's clocks run out one by one, and the timer notices each
+    a minute later, as it would live (not all at once when the demo loads)."""
+    dues = sorted({due for p in workflow.active_participants(order) for s in ("accept", "arrive", "feedback")
+                   if (due := getattr(p, f"{s}_due_at")) is not None and workflow.stage_done_at(p, s) is None})
+    for due in dues:
+        if due + timedelta(minutes=1) >= end:
+            break
+        frozen.set(max(frozen.current, due + timedelta(minutes=1)))
+        workflow.sla_sweep()
+
+
+def _wait(frozen: clock.FrozenClock, minutes: int, end: datetime) -> bool:
+    """Let ``minutes`` pass; False (and no change) if that reaches the present."""
+    return _step_to(frozen, frozen.current + timedelta(minutes=minutes), end)
+
+
 def _live(rng: random.Random, order: WorkOrder, cast: Cast, frozen: clock.FrozenClock,
-          photos: list[bytes], *, open_tail: bool, end: datetime) -> None:
+          photos: list[bytes], *, end: datetime, recent: bool = False, stop: str | None = None,
+          pace: float = 1.0) -> None:
     """Play one order through: accept, arrive, feedback, review — with returns,
-    lateness, rework, supervision, case transfers and emergencies mixed in."""
+    lateness, rework, supervision, case transfers and emergencies mixed in.
+
+    Every step is taken at a fraction of its clock, so an order the present
+    interrupts is still within its clocks — unless it is late (old orders
+    only) or stuck: ``stop`` names the stage a few orders never reach, so they
+    miss its clock and the timer supervises them."""
+    stuck = stop is not None
     roll = rng.random()
-    late = roll < 0.18
+    late = roll < 0.18 and not recent
     reworked = 0.18 <= roll < 0.30
-    returned = 0.30 <= roll < 0.38
+    returned = 0.30 <= roll < 0.38 and not stuck
     supervised = 0.38 <= roll < 0.45
     domain = current_app.extensions["nrsc.plugins"].domain(order.domain)
-    # Recent orders stop somewhere on the way, as live work does.
-    stop = rng.choice(("accept", "arrive", "feedback", "review", None)) if open_tail else None
-
     if domain is not None and domain.emergency_allowed and rng.random() < 0.15:
         workflow.emergency(order, actor=cast.duty, note="合成演示数据：现场情况紧急")
     if returned:
@@ -271,61 +348,69 @@ def _live(rng: random.Random, order: WorkOrder, cast: Cast, frozen: clock.Frozen
             return
         workflow.return_order(order, actor=cast.handler(returner.unit), participant_id=returner.id,
                               reason="合成演示数据：不属于本单位辖区")
-        if open_tail and rng.random() < 0.5:
-            return
-        frozen.advance(minutes=rng.randint(10, 90))
+        if not _wait(frozen, rng.randint(10, 90), end):
+            return  # the duty lead has yet to decide
         workflow.decide_return(order, actor=cast.duty_lead, justified=rng.random() < 0.4,
                                participant_id=returner.id, note="合成演示数据")
-        frozen.advance(minutes=rng.randint(2, 20))
+        if not _wait(frozen, rng.randint(2, 20), end):
+            return
         workflow.redispatch(order, actor=cast.duty, note="合成演示数据：重新派发")
 
     if stop == "accept":
-        return _sweep_if_overdue(order)
+        return
     # Every participant accepts; late ones past the accept clock.
     for p in list(workflow.active_participants(order)):
-        fraction = rng.uniform(1.1, 1.8) if late and p.role == "lead" else rng.uniform(0.1, 0.7)
+        fraction = rng.uniform(1.1, 1.8) if late and p.role == "lead" else rng.uniform(0.1, 0.7) * pace
         if not _step_to(frozen, _fraction_of(p, "accept", fraction, frozen.current), end):
-            return _sweep_if_overdue(order)
+            return
         if late and p.role == "lead" and rng.random() < 0.6:
             workflow.sla_sweep()  # marks it overdue and supervises it, as the live timer would
         workflow.accept(order, actor=cast.handler(p.unit), participant_id=p.id)
     lead = order.lead
-    if supervised:
-        frozen.advance(minutes=rng.randint(20, 240))
-        if not order.supervised:
-            workflow.supervise(order, actor=cast.office, note="合成演示数据：请加快处置进度")
-    if rng.random() < 0.08:
-        _extend(rng, order, lead, cast, frozen)
+    if supervised and _wait(frozen, rng.randint(20, 240), end) and not order.supervised:
+        workflow.supervise(order, actor=cast.office, note="合成演示数据：请加快处置进度")
+    if rng.random() < 0.08 and not stuck:
+        _extend(rng, order, lead, cast, frozen, end)
 
     if stop == "arrive":
-        return _sweep_if_overdue(order)
+        return
+    # Cooperating units arrive too (in old orders only about half bother);
+    # in recent ones they also report, so the open order owes them nothing.
+    helpers = []
     for p in list(workflow.active_participants(order)):
-        if p.role != "lead" and rng.random() < 0.5:
+        if p.role != "lead" and not recent and rng.random() < 0.5:
             continue
-        fraction = rng.uniform(1.05, 1.5) if late and p.role == "lead" and rng.random() < 0.5 else rng.uniform(0.2, 0.8)
+        fraction = (rng.uniform(1.05, 1.5) if late and p.role == "lead" and rng.random() < 0.5
+                    else rng.uniform(0.2, 0.8) * pace)
         if not _step_to(frozen, _fraction_of(p, "arrive", fraction, frozen.current), end):
-            return _sweep_if_overdue(order)
+            return
         lat = (order.lat or 37.3) + rng.uniform(-0.002, 0.002)
         lon = (order.lon or 106.2) + rng.uniform(-0.002, 0.002)
         workflow.arrive(order, actor=cast.handler(p.unit), participant_id=p.id, lat=lat, lon=lon,
                         accuracy_m=rng.randint(5, 40), photos=[(rng.choice(photos), "checkin.jpg")],
                         note="合成演示数据：已到达现场")
+        if p.role != "lead" and recent:
+            helpers.append(p)
+    for p in helpers:
+        if not _step_to(frozen, _fraction_of(p, "feedback", rng.uniform(0.2, 0.6) * pace, frozen.current), end):
+            return
+        workflow.feedback(order, actor=cast.handler(p.unit), participant_id=p.id, result="resolved",
+                          text="协办单位已配合完成现场处置（合成演示数据）",
+                          photos=[(rng.choice(photos), "coop.jpg")])
 
     if stop == "feedback":
-        return _sweep_if_overdue(order)
+        return
     for attempt in range(2 if reworked else 1):
-        fraction = rng.uniform(1.05, 1.4) if late and rng.random() < 0.5 else rng.uniform(0.3, 0.9)
+        fraction = rng.uniform(1.05, 1.4) if late and rng.random() < 0.5 else rng.uniform(0.3, 0.9) * pace
         target = _fraction_of(lead, "feedback", fraction, frozen.current) if attempt == 0 else \
             frozen.current + timedelta(hours=rng.randint(2, 20))
         if not _step_to(frozen, target, end):
-            return _sweep_if_overdue(order)
+            return
         result = rng.choice(tuple(RESULT_TEXT))
         workflow.feedback(order, actor=cast.handler(lead.unit), participant_id=lead.id, result=result,
                           text=RESULT_TEXT[result], photos=[(rng.choice(photos), f"fb{k}.jpg") for k in range(rng.randint(1, 3))],
                           case_number=f"HSB-AJ-{order.id:05d}" if result == "case_filed" else None)
-        if not _step_to(frozen, frozen.current + timedelta(minutes=rng.randint(20, 600)), end):
-            return
-        if stop == "review":
+        if not _wait(frozen, rng.randint(20, 600), end):
             return  # waits for the duty office's review
         if attempt == 0 and reworked:
             workflow.rework(order, actor=cast.duty, reason="合成演示数据：反馈照片不能反映处置结果，请补充")
@@ -336,24 +421,38 @@ def _live(rng: random.Random, order: WorkOrder, cast: Cast, frozen: clock.Frozen
         if order.domain in ("mining", "farmland") and not order.case_transferred and rng.random() < 0.2:
             workflow.transfer_case(order, actor=cast.office, case_number=f"HSB-AJ-{order.id:05d}",
                                    note="合成演示数据")
-        if rng.random() < 0.2 and _step_to(frozen, frozen.current + timedelta(days=rng.randint(1, 5)), end):
+        if rng.random() < 0.2 and _wait(frozen, rng.randint(1, 5) * 1440, end):
             passed = rng.random() < 0.85
             workflow.spot_check(order, actor=cast.office, result="pass" if passed else "fail",
                                 note=None if passed else "合成演示数据：现场仍有违法行为")
 
 
-def _extend(rng, order, lead, cast, frozen) -> None:
+def _extend(rng, order, lead, cast, frozen, end) -> None:
     if lead.feedback_due_at is None:
         return
     workflow.extend(order, actor=cast.handler(lead.unit), participant_id=lead.id, stage="feedback",
                     until=lead.feedback_due_at + timedelta(days=2), reason="合成演示数据：道路封闭，需延期")
-    frozen.advance(minutes=rng.randint(10, 120))
-    workflow.approve_extension(order, actor=cast.duty, approve=rng.random() < 0.8, note="合成演示数据")
+    if _wait(frozen, rng.randint(10, 120), end):
+        workflow.approve_extension(order, actor=cast.duty, approve=rng.random() < 0.8, note="合成演示数据")
 
 
-def _sweep_if_overdue(order: WorkOrder) -> None:
-    """An order left open at the present: let the timer see where it stands."""
-    workflow.sla_sweep()
+def _present_alerts(rng, end, townships, domains, photos, cameras, cast, frozen) -> int:
+    """The alerts of the last hours, still undecided: most new, one claimed by
+    a duty officer (duty02 when the demo users exist) — the console has work."""
+    codes = sorted(domains)
+    made = 0
+    for k, (minutes_ago, wanted, claimer) in enumerate(PRESENT_ALERTS):
+        code = wanted if wanted in domains else codes[k % len(codes)]
+        frozen.set(end - timedelta(minutes=minutes_ago))
+        # Townships in turn, starting away from the last history alerts.
+        township = townships[(k * 3 + 1) % len(townships)]
+        alert = _alert(rng, ALERTS + k, code, domains[code], township, photos, cameras)
+        made += 1
+        if claimer and alert.status == "new":
+            user = db.session.scalar(select(User).where(User.login == claimer, User.active.is_(True)))
+            frozen.advance(minutes=rng.randint(2, min(8, minutes_ago - 1)))
+            review.claim(alert, user or cast.duty)
+    return made
 
 
 def summary() -> dict[str, int]:

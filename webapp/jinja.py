@@ -56,6 +56,8 @@ def init_app(app: Flask) -> None:
     from webapp.security import current_user
 
     app.jinja_env.filters["dt"] = fmt_dt
+    from webapp import labels
+    labels.init_app(app)  # action_label, state_label, stage_label, event_type_name
     app.jinja_env.add_extension("jinja2.ext.do")
 
     @app.context_processor

@@ -135,7 +135,7 @@ def escalate_overdue() -> int:
         db.session.refresh(alert)
         audit.record("review_overdue", "alert", alert.id, actor_label="system",
                      from_state=alert.status, to_state=alert.status,
-                     note=f"review due {alert.review_due_at.isoformat()}",
+                     note=f"研判时限 {clock.local(alert.review_due_at):%Y-%m-%d %H:%M:%S}",
                      data={"version": alert.version, "notified": [u.login for u in leads]})
         for lead in leads:
             db.session.add(OutboxMessage(
@@ -238,7 +238,7 @@ def claim(alert: Alert, user: User, *, takeover: bool = False, version: int | No
     _check_version(alert, version)
     if conflict is not None:
         previous = alert.claimed_by.login if alert.claimed_by else None
-        _apply(alert, action="review_takeover", actor=user, note=f"taken over from {previous}",
+        _apply(alert, action="review_takeover", actor=user, note=f"接管 {previous} 的研判",
                data={"previous": previous}, status="under_review", claimed_by_id=user.id,
                claimed_at=clock.now())
         db.session.commit()

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import audit, clock, orgchart, sla
 from webapp.extensions import db
+from webapp.labels import result_name_zh, stage_name_zh
 from webapp.models import (
     FEEDBACK_RESULTS, Alert, AuditEvent, Camera, EvidenceFile, ExtensionRequest, Feedback,
     OrderParticipant, OrderSequence, Township, Unit, User, WorkOrder,
@@ -736,7 +737,7 @@ def decide_return(order: WorkOrder, *, actor: User, justified: Any, note: str | 
             raise _conflict(f"order {order.number} has no return to decide", "nothing_to_decide")
         p = returned[0]
         p.return_justified = verdict
-        return f"{p.unit.name}: {'justified' if verdict else 'unjustified'}" + (f" — {note}" if note else "")
+        return f"{p.unit.name}：{'退单理由成立' if verdict else '退单理由不成立'}" + (f" — {note}" if note else "")
     return _act(order, "return-decision", actor, version=version, participant_id=None, body=body,
                 data={"justified": verdict})
 
@@ -906,7 +907,7 @@ def feedback(order: WorkOrder, *, actor: User, result: str, text: str = "",
         p.state = P_DONE
         if case_number and not order.case_transferred:
             order.case_transferred, order.case_number = True, case_number
-        return f"{result}: {_text(text)}"[:4000]
+        return f"{result_name_zh(result)}：{_text(text)}"[:4000]
     try:
         return _act(order, "feedback", actor, version=version, participant_id=participant_id, body=body,
                     data={"result": result, "photos": len(checked), "client_key": client_key,
@@ -998,7 +999,7 @@ def extend(order: WorkOrder, *, actor: User, reason: str, until: Any = None, hou
         db.session.add(ExtensionRequest(order_id=order.id, participant_id=p.id, stage=stage, reason=reason,
                                         requested_until=new_due, requested_by_id=actor.id,
                                         requested_at=clock.now()))
-        return f"{stage} → {new_due.isoformat()}: {reason}"
+        return f"{stage_name_zh(stage)} → {clock.local(new_due):%Y-%m-%d %H:%M}：{reason}"
     return _act(order, "extend", actor, version=version, participant_id=participant_id, body=body)
 
 
@@ -1020,7 +1021,9 @@ def approve_extension(order: WorkOrder, *, actor: User, approve: Any = True, req
             setattr(p, f"{req.stage}_due_at", req.requested_until)
             if req.stage not in (p.overdue or {}):
                 p.warned = {k: v for k, v in (p.warned or {}).items() if k != req.stage}
-        return f"{req.decision}: {req.stage} → {req.requested_until.isoformat()}" + (f" — {note}" if note else "")
+        decision = "同意" if req.decision == "approved" else "不同意"
+        return (f"{decision}：{stage_name_zh(req.stage)} → {clock.local(req.requested_until):%Y-%m-%d %H:%M}"
+                + (f" — {note}" if note else ""))
     return _act(order, "approve-extension", actor, version=version, participant_id=None, body=body,
                 data={"approved": approved})
 
@@ -1130,7 +1133,7 @@ def spot_check(order: WorkOrder, *, actor: User, result: str, note: str | None =
             raise _conflict(f"order {order.number} was already spot-checked ({order.spot_check_result})",
                             "already_checked")
         order.spot_check_result, order.spot_check_note, order.spot_checked_at = result, note or None, clock.now()
-        return f"{result}" + (f": {note}" if note else "")
+        return result_name_zh(result) + (f"：{note}" if note else "")
     return _act(order, "spot-check", actor, version=version, participant_id=None, body=body,
                 data={"result": result})
 
@@ -1183,10 +1186,11 @@ def sla_sweep() -> dict[str, int]:
                 elif fraction >= sla.WARN_FRACTION and stage not in (p.warned or {}):
                     p.warned = {**(p.warned or {}), stage: now.isoformat()}
                     notify_unit(p.unit, f"工单即将超时 {order.number}",
-                                f"{order.title}\n{stage} 截止 {clock.local(due):%Y-%m-%d %H:%M}",
+                                f"{order.title}\n{stage_name_zh(stage)} 截止 {clock.local(due):%Y-%m-%d %H:%M}",
                                 f"order:{order.id}:warn:{p.id}:{stage}:{due.isoformat()}", order)
                     _record(order, "sla_warning", None, from_state=order.state,
-                            note=f"{p.unit.name} {stage}", data={"stage": stage}, participant=p)
+                            note=f"{p.unit.name} {stage_name_zh(stage)}即将超时", data={"stage": stage},
+                            participant=p)
                     counts["warned"] += 1
         db.session.commit()
     return counts
@@ -1195,7 +1199,7 @@ def sla_sweep() -> dict[str, int]:
 def _mark_overdue(order: WorkOrder, p: OrderParticipant, stage: str, now: datetime) -> None:
     p.overdue = {**(p.overdue or {}), stage: now.isoformat()}
     setattr(p, f"{stage}_on_time", False)
-    note = f"{p.unit.name} {stage} 超时"
+    note = f"{p.unit.name} {stage_name_zh(stage)}超时"
     if not order.supervised:
         order.supervised, order.supervised_at = True, now
         order.supervise_note = f"自动督办：{note}"

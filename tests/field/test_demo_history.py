@@ -11,12 +11,14 @@ from webapp.extensions import db
 from webapp.models import Alert, AuditEvent, OrderParticipant, OutboxMessage, Township, WorkOrder
 
 
-def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, login_as):
+def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, login_as, make_user):
     from webapp import demo_history
 
     now = clock()
+    duty02 = make_user("duty_officer", "duty", login="duty02")
     counts = demo_history.load_history(seed=2026)
-    assert counts["alerts"] == demo_history.ALERTS and 150 <= counts["orders"] < counts["alerts"]
+    made = demo_history.ALERTS + len(demo_history.PRESENT_ALERTS) + len(demo_history.PRESENT_ORDERS)
+    assert counts["alerts"] == made and 150 <= counts["orders"] < counts["alerts"]
     # The clock is given back where it was.
     assert clock_module.now() == now
 
@@ -58,6 +60,28 @@ def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, lo
              db.session.scalar(select(func.count(AuditEvent.id))))
     assert before == after
 
+    # The present is live: the last hours' alerts wait at the console...
+    waiting = db.session.scalars(select(Alert).where(Alert.status.in_(("new", "under_review")))).all()
+    assert 6 <= len(waiting) <= 10
+    assert all(now - timedelta(hours=3) <= a.created_at <= now for a in waiting)
+    assert len({a.domain for a in waiting}) >= 4
+    assert any(a.domain == "fire" and a.status == "new" for a in waiting)
+    assert [a.claimed_by_id for a in waiting if a.status == "under_review"] == [duty02.id]
+    # ...and the open orders mostly keep their clocks: a few are overdue and supervised.
+    from webapp import workflow
+    open_orders = [o for o in orders if o.state in workflow.OPEN_STATES]
+
+    def overdue(o):
+        return any(getattr(p, f"{s}_due_at") is not None and workflow.stage_done_at(p, s) is None
+                   and getattr(p, f"{s}_due_at") < now
+                   for p in workflow.active_participants(o) if p.state != "returned"
+                   for s in ("accept", "arrive", "feedback"))
+    late_open = [o for o in open_orders if overdue(o)]
+    assert len(open_orders) >= 8 and 1 <= len(late_open) <= demo_history.OVERDUE_ORDERS
+    assert all(o.supervised and any(p.overdue for p in o.participants) for o in late_open)
+    assert {o.state for o in open_orders} >= {"to_accept", "in_progress"}
+    assert any(o.dispatched_at > now - timedelta(hours=8) for o in open_orders)
+
 
     # The office, backlog, detail, review and phone pages show the history.
     office, _ = login_as("office_staff", "natural_resources")
@@ -69,3 +93,7 @@ def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, lo
     assert office.get(f"/orders/{order.id}/review").status_code == 200
     handler, _ = login_as("unit_handler", order.lead.unit.code)
     assert order.number in handler.get("/unit/?tab=done").get_data(as_text=True)
+    # The duty console opens on the waiting alerts.
+    console, _ = login_as("duty_officer", "duty")
+    html = console.get("/alerts/").get_data(as_text=True)
+    assert all(f'id="alert-{a.id}"' in html for a in waiting)

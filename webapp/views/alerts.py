@@ -18,7 +18,7 @@ from webapp import clock, review
 from webapp.extensions import csrf, db
 from webapp.jinja import is_htmx, render
 from webapp.models import (
-    ALERT_STATUSES, OPEN_ALERT_STATUSES, Alert, AuditEvent, Camera, Parcel, Township,
+    ALERT_STATUSES, OPEN_ALERT_STATUSES, Alert, AuditEvent, Camera, Parcel, Township, WorkOrder,
 )
 from webapp.review import REASON_CODES, ReviewError
 from webapp.security import DUTY_ROLES, current_user, roles_required
@@ -176,7 +176,15 @@ def map_data(alert: Alert) -> dict[str, Any]:
         "parcels": [{"layer": p.layer, "layer_name": str(LAYER_NAMES.get(p.layer, p.layer)),
                      "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
         "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
+        "townships": township_outlines(),
     }
+
+
+def township_outlines() -> list[dict[str, Any]]:
+    """Township boundaries, drawn under everything so a map without base
+    tiles (an intranet without a tile server) still shows where it is."""
+    return [{"name": t.name, "geometry": t.geometry}
+            for t in db.session.scalars(select(Township).order_by(Township.id))]
 
 
 def _boxes(raw: Any) -> list[dict[str, Any]]:
@@ -213,8 +221,11 @@ def detail_context(alert: Alert) -> dict[str, Any]:
     if alert.camera is not None and alert.preset_number is not None:
         preset = next((p for p in alert.camera.presets if p.number == alert.preset_number), None)
     user = current_user()
-    endpoint = review.dispatch_endpoint() if alert.status == "confirmed" else None
+    order = db.session.scalar(select(WorkOrder).where(WorkOrder.alert_id == alert.id))
+    # Once dispatched, the page leads to the order instead of a second dispatch.
+    endpoint = review.dispatch_endpoint() if alert.status == "confirmed" and order is None else None
     return {
+        "order": order,
         "alert": alert, "domain": host.domain(alert.domain), "snapshots": snapshots,
         "occurrences": alert.occurrence_rows, "history": history, "preset": preset,
         "checklist": review.checklist(alert), "gis": review.gis_context(alert),
@@ -350,7 +361,9 @@ def _manual_form_context(values: dict[str, Any], errors: list[str]) -> dict[str,
         select(Camera).where(Camera.active.is_(True)).options(selectinload(Camera.presets))
         .order_by(Camera.code)).all()
     return {"values": values, "errors": errors, "cameras": cameras,
-            "tile_url": current_app.config.get("NRSC_TILE_URL") or ""}
+            "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
+            "township_outlines": township_outlines(),
+            "camera_positions": [{"code": c.code, "name": c.name, "lat": c.lat, "lon": c.lon} for c in cameras]}
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -144,9 +144,15 @@
     construction_approval: "#8e24aa", land_use_plan: "#546e7a", geohazard_point: "#d84315",
     grazing_ban_zone: "#2e7d32", key_enterprise: "#1565c0", forest_grassland: "#43a047"
   };
-  function baseMap(el, tileUrl) {
+  function baseMap(el, tileUrl, townships) {
     var map = L.map(el, { attributionControl: false });
     if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
+    (townships || []).forEach(function (t) {
+      L.geoJSON(t.geometry, { interactive: false, style: { color: "#78909c", weight: 1.5, dashArray: "6 4", fill: false } })
+        .addTo(map);
+      var centre = L.geoJSON(t.geometry).getBounds().getCenter();
+      L.marker(centre, { interactive: false, icon: L.divIcon({ className: "township-label", html: t.name }) }).addTo(map);
+    });
     return map;
   }
   // A wedge from the camera along its view direction, as long as the point is far.
@@ -166,7 +172,7 @@
     var dataEl = document.getElementById("alert-map-data");
     if (!el || !dataEl || !window.L) return;
     var data = JSON.parse(dataEl.textContent);
-    var map = baseMap(el, data.tile_url);
+    var map = baseMap(el, data.tile_url, data.townships);
     var group = L.featureGroup().addTo(map);
     data.parcels.forEach(function (p) {
       L.geoJSON(p.geometry, { style: { color: LAYER_COLOURS[p.layer] || "#555", weight: 1, fillOpacity: 0.2 } })
@@ -185,13 +191,31 @@
     var el = document.getElementById("pick-map");
     if (!el || !window.L) return;
     var lat = document.getElementById("lat"), lon = document.getElementById("lon");
-    var map = baseMap(el, el.getAttribute("data-tile-url"));
+    var outlines = document.getElementById("township-outlines");
+    var map = baseMap(el, el.getAttribute("data-tile-url"), outlines ? JSON.parse(outlines.textContent) : []);
     var marker = null;
     function place(latlng) {
       if (marker) marker.setLatLng(latlng); else marker = L.marker(latlng).addTo(map);
     }
+    var outlineBounds = null;
+    map.eachLayer(function (layer) {
+      if (layer.getBounds) outlineBounds = outlineBounds ? outlineBounds.extend(layer.getBounds()) : L.latLngBounds(layer.getBounds().getSouthWest(), layer.getBounds().getNorthEast());
+    });
     if (lat.value && lon.value) { place([+lat.value, +lon.value]); map.setView([+lat.value, +lon.value], 13); }
+    else if (outlineBounds) map.fitBounds(outlineBounds);
     else map.setView([37.3, 106.2], 10);
+    // Cameras as small markers: clicking one picks it in the form.
+    var camSelect = document.querySelector("select[name=camera_code]");
+    document.querySelectorAll("#camera-positions").forEach(function (node) {
+      JSON.parse(node.textContent).forEach(function (c) {
+        L.circleMarker([c.lat, c.lon], { radius: 4, color: "#0d3b66", fillOpacity: 0.9 })
+          .bindTooltip(c.code + " " + c.name)
+          .on("click", function (evt) {
+            L.DomEvent.stopPropagation(evt);
+            if (camSelect) camSelect.value = c.code;
+          }).addTo(map);
+      });
+    });
     map.on("click", function (evt) {
       lat.value = evt.latlng.lat.toFixed(6);
       lon.value = evt.latlng.lng.toFixed(6);
@@ -227,6 +251,18 @@
         setTimeout(updateSoundButton, 50);
       });
     }
+    // Status chips: choose the status in the filter form, whose change
+    // event reloads the queue (and the 2 s polling keeps the choice).
+    document.addEventListener("click", function (evt) {
+      var chip = evt.target.closest && evt.target.closest("#queue-counts a[data-status]");
+      var select = document.querySelector("#queue-filters select[name=status]");
+      if (!chip || !select || evt.ctrlKey || evt.metaKey || evt.shiftKey) return;
+      evt.preventDefault();
+      select.value = chip.getAttribute("data-status");
+      var page = document.querySelector("#queue-filters input[name=page]");
+      if (page) page.remove();
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+    });
     document.body.addEventListener("htmx:afterSwap", function (evt) {
       if (evt.detail.target && evt.detail.target.id === "queue") {
         syncClock(evt.detail.target);
