@@ -100,3 +100,24 @@ def test_office_list_prints_its_filtered_orders_as_one_pdf(make_order, login_as)
     pdf = office.get(link)
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert pdf.mimetype == "application/pdf"
+
+
+def test_phone_list_pages_a_long_backlog_most_urgent_first(make_order, login_as, monkeypatch, clock):
+    import re
+    from webapp.views import unit as unit_views
+    monkeypatch.setattr(unit_views, "LIST_PAGE_SIZE", 2)
+    first = make_order("fire")
+    clock.advance(minutes=3)
+    second = make_order("fire")
+    clock.advance(minutes=3)
+    third = make_order("fire")
+    b, _ = login_as("unit_handler", FORESTRY)
+    page1 = b.get("/unit/").get_data(as_text=True)
+    page2 = b.get("/unit/?page=2").get_data(as_text=True)
+    numbers = lambda html: re.findall(r'data-order="([^"]+)"', html)  # noqa: E731
+    # The oldest dispatch has the nearest accept deadline, so it leads.
+    assert numbers(page1) == [first.number, second.number]
+    assert numbers(page2) == [third.number]
+    assert "page=2" in page1 and "1 / 2" in page1
+    assert numbers(b.get("/unit/?page=99").get_data(as_text=True)) == [third.number]
+    assert numbers(b.get("/unit/?page=x").get_data(as_text=True)) == [first.number, second.number]

@@ -27,6 +27,7 @@ from webapp.views import office_helpers as oh
 bp = Blueprint("unit", __name__)
 UNIT_PAGE_ROLES = ("unit_handler", "unit_leader")
 DONE_LIMIT = 50
+LIST_PAGE_SIZE = 30
 
 
 def register(app: Flask) -> None:
@@ -93,7 +94,16 @@ def my_orders():
     items.sort(key=lambda i: (i["next"][1] if i["next"] else far, not i["order"].emergency, i["order"].id))
     if tab == "done":
         items.sort(key=lambda i: i["order"].closed_at or now, reverse=True)
-    return render("unit/my_orders.html", "unit/_order_list.html", items=items, tab=tab, counts=counts, now=now)
+    # Rendering dominates on a phone; a long backlog is shown a page at a time,
+    # the most urgent first.
+    pages = max(1, -(-len(items) // LIST_PAGE_SIZE))
+    try:
+        page = min(pages, max(1, int(request.args.get("page", 1))))
+    except ValueError:
+        page = 1
+    items = items[(page - 1) * LIST_PAGE_SIZE:page * LIST_PAGE_SIZE]
+    return render("unit/my_orders.html", "unit/_order_list.html", items=items, tab=tab, counts=counts, now=now,
+                  page=page, pages=pages)
 
 
 def _page_context(order: WorkOrder, me: OrderParticipant, **extra: Any) -> dict[str, Any]:
