@@ -49,6 +49,7 @@ NAV = [
     ("admin.users", _l("Users"), {"office_staff", "duty_lead", "leader_viewer"}),
     ("admin.cameras", _l("Cameras"), {"office_staff", "duty_lead", "leader_viewer", "duty_officer"}),
     ("admin.parcels", _l("Parcels"), {"office_staff", "duty_lead", "leader_viewer", "duty_officer"}),
+    ("admin.channels", _l("Notification channels"), {"office_staff", "duty_lead", "leader_viewer"}),
 ]
 
 

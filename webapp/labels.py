@@ -59,6 +59,10 @@ ACTION_LABELS: dict[str, Any] = {
     "parcels_imported": _l("Parcels imported"),
     "notification_retry": _l("Notification retried"),
     "demo_loaded": _l("Demo data loaded"),
+    "channel_created": _l("Notification channel created"),
+    "channel_updated": _l("Notification channel changed"),
+    "channel_toggled": _l("Notification channel switched on or off"),
+    "channel_test": _l("Test message queued"),
 }
 # Older spellings (benchmarks, early data) read the same.
 ACTION_LABELS.update({
