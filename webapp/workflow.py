@@ -121,6 +121,14 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     _t("transfer-case", {IN_PROGRESS, TO_REVIEW, CLOSED}, None, {DUTY, OFFICE, PARTICIPANT}, label="立案"),
     _t("spot-check", {CLOSED}, None, {OFFICE}, label="核查"),
 )}
+
+
+def staff_roles(action: str) -> frozenset[str]:
+    """User roles that may take ``action`` by office (not as a participating
+    unit); pages use it to decide which forms to show."""
+    return frozenset().union(*(ACTOR_ROLES[kind] for kind in TRANSITIONS[action].actors if kind in ACTOR_ROLES))
+
+
 # The order actions of DESIGN.md §8, in its order (the API's paths).
 API_ACTIONS = ("accept", "return", "arrive", "forward", "feedback", "close", "rework", "extend",
                "approve-extension", "supervise", "emergency", "reopen", "transfer-case", "spot-check")

@@ -13,7 +13,7 @@ from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp import clock, evidence
+from webapp import clock, evidence, workflow
 from webapp.extensions import db
 from webapp.jinja import render
 from webapp.models import EvidenceFile, Township, Unit, WorkOrder
@@ -21,16 +21,14 @@ from webapp.security import ALL_UNITS_ROLES, current_user, login_required, roles
 from webapp.views import office_helpers as oh
 
 OFFICE_LIST_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
-# action -> roles allowed to see its form (the workflow has the last word).
-_DUTY = frozenset({"duty_officer", "duty_lead"})
-_OFFICE = frozenset({"office_staff"})
-ACTION_ROLES: dict[str, frozenset[str]] = {
-    "close": _DUTY, "rework": _DUTY, "redispatch": _DUTY,
-    "supervise": _OFFICE | {"duty_lead"}, "spot_check": _OFFICE,
-    "emergency": _DUTY | _OFFICE, "transfer_case": _DUTY | _OFFICE,
-    "decide_extension": _DUTY | _OFFICE, "reopen": _DUTY | _OFFICE,
-    "justify_return": frozenset({"duty_lead"}),
+# Page action -> workflow action; who sees each form comes from the workflow's
+# own transition table, so the page and the rule cannot drift apart.
+PAGE_ACTIONS = {
+    "close": "close", "rework": "rework", "redispatch": "redispatch", "supervise": "supervise",
+    "spot_check": "spot-check", "emergency": "emergency", "transfer_case": "transfer-case",
+    "decide_extension": "approve-extension", "reopen": "reopen", "justify_return": "return-decision",
 }
+ACTION_ROLES: dict[str, frozenset[str]] = {page: workflow.staff_roles(action) for page, action in PAGE_ACTIONS.items()}
 
 
 def allowed_actions(order: WorkOrder, user) -> set[str]:
@@ -199,27 +197,23 @@ def _version() -> int | None:
 
 
 def _run_close(order, user):
-    from webapp import workflow
     workflow.close(order, actor=user, note=_text("note") or None, version=_version())
     return _("Order closed.")
 
 
 def _run_rework(order, user):
-    from webapp import workflow
     workflow.rework(order, actor=user, reason=_text("reason", _("Give the reason for rework.")),
                     version=_version())
     return _("Order sent back for rework.")
 
 
 def _run_supervise(order, user):
-    from webapp import workflow
     workflow.supervise(order, actor=user, note=_text("note", _("Write a supervision note.")),
                        version=_version())
     return _("Order is now supervised.")
 
 
 def _run_spot_check(order, user):
-    from webapp import workflow
     result = request.form.get("result")
     if result not in ("pass", "fail"):
         raise FormProblem(_("Choose pass or fail."))
@@ -229,20 +223,17 @@ def _run_spot_check(order, user):
 
 
 def _run_emergency(order, user):
-    from webapp import workflow
     workflow.emergency(order, actor=user, note=_text("note") or None, version=_version())
     return _("Emergency response started.")
 
 
 def _run_transfer_case(order, user):
-    from webapp import workflow
     workflow.transfer_case(order, actor=user, case_number=_text("case_number", _("Enter the case number.")),
                            note=_text("note") or None, version=_version())
     return _("Case transfer recorded.")
 
 
 def _run_justify_return(order, user):
-    from webapp import workflow
     verdict = request.form.get("justified")
     if verdict not in ("yes", "no"):
         raise FormProblem(_("Choose whether the return was justified."))
@@ -253,7 +244,6 @@ def _run_justify_return(order, user):
 
 
 def _run_redispatch(order, user):
-    from webapp import workflow
     # One select per returned participant: the same unit again, or another.
     units = {p.id: request.form.get(f"unit_{p.id}") for p in order.participants if p.state == "returned"}
     workflow.redispatch(order, actor=user, units={k: v for k, v in units.items() if v},
@@ -262,7 +252,6 @@ def _run_redispatch(order, user):
 
 
 def _run_decide_extension(order, user):
-    from webapp import workflow
     decision = request.form.get("decision")
     if decision not in ("approved", "rejected"):
         raise FormProblem(_("Choose approve or reject."))
@@ -272,7 +261,6 @@ def _run_decide_extension(order, user):
 
 
 def _run_reopen(order, user):
-    from webapp import workflow
     workflow.reopen(order, actor=user, reason=_text("reason", _("Give the reason for reopening.")),
                     version=_version())
     return _("Order reopened.")
@@ -295,7 +283,6 @@ RUNNERS: dict[str, Callable[[WorkOrder, Any], str]] = {
 
 @login_required
 def act(order_id: int, action: str):
-    from webapp import workflow
 
     runner = RUNNERS.get(action)
     if runner is None:
