@@ -68,7 +68,8 @@ class RobotNotifier:
     timeout: float = DEFAULT_TIMEOUT_S
 
     def payload(self, message: Message) -> dict[str, Any]:
-        raise NotImplementedError
+        """The robot's JSON body; each robot kind defines its own."""
+        raise NotImplementedError(f"{type(self).__name__} must define payload()")
 
     def url(self, message: Message) -> str:
         return message.target

@@ -2,12 +2,11 @@
 real domain plugins, tokens and images."""
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from PIL import Image
+from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
 
 # Inside 红寺堡镇 and inside 大河乡 (demo township boundaries).
 HONGSIPU = (37.40, 106.06)
@@ -40,12 +39,6 @@ def make_alert(org):
         db.session.commit()
         return alert
     return factory
-
-
-def jpeg(size=(64, 48), colour=(200, 30, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def _version_on_page(html: str) -> int:
 
 def test_claim_race_second_officer_gets_409_with_who(app, make_alert, login_as):
     alert = make_alert("fire")
-    (first, user_a), (second, user_b) = login_as("duty_officer"), login_as("duty_officer")
+    (first, user_a), (second, _user_b) = login_as("duty_officer"), login_as("duty_officer")
     # Both open the alert while it is still free.
     version_a = _version_on_page(first.get(f"/alerts/{alert.id}").get_data(as_text=True))
     version_b = _version_on_page(second.get(f"/alerts/{alert.id}").get_data(as_text=True))

@@ -2,21 +2,14 @@
 dispatched through the real intake, review and workflow code."""
 from __future__ import annotations
 
-import io
 import re
 from datetime import timedelta
 
 import pytest
-from PIL import Image
+from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
 
 # A point inside 大河乡 (demo township boundaries).
 EVENT = (37.50, 106.22)
-
-
-def jpeg(colour=(200, 60, 40), size=(64, 48)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 def csrf_of(html: str) -> str:

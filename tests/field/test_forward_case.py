@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from tests.field.conftest import EVENT, jpeg, version_of
+from tests.field.conftest import jpeg, version_of
 from webapp.extensions import db
 from webapp.models import AuditEvent, OrderParticipant, WorkOrder
 from sqlalchemy import select

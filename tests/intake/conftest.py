@@ -12,6 +12,7 @@ from PIL import Image
 
 from webapp import create_app
 from webapp.plugin_api import Clock, Domain, EventType, Prejudgement, SlaClocks, hookimpl
+from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
 
 # Inside 红寺堡镇 (the demo township seat) and well outside the district.
 INSIDE = (37.40, 106.06)
@@ -65,12 +66,6 @@ def source_token(org):
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def jpeg(size: tuple[int, int] = (64, 48), colour=(200, 30, 30), quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def noisy_jpeg(target_bytes: int = 200_000, seed: int = 1) -> bytes:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import time
 
-from shapely.geometry import Point, box, mapping
+from shapely.geometry import box, mapping
 from sqlalchemy import func, insert, select
 
 from webapp import gis
 from webapp.extensions import db
 from webapp.intake import ingest
-from webapp.models import Alert, AuditEvent, Parcel, Township
+from webapp.models import AuditEvent, Parcel, Township
 
 LAT, LON = 37.40, 106.06
 

@@ -7,9 +7,9 @@ import io
 from types import SimpleNamespace
 
 import pytest
-from PIL import Image
 
 from webapp.plugin_api import Clock, Domain, EventType, Routing, SlaClocks, hookimpl
+from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
 
 # Inside 柳泉乡 and 红寺堡镇 (demo township boundaries).
 LIUQUAN = (37.14, 106.35)
@@ -58,12 +58,6 @@ def app(app_config, clock):
         from webapp.extensions import db
         db.session.remove()
         db.engine.dispose()
-
-
-def jpeg(size=(64, 48), colour=(200, 30, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
 
 
 @pytest.fixture

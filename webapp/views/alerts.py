@@ -22,7 +22,7 @@ from webapp.models import (
 )
 from webapp.review import REASON_CODES, ReviewError
 from webapp.security import DUTY_ROLES, current_user, roles_required
-from webapp.views.api import api_auth, documented
+from webapp.views.api import ERROR_CONTENT, api_auth, documented
 from webapp.views.errors import api_error
 
 bp = Blueprint("alerts", __name__)
@@ -492,9 +492,9 @@ def _api_call(alert_id: int, action):
 
 _CONFLICT = {"description": "claimed by someone else, already decided, or stale version "
                             "(body names who and when, and what changed)",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+             "content": ERROR_CONTENT}
 _INVALID = {"description": "invalid verdict, reason code or duplicate_of",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            "content": ERROR_CONTENT}
 _ALERT_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 _VERSION = {"type": "integer", "description": "the version the client saw; a mismatch is 409"}
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError
 
@@ -33,6 +33,10 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
 }
 
 
+# The response content of every JSON error, for endpoints' OpenAPI specs.
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
 def documented(path: str, method: str, spec: dict[str, Any]) -> Callable:
     """Record an endpoint's OpenAPI operation (``path`` in OpenAPI form)."""
     def decorator(view: Callable) -> Callable:
@@ -40,8 +44,7 @@ def documented(path: str, method: str, spec: dict[str, Any]) -> Callable:
         op.setdefault("responses", {})
         for code, text in (("401", "missing, wrong or revoked token"),
                            ("403", "not allowed for this token's role or unit")):
-            op["responses"].setdefault(code, {"description": text, "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+            op["responses"].setdefault(code, {"description": text, "content": ERROR_CONTENT})
         OPENAPI_PATHS.setdefault(path, {})[method.lower()] = op
         return view
     return decorator

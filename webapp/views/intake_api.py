@@ -14,7 +14,7 @@ from webapp.extensions import db
 from webapp.intake import FIELDS, IntakeError, ingest
 from webapp.models import Alert, EvidenceFile, OrderParticipant, User, WorkOrder
 from webapp.security import ALL_UNITS_ROLES, current_user, login_required, visible_unit_ids
-from webapp.views.api import OPENAPI_COMPONENTS, api_auth, bp, documented
+from webapp.views.api import ERROR_CONTENT, OPENAPI_COMPONENTS, api_auth, bp, documented
 from webapp.views.errors import api_error
 
 # Roles whose user-bound tokens may report alerts (leaders only read).
@@ -83,7 +83,6 @@ OPENAPI_COMPONENTS["schemas"]["Alert"] = {
         "evidence": {"type": "array"},
     },
 }
-_ERR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 _ALERT = {"application/json": {"schema": {"$ref": "#/components/schemas/Alert"}}}
 
 
@@ -183,9 +182,9 @@ def _source_and_actor() -> tuple[str, User | None]:
         "200": {"description": "a replay of an event already taken in, or joined to an open duplicate",
                 "content": _ALERT},
         "400": {"description": "invalid body, unknown domain/event type/camera, outside the district, "
-                              "missing or non-image files", "content": _ERR},
-        "413": {"description": "an image over NRSC_MAX_IMAGE_BYTES or NRSC_MAX_IMAGE_PIXELS", "content": _ERR},
-        "415": {"description": "neither JSON nor multipart", "content": _ERR},
+                              "missing or non-image files", "content": ERROR_CONTENT},
+        "413": {"description": "an image over NRSC_MAX_IMAGE_BYTES or NRSC_MAX_IMAGE_PIXELS", "content": ERROR_CONTENT},
+        "415": {"description": "neither JSON nor multipart", "content": ERROR_CONTENT},
     },
 })
 def post_alert():
@@ -222,7 +221,7 @@ def can_see_alert(alert: Alert, *, user: User | None, source: str | None) -> boo
     "summary": "One alert with its GIS context, occurrences and evidence URLs",
     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
     "responses": {"200": {"description": "the alert", "content": _ALERT},
-                  "404": {"description": "no such alert (or not visible to this token)", "content": _ERR}},
+                  "404": {"description": "no such alert (or not visible to this token)", "content": ERROR_CONTENT}},
 })
 def get_alert(alert_id: int):
     alert = db.session.get(Alert, alert_id)

@@ -144,11 +144,10 @@ def filtered_orders(f: OrderFilters) -> Select:
 
     now = clock.now()
     stmt = select(WorkOrder)
-    if f.state == "all":
-        pass
-    elif f.state in ORDER_STATES:
+    # "all" means no state condition; an unknown state falls back to the open ones.
+    if f.state in ORDER_STATES:
         stmt = stmt.where(WorkOrder.state == f.state)
-    else:
+    elif f.state != "all":
         stmt = stmt.where(WorkOrder.state.in_(OPEN_STATES))
     if f.domain:
         stmt = stmt.where(WorkOrder.domain == f.domain)

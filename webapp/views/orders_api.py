@@ -14,23 +14,22 @@ from webapp import clock, sla, workflow
 from webapp.extensions import csrf, db
 from webapp.models import FEEDBACK_RESULTS, Alert, EvidenceFile, OrderParticipant, WorkOrder
 from webapp.security import DUTY_ROLES, visible_unit_ids
-from webapp.views.api import api_auth, documented
+from webapp.views.api import ERROR_CONTENT, api_auth, documented
 from webapp.views.errors import api_error
 
 bp = Blueprint("orders_api", __name__)
 csrf.exempt(bp)
 
-_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 _VERSION = {"type": "integer", "description": "the order version the client saw; a mismatch is 409 "
                                               "with what changed"}
 _PARTICIPANT = {"type": "integer", "description": "act as this participant (default: your unit's)"}
 _RESPONSES = {
     "200": {"description": "the work order after the action"},
-    "400": {"description": "invalid input (missing reason, photo, coordinates…)", "content": _ERROR},
-    "404": {"description": "no such order", "content": _ERROR},
+    "400": {"description": "invalid input (missing reason, photo, coordinates…)", "content": ERROR_CONTENT},
+    "404": {"description": "no such order", "content": ERROR_CONTENT},
     "409": {"description": "illegal transition for the order's state, or stale version "
-                           "(`changes` lists what happened since)", "content": _ERROR},
+                           "(`changes` lists what happened since)", "content": ERROR_CONTENT},
 }
 
 
@@ -177,7 +176,7 @@ def _alert(alert_id: int) -> Alert:
     "summary": "The dispatch plan the domain's routing rule proposes for a confirmed alert",
     "parameters": _ID,
     "responses": {"200": {"description": "the prefilled plan"},
-                  "404": {"description": "no such alert", "content": _ERROR}},
+                  "404": {"description": "no such alert", "content": ERROR_CONTENT}},
 })
 def dispatch_plan(alert_id: int):
     return jsonify(workflow.prefill(_alert(alert_id)).as_json())
@@ -191,9 +190,9 @@ def dispatch_plan(alert_id: int):
     "requestBody": {"required": False, "content": {"application/json": {"schema": {
         "type": "object", "properties": _PLAN}}}},
     "responses": {"201": {"description": "the new work order"},
-                  "400": {"description": "unknown unit, township or clock", "content": _ERROR},
-                  "404": {"description": "no such alert", "content": _ERROR},
-                  "409": {"description": "alert not confirmed or already dispatched", "content": _ERROR}},
+                  "400": {"description": "unknown unit, township or clock", "content": ERROR_CONTENT},
+                  "404": {"description": "no such alert", "content": ERROR_CONTENT},
+                  "409": {"description": "alert not confirmed or already dispatched", "content": ERROR_CONTENT}},
 })
 def dispatch(alert_id: int):
     alert = _alert(alert_id)
@@ -243,7 +242,7 @@ def _parents(ids: set[int]) -> set[int]:
     "summary": "A work order with its participants, clocks, feedback and extension requests",
     "parameters": _ID,
     "responses": {"200": {"description": "the work order"},
-                  "404": {"description": "no such order", "content": _ERROR}},
+                  "404": {"description": "no such order", "content": ERROR_CONTENT}},
 })
 def get_order(order_id: int):
     return jsonify(order_json(_order(order_id)))

@@ -14,7 +14,7 @@ from webapp.extensions import db
 from webapp.jinja import is_htmx
 from webapp.models import OrderParticipant, OutboxMessage, User, WorkOrder
 from webapp.security import current_user, login_required, roles_required, visible_unit_ids
-from webapp.views.api import api_auth, documented
+from webapp.views.api import ERROR_CONTENT, api_auth, documented
 from webapp.views.errors import api_error
 from webapp.views.office_helpers import OrderFilters, filtered_orders, load_order, order_unit_ids
 
@@ -84,7 +84,7 @@ def orders_pdf():
         "200": {"description": "the PDF", "content": {"application/pdf": {"schema": {
             "type": "string", "format": "binary"}}}},
         "404": {"description": "no such order, or not one this user's unit takes part in",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "content": ERROR_CONTENT},
     },
 })
 def api_order_pdf(order_id: int):
