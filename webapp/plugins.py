@@ -13,7 +13,8 @@ from typing import Any, Iterable, Mapping
 
 import pluggy
 
-from webapp import hookspecs
+from webapp import default_plugin, hookspecs
+from webapp.notify import notifiers
 from webapp.plugin_api import (
     PROJECT_NAME,
     AlertView,
@@ -144,8 +145,6 @@ def build_plugin_host(
     disabled: Iterable[str] = (),
 ) -> PluginHost:
     """Build the manager: core defaults, then entry points, then ``plugins``."""
-    from webapp import default_plugin
-    from webapp.notify import notifiers
 
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)

@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlparse
 
 from flask import Flask
 
+from webapp.alerts.intake import IntakeError, ingest
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPICS = ("nrsc/alerts/+", "frigate/events")
@@ -185,7 +187,6 @@ class MqttIntake:
 
     def handle(self, topic: str, raw: bytes) -> Outcome:
         """Take in one message; never raises."""
-        from webapp.alerts.intake import IntakeError, ingest
 
         with self.app.app_context():
             try:
@@ -202,7 +203,6 @@ class MqttIntake:
             return Outcome(topic, "created" if created else "existing", alert.id)
 
     def _payload(self, topic: str, raw: bytes) -> tuple[dict[str, Any], str]:
-        from webapp.alerts.intake import IntakeError
 
         try:
             message = json.loads(raw)

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, select, update
 
 from webapp.extensions import db
+from webapp.gis.context import context_from_json
 from webapp.models import OPEN_ALERT_STATUSES, Alert, AuditEvent, OutboxMessage, User
 from webapp.platform import audit, clock
 from webapp.plugin_api import AlertView, GisContext
@@ -77,7 +78,6 @@ def alert_view(alert: Alert) -> AlertView:
 
 def gis_context(alert: Alert) -> GisContext:
     """The GIS context stored on the alert at intake, as the plugins' dataclass."""
-    from webapp.gis.context import context_from_json
     return context_from_json(alert.gis_context)
 
 
@@ -347,12 +347,6 @@ def _original(alert: Alert, duplicate_of: Any) -> Alert:
 
 
 def dispatch_endpoint() -> str | None:
-    """The work-order dispatch form's endpoint, once that area exists."""
-    try:
-        from webapp.orders import workflow  # noqa: F401
-    except ImportError:
-        return None
-    if not hasattr(workflow, "dispatch"):
-        return None
+    """The work-order dispatch form's endpoint, when the orders area is attached."""
     endpoint = "orders.dispatch_form"
     return endpoint if endpoint in current_app.view_functions else None

@@ -30,6 +30,7 @@ from shapely.ops import voronoi_diagram
 from sqlalchemy import select
 
 from webapp import ptz
+from webapp.demo.history import load_history
 from webapp.extensions import db
 from webapp.models import (
     PARCEL_LAYERS,
@@ -643,7 +644,6 @@ def load_demo(extra_parcels: list[ParcelSpec] | None = None, *, history: bool = 
         raise
     # Three months of synthetic alerts and orders, made once (webapp/demo_history.py).
     if history:
-        from webapp.demo.history import load_history
         load_history()
     return summary
 

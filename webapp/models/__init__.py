@@ -20,7 +20,6 @@ from webapp.models.cameras import (  # noqa: F401
 from webapp.models.orders import (  # noqa: F401
     FEEDBACK_RESULTS,
     ORDER_KINDS,
-    ORDER_STATES,
     ExtensionRequest,
     Feedback,
     OrderParticipant,

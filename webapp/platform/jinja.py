@@ -8,7 +8,9 @@ from flask import Flask, make_response, render_template, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from webapp.platform import labels
 from webapp.platform.clock import local
+from webapp.platform.security import current_user
 
 
 def fmt_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -55,10 +57,8 @@ NAV = [
 
 
 def init_app(app: Flask) -> None:
-    from webapp.platform.security import current_user
 
     app.jinja_env.filters["dt"] = fmt_dt
-    from webapp.platform import labels
     labels.init_app(app)  # action_label, state_label, stage_label, event_type_name
     app.jinja_env.add_extension("jinja2.ext.do")
 
