@@ -186,11 +186,11 @@ def map_data(alert: Alert) -> dict[str, Any]:
         camera = {"lat": cam.lat, "lon": cam.lon, "name": f"{cam.code} {cam.name}",
                   "azimuth": ((cam.pan_zero_azimuth_deg or 0.0) + pan) % 360 if pan is not None else None,
                   "hfov": hfov}
-    from webapp.platform.jinja import LAYER_NAMES
+    from webapp.gis import layers
     return {
         "point": {"lat": alert.lat, "lon": alert.lon, "estimated": bool(alert.location_estimated)},
         "camera": camera,
-        "parcels": [{"layer": p.layer, "layer_name": str(LAYER_NAMES.get(p.layer, p.layer)),
+        "parcels": [{"layer": p.layer, "layer_name": layers.name(p.layer), "colour": layers.colour(p.layer),
                      "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
         "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
         "townships": township_outlines(),

@@ -283,9 +283,11 @@ def import_parcels(features: list[Any], layer: str, *, source: str = "", code_fi
     transaction (the caller commits). Bad features are skipped and reported."""
     from shapely.validation import explain_validity
 
-    from webapp.models import PARCEL_LAYERS
-    if layer not in PARCEL_LAYERS:
-        raise ImportFatal(f"unknown layer {layer!r}; choose one of {', '.join(PARCEL_LAYERS)}")
+    from webapp.gis import layers
+    try:
+        layers.require(layer)
+    except layers.UnknownLayer as exc:
+        raise ImportFatal(str(exc)) from None
     existing = {p.code: p for p in db.session.scalars(select(Parcel).where(Parcel.layer == layer))}
     seen: set[str] = set()
     report = ImportReport()

@@ -379,8 +379,8 @@ def _resume_state(order: WorkOrder) -> str:
 
 # -- notifications ---------------------------------------------------------------------
 def _link(order: WorkOrder) -> str:
-    base = (current_app.config.get("NRSC_BASE_URL") or "").rstrip("/")
-    return f"{base}/orders/{order.id}"
+    from webapp.notify import outbox as notify
+    return notify.order_link(order.id)
 
 
 def notify_unit(unit: Unit, title: str, body: str, key: str, order: WorkOrder | None = None) -> None:
@@ -396,7 +396,7 @@ def notify_leaders(unit: Unit, title: str, body: str, key: str, order: WorkOrder
     leaders = _leaders_of(unit)
     link = _link(order) if order is not None else None
     for leader in leaders:
-        notify.enqueue(notify.INTERNAL, f"user:{leader.login}", title, body, link, f"{key}:user:{leader.id}",
+        notify.enqueue(notify.INTERNAL, notify.user_target(leader), title, body, link, f"{key}:user:{leader.id}",
                        unit_id=unit.id, order_id=order.id if order else None,
                        alert_id=order.alert_id if order else None)
     notify_unit(unit, title, body, f"{key}:unit", order)
