@@ -403,3 +403,14 @@ def test_disabled_plugin_is_not_loaded(tmp_path):
                      load_entrypoints=True)
     domains = app.extensions["nrsc.plugins"].domains
     assert "grazing" not in domains and "fire" in domains
+
+
+def test_working_groups_list_the_domains_their_plugins_name(app, org):
+    from webapp.extensions import db
+    from webapp.models import WorkingGroup
+
+    groups = {g.number: set(g.domains) for g in db.session.query(WorkingGroup)}
+    # Group 1 may hold installed plugins' domains too (the example's 违法建设).
+    assert groups[1] >= {"farmland", "mining", "geohazard"}
+    assert {n: groups[n] for n in (2, 3, 4, 5)} == {
+        2: {"safety"}, 3: {"fire", "grazing"}, 4: {"ecology"}, 5: set()}
