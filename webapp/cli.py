@@ -207,7 +207,7 @@ def parcels() -> None:
 
 @parcels.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--layer", required=True, help="layer code, e.g. basic_farmland, mining_permit")
+@click.option("--layer", required=True, help="layer code, one the installed plugins declare (register_gis_layers)")
 @click.option("--code-field", default="code", show_default=True, help="property holding the parcel code")
 @click.option("--name-field", default="name", show_default=True)
 @click.option("--strict", is_flag=True, help="write nothing if any feature is rejected")

@@ -27,6 +27,7 @@ from webapp.alerts import intake, review
 from webapp.alerts.review import REASON_CODES, ReviewError
 from webapp.api.base import ERROR_CONTENT, api_auth, documented
 from webapp.extensions import csrf, db
+from webapp.gis import layers
 from webapp.models import (
     ALERT_STATUSES,
     OPEN_ALERT_STATUSES,
@@ -39,7 +40,7 @@ from webapp.models import (
 )
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import LAYER_NAMES, fmt_dt, is_htmx, render
+from webapp.platform.jinja import fmt_dt, is_htmx, render
 from webapp.platform.security import DUTY_ROLES, current_user, roles_required
 
 bp = Blueprint("alerts", __name__, template_folder="templates")
@@ -189,7 +190,7 @@ def map_data(alert: Alert) -> dict[str, Any]:
     return {
         "point": {"lat": alert.lat, "lon": alert.lon, "estimated": bool(alert.location_estimated)},
         "camera": camera,
-        "parcels": [{"layer": p.layer, "layer_name": str(LAYER_NAMES.get(p.layer, p.layer)),
+        "parcels": [{"layer": p.layer, "layer_name": layers.name(p.layer), "colour": layers.colour(p.layer),
                      "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
         "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
         "townships": township_outlines(),

@@ -370,7 +370,7 @@ ACTIONS: list[tuple[str, str, dict[str, Any], Callable]] = [
               "note": _S}), _h_approve_extension),
     ("supervise", "Flag the order for supervision (督办), with a note", _schema({"note": _S}, ("note",)),
      _h_supervise),
-    ("emergency", "Start an emergency response (启动应急响应); fire, geohazard and safety domains",
+    ("emergency", "Start an emergency response (启动应急响应); domains whose plugin allows it (Domain.emergency_allowed)",
      _schema({"note": _S}), _h_emergency),
     ("reopen", "Reopen a closed order within the reopen window", _schema({"reason": _S}, ("reason",)),
      _h_reopen),

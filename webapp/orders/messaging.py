@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from flask import current_app
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -19,8 +18,7 @@ from webapp.orders.states import active_participants
 
 # -- notifications ---------------------------------------------------------------------
 def order_link(order: WorkOrder) -> str:
-    base = (current_app.config.get("NRSC_BASE_URL") or "").rstrip("/")
-    return f"{base}/orders/{order.id}"
+    return notify.order_link(order.id)
 
 
 def notify_unit(unit: Unit, title: str, body: str, key: str, order: WorkOrder | None = None) -> None:
@@ -34,7 +32,7 @@ def notify_leaders(unit: Unit, title: str, body: str, key: str, order: WorkOrder
     leaders = leaders_of(unit)
     link = order_link(order) if order is not None else None
     for leader in leaders:
-        notify.enqueue(notify.INTERNAL, f"user:{leader.login}", title, body, link, f"{key}:user:{leader.id}",
+        notify.enqueue(notify.INTERNAL, notify.user_target(leader), title, body, link, f"{key}:user:{leader.id}",
                        unit_id=unit.id, order_id=order.id if order else None,
                        alert_id=order.alert_id if order else None)
     notify_unit(unit, title, body, f"{key}:unit", order)
