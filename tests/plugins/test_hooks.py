@@ -414,3 +414,29 @@ def test_working_groups_list_the_domains_their_plugins_name(app, org):
     assert groups[1] >= {"farmland", "mining", "geohazard"}
     assert {n: groups[n] for n in (2, 3, 4, 5)} == {
         2: {"safety"}, 3: {"fire", "grazing"}, 4: {"ecology"}, 5: set()}
+
+
+def test_the_core_default_answers_when_the_owner_returns_none():
+    class Shy:
+        @hookimpl
+        def register_domains(self):
+            return [make_domain("shy")]
+
+        @hookimpl
+        def route_alert(self, alert, context):
+            return None
+
+        @hookimpl
+        def prejudge_alert(self, alert, context):
+            return None
+
+        @hookimpl
+        def workorder_template(self, domain):
+            return None
+
+    host = build_host(Shy())
+    shy = alert_view("shy", "shy")
+    assert host.route(shy, routing_context("dahe")).lead_unit == "natural_resources"
+    assert host.prejudge(shy, gis_context()).level == "medium"
+    assert host.workorder_template("shy") == "orders/pdf/base.html"
+    assert host.failures == []
