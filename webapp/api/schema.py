@@ -32,9 +32,25 @@ MAX_JSON_DEPTH = 64
 MAX_TEXT = 2000
 
 
+def _at_most(n: int) -> str:
+    """A regex matching the decimal numbers 0..n (no sign)."""
+    digits = str(n)
+    alternatives = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, ch in enumerate(digits):
+        if ch != "0":
+            rest = len(digits) - i - 1
+            alternatives.append(digits[:i] + f"[0-{int(ch) - 1}]" + (rf"\d{{{rest}}}" if rest else ""))
+    alternatives.append(digits)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
 class BoundedIntConverter(IntegerConverter):
     """``<int:…>`` that does not match past the 64-bit id range, so an id of
-    2^63 or more is a 404 instead of an overflow in the database driver."""
+    2^63 or more is a 404 instead of an overflow in the database driver. The
+    bound is in the regex, not a ``max`` check: werkzeug answers a failed check
+    with 405 when the same path has a rule for another method."""
+
+    regex = _at_most(MAX_ID)
 
     def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
