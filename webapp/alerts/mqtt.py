@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlparse
 
 from flask import Flask
 
+from webapp.api.schema import BodyError, parse_json
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPICS = ("nrsc/alerts/+", "frigate/events")
@@ -205,9 +207,10 @@ class MqttIntake:
         from webapp.alerts.intake import IntakeError
 
         try:
-            message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise IntakeError(400, "invalid_json", f"message is not JSON ({exc})") from None
+            # The HTTP API's reader: same depth limit, no NaN/Infinity.
+            message = parse_json(raw)
+        except BodyError as exc:
+            raise IntakeError(exc.status, exc.code, f"message: {exc.message}") from None
         if self.prefix and topic.startswith(self.prefix):
             topic = topic[len(self.prefix):]
         if topic == "frigate/events":
