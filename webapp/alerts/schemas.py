@@ -20,6 +20,7 @@ from pydantic import (
 from webapp.alerts.review import REASON_CODES, VERDICTS
 
 from webapp.api.schema import (
+    NON_BLANK,
     MAX_JSON_DEPTH,
     Body,
     Int,
@@ -55,8 +56,8 @@ def _json_text(value: Any) -> Any:
 
 
 def _str(max_length: int, *, required: bool = False) -> Any:
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1 if required else 0,
-                                            max_length=max_length)]
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1 if required else None,
+                                            max_length=max_length, pattern=NON_BLANK if required else None)]
 
 
 Unit01 = number(0, 1)

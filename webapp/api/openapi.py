@@ -138,12 +138,15 @@ def _operation(op: Operation, view: Any, params: list[dict[str, Any]], schemas: 
         if op.form or op.files:
             content["multipart/form-data"] = {"schema": ("multipart", op.body, op.files)}
         out["requestBody"] = {"required": op.body_required, "content": content}
-        error(400, "the body does not match the schema (the message names the fields)")
+        error(400, "the body does not match the schema (the message names the fields), "
+                   "is not valid JSON, or nests deeper than 64 levels")
         error(415, "a body that is neither JSON nor a form")
-        if op.files:
-            error(413, "the upload is over the size limit (NRSC_MAX_UPLOAD_MB, NRSC_MAX_IMAGE_BYTES)")
+        error(413, "the body is over NRSC_MAX_UPLOAD_MB" + (" or an image over NRSC_MAX_IMAGE_BYTES"
+                                                           if op.files else ""))
     if op.query is not None:
         error(400, "a query parameter out of range")
+    if auth is not None and has_body_method:
+        error(400, "a cookie-session request without the X-CSRFToken header")
     if params:
         error(404, "no such resource, or not visible to this token")
     if auth is not None:

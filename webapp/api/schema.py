@@ -82,9 +82,12 @@ def integer(ge: int | None = None, le: int | None = None) -> Any:
 Id = integer(1, MAX_ID)
 Int = integer(-MAX_ID, MAX_ID)
 Number = number()
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+# Required strings must hold more than blanks; the pattern says so in the
+# document (the server strips, then checks).
+NON_BLANK = r"\S"
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT,
+                                                pattern=NON_BLANK)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 OptionalId = Annotated[Id | None, BeforeValidator(blank_is_none)]
 Version = Annotated[Annotated[integer(0, MAX_ID) | None, BeforeValidator(blank_is_none)], Field(description="the version the client saw; a mismatch is 409 "
                                                   "with what changed")]
@@ -139,7 +142,6 @@ class Operation:
     # False: the view validates itself with the same model (intake shares
     # its validation with MQTT); the model still documents the body.
     validate: bool = True
-    extra_content: dict[str, Any] = field(default_factory=dict)
 
 
 class BodyError(Exception):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
-from webapp.api.schema import Body, OptionalId, Reply, Version, blank_is_none, number
+from webapp.api.schema import NON_BLANK, Body, OptionalId, Reply, Version, blank_is_none, integer, number
 from webapp.models import FEEDBACK_RESULTS
 from webapp.org import chart as orgchart
 from webapp.orders import sla
@@ -32,8 +32,8 @@ MAX_CLOCK_WORKING_DAYS = 260
 
 
 def _text(max_length: int = ORDER_TEXT, *, required: bool = False) -> Any:
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1 if required else 0,
-                                            max_length=max_length)]
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1 if required else None,
+                                            max_length=max_length, pattern=NON_BLANK if required else None)]
 
 
 def _codes(value: Any) -> Any:
@@ -88,8 +88,8 @@ class DispatchBody(Body):
     lead_offices: Codes | None = None
     cooperating: Codes | None = None
     township: _text(80) | None = None
-    working_group: Annotated[int | None, BeforeValidator(blank_is_none),
-                             Field(ge=min(orgchart.WORKING_GROUPS), le=max(orgchart.WORKING_GROUPS))] = None
+    working_group: Annotated[integer(min(orgchart.WORKING_GROUPS), max(orgchart.WORKING_GROUPS)) | None,
+                             BeforeValidator(blank_is_none)] = None
     clocks: Clocks | None = None
     priority: Literal[PRIORITIES] | None = None  # type: ignore[valid-type]
     title: _text(200) | None = None
@@ -97,13 +97,6 @@ class DispatchBody(Body):
     note: _text(2000) | None = None
     as_case: bool = Field(False, description="raise straight to a case (立案查处, working group 5)")
     emergency: bool | None = Field(None, description="start an emergency response at once")
-
-    @field_validator("working_group", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        return value
 
     def as_plan_input(self) -> dict[str, Any]:
         """The fields the client gave, as :func:`workflow.plan_from_input` reads them."""
@@ -323,7 +316,7 @@ class OrderOut(Reply):
     version: int
     alert_id: int | None
     camera_id: int | None
-    domain: str
+    domain: str | None
     event_type: str | None
     title: str
     description: str | None
@@ -356,7 +349,7 @@ class OrderSummary(Reply):
     number: str
     state: str
     title: str
-    domain: str
+    domain: str | None
     priority: str
     version: int
     dispatched_at: datetime | None
