@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 from flask import Flask
 
 from webapp.alerts.intake import IntakeError, ingest
+from webapp.api.schema import BodyError, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +204,10 @@ class MqttIntake:
     def _payload(self, topic: str, raw: bytes) -> tuple[dict[str, Any], str]:
 
         try:
-            message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise IntakeError(400, "invalid_json", f"message is not JSON ({exc})") from None
+            # The HTTP API's reader: same depth limit, no NaN/Infinity.
+            message = parse_json(raw)
+        except BodyError as exc:
+            raise IntakeError(exc.status, exc.code, f"message: {exc.message}") from None
         if self.prefix and topic.startswith(self.prefix):
             topic = topic[len(self.prefix):]
         if topic == "frigate/events":
