@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import review
 from webapp.alerts.review import REASON_CODES, ReviewError
 from webapp.api.base import ERROR_CONTENT, api_auth, documented
-from webapp.extensions import csrf, db
+from webapp.extensions import csrf, db, htmx
 from webapp.models import (
     ALERT_STATUSES,
     OPEN_ALERT_STATUSES,
@@ -39,7 +39,7 @@ from webapp.models import (
 )
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import is_htmx, render
+from webapp.platform.jinja import render
 from webapp.platform.security import DUTY_ROLES, current_user, roles_required
 
 bp = Blueprint("alerts", __name__, template_folder="templates")
@@ -274,7 +274,7 @@ def _refused(alert: Alert, exc: ReviewError):
     """Show the detail page again with why the action was refused."""
     db.session.rollback()
     alert = _get_alert(alert.id)
-    if is_htmx():
+    if htmx:
         return api_error(exc.status, exc.code, _conflict_text(exc))
     return render("alerts/detail.html", **detail_context(alert), problem=exc,
                   problem_text=_conflict_text(exc)), exc.status
@@ -321,7 +321,7 @@ def release(alert_id: int):
 def acknowledge(alert_id: int):
     alert = _get_alert(alert_id)
     review.acknowledge(alert, current_user())
-    if is_htmx():
+    if htmx:
         # The console's queue refreshes itself on this event.
         return "", 204, {"HX-Trigger": "queue-refresh"}
     return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)

@@ -19,7 +19,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
 from webapp.api.base import ERROR_CONTENT, api_auth, documented
-from webapp.extensions import db
+from webapp.extensions import db, htmx
 from webapp.models import OrderParticipant, OutboxMessage, User, WorkOrder
 from webapp.notify import outbox as notify
 from webapp.orders.queries import (
@@ -30,7 +30,6 @@ from webapp.orders.queries import (
 )
 from webapp.platform import audit
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import is_htmx
 from webapp.platform.security import (
     current_user,
     login_required,
@@ -141,7 +140,7 @@ def retry_delivery(order_id: int, message_id: int):
     audit.record("notification_retry", "notification", row.id, from_state=previous, to_state="pending",
                  data={"order_id": order.id, "channel": row.channel})
     db.session.commit()
-    if is_htmx():
+    if htmx:
         return deliveries(order_id)
     return redirect(url_for(".deliveries", order_id=order.id))
 
