@@ -134,7 +134,7 @@ def main() -> None:
                            (EventType("smoke", "烟雾", "Smoke"),), clocks)]
 
     folder = Path(tempfile.mkdtemp(prefix="nrsc-bench-"))
-    config = {"NRSC_DATA_DIR": str(folder / "data"), "SECRET_KEY": "bench", "NRSC_INPROCESS_WORKER": False}
+    config = {"NRSC_DATA_DIR": str(folder / "data"), "SECRET_KEY": "bench"}
     if os.environ.get("DATABASE_URL"):
         config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     app = create_app(config, plugins=[BenchDomains()], load_entrypoints=False)
