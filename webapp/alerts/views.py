@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import evidence, intake, review
 from webapp.alerts.access import can_see_file
 from webapp.alerts.review import REASON_CODES, ReviewError
-from webapp.extensions import db
+from webapp.extensions import db, htmx
 from webapp.gis import layers
 from webapp.models import (
     ALERT_STATUSES,
@@ -41,7 +41,7 @@ from webapp.models import (
 )
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import fmt_dt, is_htmx, render
+from webapp.platform.jinja import fmt_dt, render
 from webapp.platform.security import (
     DUTY_ROLES,
     current_user,
@@ -276,7 +276,7 @@ def _refused(alert: Alert, exc: ReviewError):
     """Show the detail page again with why the action was refused."""
     db.session.rollback()
     alert = _get_alert(alert.id)
-    if is_htmx():
+    if htmx:
         return api_error(exc.status, exc.code, _conflict_text(exc))
     return render("alerts/detail.html", **detail_context(alert), problem=exc,
                   problem_text=_conflict_text(exc)), exc.status
@@ -322,7 +322,7 @@ def release(alert_id: int):
 def acknowledge(alert_id: int):
     alert = _get_alert(alert_id)
     review.acknowledge(alert, current_user())
-    if is_htmx():
+    if htmx:
         # The console's queue refreshes itself on this event.
         return "", 204, {"HX-Trigger": "queue-refresh"}
     return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from webapp.api.base import api_auth
 from webapp.api.schema import Response as ApiResponse
 from webapp.api.schema import operation
-from webapp.extensions import db
+from webapp.extensions import db, htmx
 from webapp.models import OrderParticipant, OutboxMessage, User, WorkOrder
 from webapp.notify import outbox as notify
 from webapp.orders.queries import (
@@ -32,7 +32,6 @@ from webapp.orders.queries import (
 )
 from webapp.platform import audit
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import is_htmx
 from webapp.platform.security import (
     current_user,
     login_required,
@@ -136,7 +135,7 @@ def retry_delivery(order_id: int, message_id: int):
     audit.record("notification_retry", "notification", row.id, from_state=previous, to_state="pending",
                  data={"order_id": order.id, "channel": row.channel})
     db.session.commit()
-    if is_htmx():
+    if htmx:
         return deliveries(order_id)
     return redirect(url_for(".deliveries", order_id=order.id))
 
