@@ -6,20 +6,18 @@ import json
 from typing import Any
 
 from flask import Blueprint, abort, g, request, send_file, url_for
-from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from webapp.alerts import evidence
 from webapp.alerts.intake import FIELDS, IntakeError, ingest
 from webapp.api.base import ERROR_CONTENT, OPENAPI_COMPONENTS, api_auth, bp, documented
 from webapp.extensions import db
-from webapp.models import Alert, EvidenceFile, OrderParticipant, User, WorkOrder
+from webapp.models import Alert, EvidenceFile, User
+from webapp.org import visibility
 from webapp.platform.errors import api_error
 from webapp.platform.security import (
-    ALL_UNITS_ROLES,
     current_user,
     login_required,
-    visible_unit_ids,
 )
 
 # Roles whose user-bound tokens may report alerts (leaders only read).
@@ -205,19 +203,8 @@ def post_alert():
 
 
 def can_see_alert(alert: Alert, *, user: User | None, source: str | None) -> bool:
-    """Duty, office and leaders see every alert; a unit sees alerts in its
-    township or behind its work orders; a source sees what it reported."""
-    if source is not None:
-        return alert.source == source or any(o.source == source for o in alert.occurrence_rows)
-    if user is None:
-        return False
-    if user.role in ALL_UNITS_ROLES or alert.reporter_id == user.id:
-        return True
-    ids = visible_unit_ids(user) or set()
-    if alert.township is not None and alert.township.unit_id in ids:
-        return True
-    return db.session.scalar(select(OrderParticipant.id).join(WorkOrder).where(
-        WorkOrder.alert_id == alert.id, OrderParticipant.unit_id.in_(ids)).limit(1)) is not None
+    """See webapp.org.visibility (the one rule)."""
+    return visibility.can_see_alert(user, alert, source=source)
 
 
 @bp.route("/alerts/<int:alert_id>", methods=["GET"])
@@ -237,17 +224,7 @@ def get_alert(alert_id: int):
 
 # -- evidence files -------------------------------------------------------------------
 def can_see_file(row: EvidenceFile, user: User) -> bool:
-    if user.role in ALL_UNITS_ROLES or row.uploaded_by_id == user.id:
-        return True
-    if row.alert_id is not None:
-        alert = db.session.get(Alert, row.alert_id)
-        if alert is not None and can_see_alert(alert, user=user, source=None):
-            return True
-    if row.order_id is not None:
-        ids = visible_unit_ids(user) or set()
-        return db.session.scalar(select(OrderParticipant.id).where(
-            OrderParticipant.order_id == row.order_id, OrderParticipant.unit_id.in_(ids)).limit(1)) is not None
-    return False
+    return visibility.can_see_file(user, row)
 
 
 @files_bp.route("/files/<int:file_id>")

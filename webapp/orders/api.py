@@ -22,7 +22,8 @@ from webapp.models import (
 from webapp.orders import sla, workflow
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.security import DUTY_ROLES, visible_unit_ids
+from webapp.org import visibility
+from webapp.platform.security import DUTY_ROLES
 
 bp = Blueprint("orders_api", __name__)
 csrf.exempt(bp)
@@ -224,10 +225,9 @@ def list_orders():
         if state not in workflow.ALL_STATES:
             abort(400, description=f"state must be one of {', '.join(sorted(workflow.ALL_STATES))}")
         query = query.where(WorkOrder.state == state)
-    ids = visible_unit_ids(g.api_user)
-    if ids is not None:
-        query = query.where(WorkOrder.id.in_(
-            select(OrderParticipant.order_id).where(OrderParticipant.unit_id.in_(ids | _parents(ids)))))
+    clause = visibility.orders_clause(g.api_user)
+    if clause is not None:
+        query = query.where(clause)
     try:
         limit = max(1, min(200, int(request.args.get("limit", 50))))
     except ValueError:
@@ -236,11 +236,6 @@ def list_orders():
     return jsonify(orders=[{"id": o.id, "number": o.number, "state": o.state, "title": o.title,
                             "domain": o.domain, "priority": o.priority, "version": o.version,
                             "dispatched_at": _iso(o.dispatched_at)} for o in orders])
-
-
-def _parents(ids: set[int]) -> set[int]:
-    from webapp.models import Unit
-    return {pid for pid in db.session.scalars(select(Unit.parent_id).where(Unit.id.in_(ids))) if pid}
 
 
 @bp.route("/orders/<int:order_id>", methods=["GET"])

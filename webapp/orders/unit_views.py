@@ -24,7 +24,8 @@ from webapp.orders import queries as oh
 from webapp.orders import workflow
 from webapp.platform import clock
 from webapp.platform.jinja import render
-from webapp.platform.security import current_user, roles_required, visible_unit_ids
+from webapp.org import visibility
+from webapp.platform.security import current_user, roles_required
 
 bp = Blueprint("unit", __name__, template_folder="templates")
 UNIT_PAGE_ROLES = ("unit_handler", "unit_leader")
@@ -39,9 +40,7 @@ def register(app: Flask) -> None:
 # -- reading ----------------------------------------------------------------------
 def my_participant(order: WorkOrder, user) -> OrderParticipant | None:
     """The user's unit's part in the order (the most active one if several)."""
-    ids = visible_unit_ids(user)
-    mine = [p for p in order.participants if p.state != "withdrawn"
-            and (ids is None or p.unit_id in ids or set(p.office_ids or []) & ids)]
+    mine = visibility.participants_of(order, user)
     if not mine:
         return None
     rank = {"to_accept": 0, "in_progress": 1, "done": 2, "returned": 3}
@@ -63,12 +62,9 @@ def _order_or_403(order_id: int) -> tuple[WorkOrder, OrderParticipant]:
 def my_orders():
     user = current_user()
     tab = request.args.get("tab", "open")
-    ids = visible_unit_ids(user)
     P = OrderParticipant
-    mine = select(P.order_id)
-    if ids is not None:
-        mine = mine.where(P.unit_id.in_(ids or {-1}))
-    stmt = (select(WorkOrder).where(WorkOrder.id.in_(mine))
+    clause = visibility.orders_clause(user)
+    stmt = (select(WorkOrder).where(clause if clause is not None else WorkOrder.id.is_not(None))
             .options(selectinload(WorkOrder.participants).selectinload(P.unit),
                      selectinload(WorkOrder.township)))
     if tab == "done":

@@ -20,12 +20,12 @@ from webapp.orders import workflow
 from webapp.org import chart as orgchart
 from webapp.platform import clock
 from webapp.platform.jinja import render
+from webapp.org import visibility
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
     current_user,
     login_required,
     roles_required,
-    visible_unit_ids,
 )
 
 OFFICE_LIST_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
@@ -76,8 +76,7 @@ def _domain(code: str | None):
 
 
 def _can_view(order: WorkOrder, user) -> bool:
-    ids = visible_unit_ids(user)
-    return ids is None or bool(oh.order_unit_ids(order) & ids)
+    return visibility.can_view_order(user, order)
 
 
 def _order_for_view(order_id: int) -> WorkOrder:

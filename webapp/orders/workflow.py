@@ -234,27 +234,17 @@ def active_participants(order: WorkOrder) -> list[OrderParticipant]:
 
 
 # -- who acts ----------------------------------------------------------------------------
-def unit_matches(user: User, unit_id: int) -> bool:
-    """A unit user acts for their unit, its parent department, or its offices."""
-    if user.unit is None:
-        return False
-    if user.unit_id == unit_id or user.unit.parent_id == unit_id:
-        return True
-    unit = db.session.get(Unit, unit_id)
-    return unit is not None and unit.parent_id == user.unit_id
-
-
 def can_view(order: WorkOrder, user: User) -> bool:
-    if user.role not in UNIT_ROLES:
-        return True
-    return any(unit_matches(user, p.unit_id) for p in order.participants)
+    from webapp.org import visibility
+    return visibility.can_view_order(user, order)
 
 
 def participant_for(order: WorkOrder, user: User, participant_id: int | None = None,
                     *, lead_only: bool = False) -> OrderParticipant | None:
     """The participant ``user`` acts as (their own unit first, then the lead)."""
-    candidates = [p for p in active_participants(order)
-                  if user.role == "admin" or (user.role in UNIT_ROLES and unit_matches(user, p.unit_id))]
+    from webapp.org import visibility
+    candidates = (active_participants(order) if user.role == "admin"
+                  else visibility.participants_of(order, user))
     if participant_id is not None:
         candidates = [p for p in candidates if p.id == participant_id]
     if lead_only:
@@ -414,8 +404,11 @@ def _leaders_of(unit: Unit) -> list[User]:
 
 def _notify_participants(order: WorkOrder, title: str, body: str, key: str,
                          participants: Iterable[OrderParticipant] | None = None) -> None:
+    from webapp.org import visibility
     for p in participants if participants is not None else active_participants(order):
-        notify_unit(p.unit, title, body, f"{key}:{p.id}", order)
+        # The handling offices named at dispatch are told as well as their department.
+        for unit in visibility.notified_units(p):
+            notify_unit(unit, title, body, f"{key}:{p.id}" + ("" if unit.id == p.unit_id else f":{unit.id}"), order)
 
 
 # -- numbers -----------------------------------------------------------------------------

@@ -113,25 +113,6 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
-def visible_unit_ids(user: User) -> set[int] | None:
-    """Unit ids whose records the user may see; None means every unit."""
-    if user.role in ALL_UNITS_ROLES:
-        return None
-    if user.unit is None:
-        return set()
-    # A department's staff see their offices' records too; an office's staff
-    # see their own office and the department-level records of its parent.
-    ids = user.unit.subtree_ids()
-    if user.unit.kind == "office" and user.unit.parent_id:
-        ids.add(user.unit.parent_id)
-    return ids
-
-
-def can_see_unit(user: User, unit_id: int | None) -> bool:
-    ids = visible_unit_ids(user)
-    return ids is None or unit_id in ids
-
-
 def units_by_code(codes: Iterable[str]) -> dict[str, Unit]:
     codes = list(codes)
     if not codes:
