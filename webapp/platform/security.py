@@ -11,6 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
+from webapp.auth import sessions
 from webapp.models import ApiToken, Unit, User
 
 DUTY_ROLES = frozenset({"duty_officer", "duty_lead"})
@@ -29,6 +30,17 @@ def hash_password(password: str) -> str:
 
 def verify_password(user: User, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def verify_dummy(password: str) -> bool:
+    """Spend the time of a real password check (for a login that does not exist)."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(16)))
+    check_password_hash(_DUMMY_HASH[0], password)
+    return False
 
 
 def hash_token(token: str) -> str:
@@ -67,7 +79,8 @@ def current_user() -> User | None:
     if "user" not in g:
         user_id = session.get("user_id")
         user = db.session.get(User, user_id) if user_id else None
-        if user is not None and (not user.active or session.get("pw") != user.password_hash[-16:]):
+        if user is not None and (not user.active or session.get("pw") != user.password_hash[-16:]
+                                 or not sessions.resolve(session.get("sid"), user.id)):
             session.clear()
             user = None
         g.user = user
@@ -77,6 +90,7 @@ def current_user() -> User | None:
 def login_user(user: User) -> None:
     session.clear()
     session["user_id"] = user.id
+    session["sid"] = sessions.start(user)
     # Changing the password invalidates existing sessions.
     session["pw"] = user.password_hash[-16:]
     session.permanent = True
@@ -84,6 +98,9 @@ def login_user(user: User) -> None:
 
 
 def logout_user() -> None:
+    # The server forgets the session: a copy of the cookie is worth nothing.
+    sessions.end(session.get("sid"))
+    db.session.commit()
     session.clear()
     g.pop("user", None)
 
