@@ -2,8 +2,9 @@
 
 Failed logins are counted per login name and per client address in the
 database (so every gunicorn worker sees them; the clock is the injectable one).
-After ``FREE_FAILURES`` failures within ``WINDOW`` each further attempt must
-wait twice as long as the previous one (1 s, 2 s, 4 s … up to ``MAX_DELAY``).
+After ``FREE_FAILURES`` failures with no pause of ``WINDOW`` between them,
+each further attempt must wait twice as long as the previous one (1 s, 2 s,
+4 s … up to ``MAX_DELAY``); a quiet ``WINDOW`` forgets the count.
 Nobody can lock the duty officer out for the night: the wait never exceeds 15
 minutes, and a correct password after the wait works. A refused attempt is
 not checked and not counted; it answers the same for a login that exists and
@@ -59,9 +60,11 @@ def failed(login: str, address: str | None, now: datetime | None = None) -> int:
         if row is None:
             row = LoginThrottle(key=key, failures=0, window_start=now)
             db.session.add(row)
-        if now - row.window_start > WINDOW and (row.blocked_until is None or row.blocked_until <= now):
-            row.failures, row.window_start = 0, now
+        # window_start: the last failure; a quiet window forgets the count.
+        if now - row.window_start > WINDOW:
+            row.failures = 0
         row.failures += 1
+        row.window_start = now
         if row.failures >= FREE_FAILURES:
             delay = min(MAX_DELAY, FIRST_DELAY * (2 ** (row.failures - FREE_FAILURES)))
             row.blocked_until = now + delay
