@@ -100,3 +100,44 @@ def test_rolled_back_events_leave_the_chain_intact(app):
     db.session.rollback()
     _write(2, prefix="after")
     assert _verify().ok
+
+
+def test_migration_back_fills_the_chain_over_existing_rows(tmp_path, clock):
+    from webapp import create_app
+    from webapp.platform import dbtools
+    application = create_app({"NRSC_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'm.sqlite3'}"},
+                             load_entrypoints=False)
+    with application.app_context():
+        dbtools.upgrade("0005")
+        with db.engine.begin() as conn:
+            for i in range(7):
+                conn.execute(text(
+                    "INSERT INTO audit_events (at, actor_label, entity_type, entity_id, action, data) "
+                    "VALUES (:at, 'old', 'thing', :i, 'legacy', :data)"),
+                    {"at": f"2026-01-0{i + 1} 08:00:00.000000", "i": i, "data": '{"k": %d}' % i})
+        dbtools.upgrade()
+        result = _verify()
+        assert result.ok and result.checked == 7
+        _write(2)  # new rows continue the back-filled chain
+        assert _verify().ok and _verify().checked == 9
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_daily_job_tells_the_admins_and_the_admin_page_shows_the_head(app, org, make_user, login_as):
+    from sqlalchemy import select
+
+    from webapp.models import OutboxMessage
+    admin = make_user("admin")
+    _write(3)
+    assert auditchain.verify_job()["ok"] is True
+    browser, _user = login_as("admin")
+    page = browser.get("/admin/users").get_data(as_text=True)
+    assert auditchain.head()["hash"] in page
+    ids = _ids()
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET note = 'rewritten' WHERE id = :id"), {"id": ids[0]})
+    outcome = auditchain.verify_job()
+    assert outcome["ok"] is False and outcome["broken_id"] == ids[0]
+    told = db.session.scalars(select(OutboxMessage).where(OutboxMessage.target == f"user:{admin.login}")).all()
+    assert len(told) == 1 and str(ids[0]) in told[0].body

@@ -413,7 +413,7 @@ def _record(alert: Alert, created: bool, report: Report, placement: Placement,
         evidence.store_image(image, image.filename, "snapshot", uploaded_by=actor,
                              alert_id=alert.id, occurrence_id=occurrence.id)
     detail = {"source": source, "source_event_id": report.source_event_id, "occurrence_id": occurrence.id,
-              "images": len(checked), "lat": placement.lat, "lon": placement.lon,
+              "images": len(checked), "sha256": [i.sha256 for i in checked], "lat": placement.lat, "lon": placement.lon,
               "location_estimated": placement.estimated}
     if created:
         audit.record("alert_created", "alert", alert.id, to_state="new", data=detail,
