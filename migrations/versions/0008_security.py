@@ -50,9 +50,32 @@ def upgrade() -> None:
     with op.batch_alter_table("user_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_user_sessions_user_id"), ["user_id"], unique=False)
 
+    # Secrets at rest: encrypted tokens are longer than the old 200 characters.
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.alter_column("onvif_password", existing_type=sa.String(length=200), type_=sa.Text(),
+                              existing_nullable=True)
+    with op.batch_alter_table("notification_channels", schema=None) as batch_op:
+        batch_op.alter_column("secret", existing_type=sa.String(length=200), type_=sa.Text(),
+                              existing_nullable=True)
+    _encrypt_existing_secrets()
+
     # Chain the rows written before this revision, in id order.
     from webapp.platform.auditchain import backfill
     backfill(op.get_bind())
+
+
+def _encrypt_existing_secrets() -> None:
+    """Encrypt plain values with the data directory's key. Run outside the app
+    (no data directory known) the values stay plain and readable, and are
+    encrypted by ``nrsc secrets rotate-key`` or when next written."""
+    from flask import has_app_context
+    if not has_app_context():
+        return
+    from cryptography.fernet import Fernet, MultiFernet
+
+    from webapp.platform import secrets
+    fernet = MultiFernet([Fernet(k) for k in secrets.load_keys()])
+    secrets.reencrypt_all(op.get_bind(), fernet)
 
 
 def downgrade() -> None:
@@ -61,6 +84,13 @@ def downgrade() -> None:
     op.drop_table("user_sessions")
     op.drop_table("login_throttle")
     op.drop_table("audit_head")
+    # Encrypted values stay encrypted (a downgrade must not write secrets out in plain text).
+    with op.batch_alter_table("notification_channels", schema=None) as batch_op:
+        batch_op.alter_column("secret", existing_type=sa.Text(), type_=sa.String(length=500),
+                              existing_nullable=True)
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.alter_column("onvif_password", existing_type=sa.Text(), type_=sa.String(length=500),
+                              existing_nullable=True)
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_column("hash")
         batch_op.drop_column("prev_hash")

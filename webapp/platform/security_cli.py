@@ -69,3 +69,18 @@ def attach(main: click.Group, user_group: click.Group) -> None:
         click.echo(result.message())
         if not result.ok:
             sys.exit(1)
+
+    @main.group("secrets")
+    def secrets_group() -> None:
+        """Secrets at rest (camera passwords, webhook secrets)."""
+
+    @secrets_group.command("rotate-key")
+    @with_appcontext
+    def secrets_rotate_key() -> None:
+        """Make a new key, re-encrypt every stored secret with it, drop the old key."""
+        from webapp.extensions import db
+        from webapp.platform import audit, secrets
+        n = secrets.rotate_key(db.engine)
+        audit.record("secrets_key_rotated", "secrets", None, actor_label="cli", data={"values": n})
+        db.session.commit()
+        click.echo(f"key rotated; {n} stored secret(s) re-encrypted")
