@@ -116,3 +116,28 @@ def test_staged_leftovers_are_cleaned_at_start_up(app_config):
     with application.app_context():
         assert not old.exists() and fresh.exists()  # an upload in flight elsewhere is left alone
         db.engine.dispose()
+
+
+def test_occurred_at_has_a_lower_bound(app, source_token, kit):
+    r = post(app.test_client(), source_token, kit, occurred_at="2026-10-19T18:00:00+00:00")
+    assert r.status_code == 400 and "past" in r.get_json()["message"]
+    assert post(app.test_client(), source_token, kit, occurred_at="2026-10-21T18:00:00+00:00").status_code == 201
+
+
+def test_a_source_joining_another_sources_alert_sees_only_its_own_occurrence(app, source_token, kit):
+    from webapp.platform.security import create_api_token
+    _row, other = create_api_token(source="box2")
+    db.session.commit()
+    client = app.test_client()
+    first = post(client, source_token, kit, images=[kit.jpeg(colour=(1, 1, 1))], text="box1 的描述")
+    assert first.status_code == 201
+    lat, lon = kit.INSIDE
+    joined = post(client, other, kit, images=[kit.jpeg(colour=(2, 2, 2))], source_event_id="b2-1",
+                  lat=lat + 0.0005, lon=lon)
+    assert joined.status_code == 200 and joined.get_json()["id"] == first.get_json()["id"]
+    for body in (joined.get_json(), client.get(f"/api/v1/alerts/{first.get_json()['id']}",
+                                               headers=kit.auth(other)).get_json()):
+        assert {o["source"] for o in body["occurrence_list"]} == {"box2"}
+        assert len(body["evidence"]) == 1 and body["source"] == "box2" and body["text"] is None
+    mine = client.get(f"/api/v1/alerts/{first.get_json()['id']}", headers=kit.auth(source_token)).get_json()
+    assert len(mine["occurrence_list"]) == 2 and mine["text"] == "box1 的描述"

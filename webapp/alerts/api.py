@@ -123,6 +123,25 @@ def alert_json(alert: Alert, *, detail: bool = True) -> dict[str, Any]:
     return data
 
 
+def alert_json_for(alert: Alert, source: str | None) -> dict[str, Any]:
+    """The alert as a token sees it: a source token whose report joined
+    another source's alert sees only its own occurrences and their evidence."""
+    data = alert_json(alert)
+    if source is None or alert.source == source:
+        return data
+    own = [o for o in data["occurrence_list"] if o["source"] == source]
+    own_ids = {o["id"] for o in own}
+    first = own[0] if own else {}
+    data.update({
+        "source": source, "source_event_id": first.get("source_event_id"),
+        "occurrence_list": own, "evidence": [e for e in data["evidence"] if e["occurrence_id"] in own_ids],
+        "text": None, "label": None, "score": first.get("score"), "boxes": first.get("boxes", []),
+        "camera_code": None, "preset": first.get("preset"), "pan": None, "tilt": None, "zoom": None,
+        "verdict_reason": None,
+    })
+    return data
+
+
 # -- request parsing ----------------------------------------------------------------
 def _read_request() -> tuple[dict[str, Any], list[tuple[str | None, bytes]], bool]:
     """(payload, images, multipart?) from a JSON or multipart request."""
@@ -197,7 +216,7 @@ def post_alert():
         alert, created = ingest(payload, images, source=source, actor=actor, require_images=multipart)
     except IntakeError as exc:
         return api_error(exc.status, exc.code, exc.message)
-    body = alert_json(alert)
+    body = alert_json_for(alert, g.api_source)
     body["created"] = created
     return body, (201 if created else 200)
 
@@ -219,7 +238,7 @@ def get_alert(alert_id: int):
     alert = db.session.get(Alert, alert_id)
     if alert is None or not can_see_alert(alert, user=g.api_user, source=g.api_source):
         return api_error(404, "not_found", f"no alert {alert_id}")
-    return alert_json(alert)
+    return alert_json_for(alert, g.api_source)
 
 
 # -- evidence files -------------------------------------------------------------------

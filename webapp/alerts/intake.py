@@ -38,6 +38,8 @@ from webapp.plugin_api import AlertView, GisContext
 log = logging.getLogger(__name__)
 
 DEFAULT_DEDUPE_RADIUS_M = 300.0
+# The oldest occurred_at taken in (NRSC_MAX_EVENT_AGE_DAYS).
+DEFAULT_MAX_EVENT_AGE_DAYS = 30
 DEFAULT_DEDUPE_WINDOW_MIN = 60.0
 DEFAULT_MAX_IMAGES = 10
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -193,6 +195,10 @@ def parse_report(payload: Any) -> Report:
     values.setdefault("occurred_at", now)
     if values["occurred_at"] > now + FUTURE_TOLERANCE:
         raise IntakeError(400, "invalid_field", "occurred_at is in the future")
+    max_age = timedelta(days=float(current_app.config.get("NRSC_MAX_EVENT_AGE_DAYS", DEFAULT_MAX_EVENT_AGE_DAYS)))
+    if values["occurred_at"] < now - max_age:
+        raise IntakeError(400, "invalid_field",
+                          f"occurred_at is more than {max_age.days} days in the past")
     return Report(**values)
 
 
