@@ -7,7 +7,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, request
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
 from werkzeug.routing import IntegerConverter, ValidationError
 
 # The largest id a BIGINT column holds; anything larger is no id of ours.
@@ -56,8 +58,28 @@ def _sessions(app: Flask) -> None:
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
 
 
+def content_security_policy(tile_url: str | None) -> str:
+    """Same-origin everything, no inline script or style; map tiles may come
+    from the configured tile server."""
+    img = ["'self'", "data:", "blob:"]
+    if tile_url:
+        parts = urlsplit(tile_url.replace("{s}.", "a."))
+        if parts.scheme in ("http", "https") and parts.hostname:
+            host = parts.hostname
+            if "{s}." in tile_url:
+                host = "*." + host.split(".", 1)[1]
+            img.append(f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else ""))
+    return "; ".join([
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src " + " ".join(img),
+        "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'self'",
+        "form-action 'self'", "frame-ancestors 'none'",
+    ])
+
+
 def _security_headers(response):
     headers = response.headers
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = content_security_policy(current_app.config.get("NRSC_TILE_URL"))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
