@@ -40,7 +40,8 @@ def register(app: Flask) -> None:
 # -- reading ----------------------------------------------------------------------
 def my_participant(order: WorkOrder, user) -> OrderParticipant | None:
     """The user's unit's part in the order (the most active one if several)."""
-    mine = visibility.participants_of(order, user)
+    mine = ([p for p in order.participants if p.state != "withdrawn"] if user.role == "admin"
+            else visibility.participants_of(order, user))
     if not mine:
         return None
     rank = {"to_accept": 0, "in_progress": 1, "done": 2, "returned": 3}
