@@ -134,22 +134,21 @@ class VerifyResult:
         return f"audit chain broken at row {self.broken_id}: {self.problem} ({self.checked} rows checked)"
 
 
-def _rows(conn, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    last = 0
+def _rows(conn, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+    # One streamed query (server-side cursor on PostgreSQL), rows as plain tuples.
     cols = ", ".join(FIELDS)
-    while True:
-        rows = conn.execute(text(f"SELECT {cols} FROM audit_events WHERE id > :last ORDER BY id LIMIT :n"),
-                            {"last": last, "n": batch}).mappings().all()
-        if not rows:
-            return
-        for r in rows:
-            yield dict(r)
-        last = rows[-1]["id"]
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+        text(f"SELECT {cols} FROM audit_events ORDER BY id"))
+    for values in result:
+        yield dict(zip(FIELDS, values))
 
 
 def _coerce_at(row: dict[str, Any]) -> dict[str, Any]:
     at = row.get("at")
-    if isinstance(at, str):
+    if isinstance(at, str) and len(at) == 26 and at[10] == " ":
+        # SQLite's own storage format, already UTC: "YYYY-MM-DD HH:MM:SS.ffffff".
+        row["at"] = datetime.strptime(at, "%Y-%m-%d %H:%M:%S.%f")
+    elif isinstance(at, str):
         # SQLite returns text from a Core query: "YYYY-MM-DD HH:MM:SS[.ffffff][+00:00]".
         row["at"] = datetime.fromisoformat(at)
     return row
