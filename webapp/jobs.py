@@ -13,7 +13,7 @@ from flask import Flask
 from webapp.alerts import mqtt, review
 from webapp.notify import outbox
 from webapp.orders import workflow
-from webapp.platform import auditchain
+from webapp.admin import audit_check
 from webapp.platform.tasks import TaskRunner, get_runner
 
 # (name, function, every seconds or None for on-demand only)
@@ -21,7 +21,7 @@ JOBS: tuple[tuple[str, Callable, float | None], ...] = (
     (workflow.SLA_JOB, workflow.sla_sweep, workflow.SLA_EVERY_SECONDS),
     (review.ESCALATION_JOB, review.escalate_overdue, review.ESCALATION_EVERY_SECONDS),
     (outbox.JOB_NAME, outbox.deliver_notifications, outbox.JOB_EVERY_S),
-    (auditchain.VERIFY_JOB, auditchain.verify_job, auditchain.VERIFY_EVERY_SECONDS),
+    (audit_check.VERIFY_JOB, audit_check.verify_job, audit_check.VERIFY_EVERY_SECONDS),
 )
 # Long-running services started by the worker process, never by web workers.
 SERVICES: tuple[Callable[[Flask], None], ...] = (

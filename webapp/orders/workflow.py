@@ -55,6 +55,7 @@ from webapp.orders import sla
 from webapp.org import chart as orgchart
 from webapp.platform import audit, clock
 from webapp.platform.labels import result_name_zh, stage_name_zh
+from webapp.org import visibility
 from webapp.platform.security import DUTY_ROLES, UNIT_ROLES
 from webapp.plugin_api import Clock, Routing, RoutingContext, SlaClocks
 
@@ -235,14 +236,12 @@ def active_participants(order: WorkOrder) -> list[OrderParticipant]:
 
 # -- who acts ----------------------------------------------------------------------------
 def can_view(order: WorkOrder, user: User) -> bool:
-    from webapp.org import visibility
     return visibility.can_view_order(user, order)
 
 
 def participant_for(order: WorkOrder, user: User, participant_id: int | None = None,
                     *, lead_only: bool = False) -> OrderParticipant | None:
     """The participant ``user`` acts as (their own unit first, then the lead)."""
-    from webapp.org import visibility
     candidates = (active_participants(order) if user.role == "admin"
                   else visibility.participants_of(order, user))
     if participant_id is not None:
@@ -404,7 +403,6 @@ def _leaders_of(unit: Unit) -> list[User]:
 
 def _notify_participants(order: WorkOrder, title: str, body: str, key: str,
                          participants: Iterable[OrderParticipant] | None = None) -> None:
-    from webapp.org import visibility
     for p in participants if participants is not None else active_participants(order):
         # The handling offices named at dispatch are told as well as their department.
         for unit in visibility.notified_units(p):

@@ -50,7 +50,7 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _sessions(app: Flask) -> None:
-    from webapp.auth.sessions import DEFAULT_MAX_HOURS, SessionInterface
+    from webapp.platform.sessions import DEFAULT_MAX_HOURS, SessionInterface
     app.session_interface = SessionInterface()
     hours = float(app.config.get("NRSC_SESSION_MAX_HOURS", DEFAULT_MAX_HOURS))
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=hours)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
-from webapp.auth import sessions
+from webapp.platform import sessions
 from webapp.models import ApiToken, Unit, User
 
 DUTY_ROLES = frozenset({"duty_officer", "duty_lead"})

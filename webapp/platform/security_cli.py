@@ -24,7 +24,7 @@ def attach(main: click.Group, user_group: click.Group) -> None:
     @with_appcontext
     def user_passwd(login: str, password: str) -> None:
         """Set a user's password; every session of the user ends."""
-        from webapp.auth import sessions
+        from webapp.platform import sessions
         from webapp.extensions import db
         from webapp.platform import audit
         from webapp.platform.security import hash_password
@@ -43,7 +43,7 @@ def attach(main: click.Group, user_group: click.Group) -> None:
     @with_appcontext
     def user_disable(login: str) -> None:
         """Disable a user; every session of the user ends."""
-        from webapp.auth import sessions
+        from webapp.platform import sessions
         from webapp.extensions import db
         from webapp.platform import audit
         user = _user(login)
