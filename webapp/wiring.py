@@ -10,6 +10,7 @@ from webapp.alerts import api as alerts_api
 from webapp.alerts import views as alerts_views
 from webapp.api import base as api_base
 from webapp.auth import views as auth_views
+from webapp.gis import layers as gis_layers
 from webapp.notify import views as notify_views
 from webapp.orders import api as orders_api
 from webapp.orders import unit_views
@@ -22,6 +23,7 @@ from webapp.printing import views as printing_views
 
 def init_app(app: Flask) -> None:
     jinja.init_app(app)
+    gis_layers.init_app(app)
     errors.register(app)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(platform_views.bp)

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from webapp.cli import main
 from webapp.extensions import db
-from webapp.admin import audit_check
+from webapp.notify import audit_watch
 from webapp.platform import audit, auditchain
 
 
@@ -131,14 +131,14 @@ def test_daily_job_tells_the_admins_and_the_admin_page_shows_the_head(app, org, 
     from webapp.models import OutboxMessage
     admin = make_user("admin")
     _write(3)
-    assert audit_check.verify_job()["ok"] is True
+    assert audit_watch.verify_job()["ok"] is True
     browser, _user = login_as("admin")
     page = browser.get("/admin/users").get_data(as_text=True)
     assert auditchain.head()["hash"] in page
     ids = _ids()
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET note = 'rewritten' WHERE id = :id"), {"id": ids[0]})
-    outcome = audit_check.verify_job()
+    outcome = audit_watch.verify_job()
     assert outcome["ok"] is False and outcome["broken_id"] == ids[0]
     told = db.session.scalars(select(OutboxMessage).where(OutboxMessage.target == f"user:{admin.login}")).all()
     assert len(told) == 1 and str(ids[0]) in told[0].body

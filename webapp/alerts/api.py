@@ -36,7 +36,7 @@ _BOX = {"oneOf": [
         "label": {"type": "string"}, "score": {"type": "number"}}},
 ]}
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "domain": {"type": "string", "maxLength": 40, "description": "domain code declared by a plugin (fire, mining…)"},
+    "domain": {"type": "string", "maxLength": 40, "description": "domain code declared by a domain plugin"},
     "event_type": {"type": "string", "maxLength": 60, "description": "an event type of that domain"},
     "source_event_id": {"type": "string", "maxLength": 120,
                         "description": "the sender's event id; a retry with the same id returns the same alert"},

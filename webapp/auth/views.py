@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from webapp.auth import throttle
 from webapp.auth.redirects import safe_path
+from webapp.config import LANGUAGES
 from webapp.extensions import db
 from webapp.models import User
 from webapp.platform import audit, clock
@@ -64,7 +65,6 @@ def logout():
 
 @bp.route("/lang/<code>", methods=["POST"])
 def set_language(code: str):
-    from webapp import LANGUAGES
     if code in LANGUAGES:
         session["lang"] = code
     return redirect(_safe_next(request.form.get("next")))

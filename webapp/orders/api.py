@@ -19,7 +19,7 @@ from webapp.models import (
     OrderParticipant,
     WorkOrder,
 )
-from webapp.orders import sla, workflow
+from webapp.orders import deadlines, engine, errors, planning, sla, states, workflow
 from webapp.platform import clock
 from webapp.platform.errors import api_error
 from webapp.org import visibility
@@ -57,7 +57,7 @@ def participant_json(order: WorkOrder, p: OrderParticipant, calendar=None, sched
         "feedback_at": _iso(p.feedback_at),
         "returned_at": _iso(p.returned_at), "return_reason": p.return_reason,
         "return_justified": p.return_justified, "return_count": p.return_count,
-        "sla": {stage: workflow.sla_status(order, p, stage, now, calendar, schedule) for stage in sla.STAGES},
+        "sla": {stage: deadlines.sla_status(order, p, stage, now, calendar, schedule) for stage in sla.STAGES},
     }
 
 
@@ -95,7 +95,7 @@ def order_json(order: WorkOrder) -> dict[str, Any]:
         "checkin_photos": [e.id for e in photos if e.kind == "checkin"],
     }
     if g.get("api_user") is not None:
-        body["allowed_actions"] = workflow.allowed_actions(order, g.api_user)
+        body["allowed_actions"] = engine.allowed_actions(order, g.api_user)
     return body
 
 
@@ -129,7 +129,7 @@ def _order(order_id: int) -> WorkOrder:
     order = db.session.get(WorkOrder, order_id)
     if order is None:
         abort(404, description=f"no work order #{order_id}")
-    if not workflow.can_view(order, g.api_user):
+    if not engine.can_view(order, g.api_user):
         abort(403, description=f"your unit does not take part in order {order.number}")
     return order
 
@@ -137,7 +137,7 @@ def _order(order_id: int) -> WorkOrder:
 def _call(fn: Callable[[], WorkOrder], status: int = 200):
     try:
         order = fn()
-    except workflow.WorkflowError as exc:
+    except errors.WorkflowError as exc:
         db.session.rollback()
         return api_error(exc.status, exc.code, exc.message,
                          **({"changes": exc.changes} if exc.changes else {}))
@@ -164,7 +164,7 @@ _PLAN = {
     "township": {"type": "string"}, "working_group": {"type": "integer"},
     "clocks": {"type": "object", "properties": {s: {"type": "string", "example": "4h"} for s in sla.STAGES}
                | {"basis": {"type": "string", "enum": ["natural", "working"]}}},
-    "priority": {"type": "string", "enum": list(workflow.PRIORITIES)},
+    "priority": {"type": "string", "enum": list(states.PRIORITIES)},
     "title": {"type": "string"}, "description": {"type": "string"}, "note": {"type": "string"},
     "as_case": {"type": "boolean", "description": "raise straight to a case (立案查处, working group 5)"},
     "emergency": {"type": "boolean", "description": "start an emergency response at once"},
@@ -187,7 +187,7 @@ def _alert(alert_id: int) -> Alert:
                   "404": {"description": "no such alert", "content": ERROR_CONTENT}},
 })
 def dispatch_plan(alert_id: int):
-    return jsonify(workflow.prefill(_alert(alert_id)).as_json())
+    return jsonify(planning.prefill(_alert(alert_id)).as_json())
 
 
 @bp.route("/alerts/<int:alert_id>/dispatch", methods=["POST"])
@@ -205,7 +205,7 @@ def dispatch_plan(alert_id: int):
 def dispatch(alert_id: int):
     alert = _alert(alert_id)
     body = _body()
-    return _call(lambda: workflow.dispatch(alert, actor=g.api_user, data=body), 201)
+    return _call(lambda: planning.dispatch(alert, actor=g.api_user, data=body), 201)
 
 
 # -- orders -----------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def dispatch(alert_id: int):
 @documented("/orders", "get", {
     "summary": "Work orders visible to the token's user, newest first",
     "parameters": [
-        {"name": "state", "in": "query", "schema": {"type": "string", "enum": sorted(workflow.ALL_STATES)}},
+        {"name": "state", "in": "query", "schema": {"type": "string", "enum": sorted(states.ALL_STATES)}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 200}}],
     "responses": {"200": {"description": "{orders: [...]}"}},
 })
@@ -222,8 +222,8 @@ def list_orders():
     query = select(WorkOrder).order_by(WorkOrder.id.desc())
     state = request.args.get("state")
     if state:
-        if state not in workflow.ALL_STATES:
-            abort(400, description=f"state must be one of {', '.join(sorted(workflow.ALL_STATES))}")
+        if state not in states.ALL_STATES:
+            abort(400, description=f"state must be one of {', '.join(sorted(states.ALL_STATES))}")
         query = query.where(WorkOrder.state == state)
     clause = visibility.orders_clause(g.api_user)
     if clause is not None:
@@ -358,21 +358,21 @@ ACTIONS: list[tuple[str, str, dict[str, Any], Callable]] = [
     ("rework", "Send the order back for rework (退回重办)", _schema({"reason": _S}, ("reason",)), _h_rework),
     ("extend", "Ask for an extension (延期), with a reason",
      _schema({"reason": _S, "until": {"type": "string", "format": "date-time"}, "hours": {"type": "number"},
-              "stage": {"type": "string", "enum": list(workflow.EXTENSION_STAGES)},
+              "stage": {"type": "string", "enum": list(states.EXTENSION_STAGES)},
               "participant_id": _PARTICIPANT}, ("reason",)), _h_extend),
     ("approve-extension", "Approve (or, with approve=false, reject) a pending extension request",
      _schema({"approve": {"type": "boolean", "default": True}, "request_id": {"type": "integer"},
               "note": _S}), _h_approve_extension),
     ("supervise", "Flag the order for supervision (督办), with a note", _schema({"note": _S}, ("note",)),
      _h_supervise),
-    ("emergency", "Start an emergency response (启动应急响应); fire, geohazard and safety domains",
+    ("emergency", "Start an emergency response (启动应急响应); domains whose plugin allows it (Domain.emergency_allowed)",
      _schema({"note": _S}), _h_emergency),
     ("reopen", "Reopen a closed order within the reopen window", _schema({"reason": _S}, ("reason",)),
      _h_reopen),
     ("transfer-case", "Flag the order as transferred to a case (立案), with the case number",
      _schema({"case_number": _S, "note": _S}, ("case_number",)), _h_transfer_case),
     ("spot-check", "The office spot-checks a closed order's feedback (核查)",
-     _schema({"result": {"type": "string", "enum": list(workflow.SPOT_CHECK_RESULTS)}, "note": _S},
+     _schema({"result": {"type": "string", "enum": list(states.SPOT_CHECK_RESULTS)}, "note": _S},
              ("result",)), _h_spot_check),
     ("return-decision", "The duty lead records whether a return was justified",
      _schema({"justified": {"type": "boolean"}, "note": _S, "participant_id": _PARTICIPANT},
