@@ -141,3 +141,18 @@ def test_a_source_joining_another_sources_alert_sees_only_its_own_occurrence(app
         assert len(body["evidence"]) == 1 and body["source"] == "box2" and body["text"] is None
     mine = client.get(f"/api/v1/alerts/{first.get_json()['id']}", headers=kit.auth(source_token)).get_json()
     assert len(mine["occurrence_list"]) == 2 and mine["text"] == "box1 的描述"
+
+
+def test_truncated_images_are_refused_even_after_weasyprint_loosened_pillow(app):
+    import io
+
+    import weasyprint  # noqa: F401 - sets ImageFile.LOAD_TRUNCATED_IMAGES for the process
+    from PIL import Image, ImageFile
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        buf = io.BytesIO()
+        Image.frombytes("RGB", (120, 90), bytes((i * 7) % 256 for i in range(120 * 90 * 3))).save(buf, fmt)
+        data = buf.getvalue()
+        assert evidence.check_image(data, "ok").width == 120
+        with pytest.raises(evidence.EvidenceError, match="truncated|not a readable"):
+            evidence.check_image(data[: len(data) * 2 // 3], "cut")

@@ -94,8 +94,23 @@ def check_image(data: bytes, filename: str | None = None) -> CheckedImage:
     if fmt not in ALLOWED_FORMATS:
         raise EvidenceError(400, "unsupported_image",
                             f"{label} is {fmt}; send JPEG, PNG or WebP")
+    if not _complete(fmt, data):
+        raise EvidenceError(400, "not_an_image", f"{label} is truncated")
     return CheckedImage(data, filename, ALLOWED_FORMATS[fmt], width, height,
                         hashlib.sha256(data).hexdigest())
+
+
+def _complete(fmt: str, data: bytes) -> bool:
+    """Whether the file ends where its format says it does. Needed beside
+    decoding: WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole
+    process, after which a truncated image decodes without an error."""
+    if fmt == "JPEG":
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return b"IEND" in data[-16:]
+    if fmt == "WEBP":
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return True
 
 
 def store_image(data: bytes | CheckedImage, filename: str | None = None, kind: str = "snapshot", *,
