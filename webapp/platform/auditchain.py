@@ -137,8 +137,10 @@ class VerifyResult:
 def _rows(conn, batch: int = 10_000) -> Iterator[dict[str, Any]]:
     # One streamed query (server-side cursor on PostgreSQL), rows as plain tuples.
     cols = ", ".join(FIELDS)
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
-        text(f"SELECT {cols} FROM audit_events ORDER BY id"))
+    # Options on the statement, not the connection: Connection.execution_options
+    # changes the connection itself, and later statements must not stream.
+    result = conn.execute(text(f"SELECT {cols} FROM audit_events ORDER BY id")
+                          .execution_options(stream_results=True, yield_per=batch))
     for values in result:
         yield dict(zip(FIELDS, values))
 
