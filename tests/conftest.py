@@ -122,6 +122,9 @@ def app_config(db_url, tmp_path) -> dict:
         "TESTING": True,
         "NRSC_TASKS_EAGER": True,
         "SECRET_KEY": "test-secret",
+        # The robot hosts plus the local webhook receiver of the notify tests
+        # (tests/security/test_webhook_egress.py checks the defaults refuse it).
+        "NRSC_WEBHOOK_ALLOW": "qyapi.weixin.qq.com,oapi.dingtalk.com,127.0.0.1",
     }
 
 

@@ -280,5 +280,11 @@ def parcels_import(path: str, layer: str, code_field: str, name_field: str, stri
                f"{len(report.rejected)} rejected")
 
 
+# Security commands (user passwd/disable, audit verify, secrets rotate-key).
+from webapp.platform import security_cli  # noqa: E402
+
+security_cli.attach(main, user)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

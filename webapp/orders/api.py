@@ -14,12 +14,12 @@ from sqlalchemy import select
 from webapp.api.base import api_auth
 from webapp.api.schema import operation
 from webapp.extensions import csrf, db
-from webapp.models import EvidenceFile, OrderParticipant, Unit, WorkOrder
+from webapp.models import EvidenceFile, OrderParticipant, WorkOrder
 from webapp.orders import deadlines, engine, errors, sla, workflow
 from webapp.orders import schemas as S
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.security import visible_unit_ids
 
 bp = Blueprint("orders_api", __name__)
 csrf.exempt(bp)
@@ -131,18 +131,13 @@ def list_orders(query: S.OrderListQuery):
     stmt = select(WorkOrder).order_by(WorkOrder.id.desc())
     if query.state:
         stmt = stmt.where(WorkOrder.state == query.state)
-    ids = visible_unit_ids(g.api_user)
-    if ids is not None:
-        stmt = stmt.where(WorkOrder.id.in_(
-            select(OrderParticipant.order_id).where(OrderParticipant.unit_id.in_(ids | _parents(ids)))))
+    clause = visibility.orders_clause(g.api_user)
+    if clause is not None:
+        stmt = stmt.where(clause)
     orders = db.session.scalars(stmt.limit(query.limit)).all()
     return jsonify(orders=[{"id": o.id, "number": o.number, "state": o.state, "title": o.title,
                             "domain": o.domain, "priority": o.priority, "version": o.version,
                             "dispatched_at": _iso(o.dispatched_at)} for o in orders])
-
-
-def _parents(ids: set[int]) -> set[int]:
-    return {pid for pid in db.session.scalars(select(Unit.parent_id).where(Unit.id.in_(ids))) if pid}
 
 
 @bp.route("/orders/<int:order_id>", methods=["GET"])

@@ -15,7 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from webapp.api.base import api_auth
@@ -28,15 +28,14 @@ from webapp.orders.queries import (
     OrderFilters,
     filtered_orders,
     load_order,
-    order_unit_ids,
 )
+from webapp.org import visibility
 from webapp.platform import audit
 from webapp.platform.errors import api_error
 from webapp.platform.security import (
     current_user,
     login_required,
     roles_required,
-    visible_unit_ids,
 )
 from webapp.printing import pdf
 
@@ -45,10 +44,8 @@ DEFAULT_BATCH_MAX = 200
 
 
 def can_see_order(user: User, order: WorkOrder) -> bool:
-    """Duty, office and leaders see every order; unit staff only those their
-    unit (or its offices, or its department) takes part in."""
-    ids = visible_unit_ids(user)
-    return ids is None or bool(order_unit_ids(order) & ids)
+    """See webapp.org.visibility (the one rule)."""
+    return visibility.can_view_order(user, order)
 
 
 def _visible_order(order_id: int, user: User) -> WorkOrder | None:
@@ -80,10 +77,9 @@ def orders_pdf():
     overdue, supervised, from, to, q); unit staff get only their orders."""
     filters = OrderFilters.from_args(request.args)
     stmt = filtered_orders(filters)
-    ids = visible_unit_ids(current_user())
-    if ids is not None:
-        stmt = stmt.where(exists().where(OrderParticipant.order_id == WorkOrder.id,
-                                         OrderParticipant.unit_id.in_(ids)))
+    clause = visibility.orders_clause(current_user())
+    if clause is not None:
+        stmt = stmt.where(clause)
     limit = int(current_app.config.get("NRSC_PDF_BATCH_MAX", DEFAULT_BATCH_MAX))
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     if total == 0:
