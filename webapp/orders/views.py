@@ -21,6 +21,7 @@ from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
 from webapp.platform import clock
 from webapp.platform.jinja import render
+from webapp.plugin_api import Clock
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
     current_user,
@@ -343,6 +344,39 @@ def _dispatch_choices() -> dict:
     }
 
 
+CLOCK_FIELDS = ("clock_accept", "clock_arrive", "clock_feedback")
+
+
+def dispatch_field_errors(data: dict) -> dict[str, str]:
+    """Field name -> message for the inputs the form sent wrong; checked here
+    so each message can sit next to its field (the workflow's own checks
+    still run on dispatch)."""
+    found: dict[str, str] = {}
+    if "title" in data and not str(data.get("title") or "").strip():
+        found["title"] = _("Enter a title.")
+    for name in CLOCK_FIELDS:
+        if name not in data:
+            continue
+        try:
+            Clock.parse(str(data.get(name) or ""))
+        except ValueError:
+            found[name] = _("Enter a time longer than zero, e.g. 10m, 4h or 3wd.")
+    return found
+
+
+DISPATCH_ERRORS = {
+    "not_confirmed": lambda: _("Confirm the alert before dispatching it."),
+    "already_dispatched": lambda: _("This alert was already dispatched."),
+    "emergency_not_allowed": lambda: _("This domain does not allow an emergency response."),
+    "forbidden": lambda: _("Your role may not dispatch work orders."),
+}
+
+
+def dispatch_error_text(exc: errors.WorkflowError) -> str:
+    known = DISPATCH_ERRORS.get(exc.code)
+    return known() if known else _("The dispatch was refused: %(reason)s", reason=exc.message)
+
+
 def _form_data() -> dict:
     data = request.form.to_dict()
     data["lead_offices"] = request.form.getlist("lead_offices")
@@ -367,25 +401,25 @@ def dispatch_form(alert_id: int):
     error = None
     if request.method == "POST":
         data = _form_data()
+        field_errors = dispatch_field_errors(data)
         try:
+            if field_errors:
+                raise errors.invalid("; ".join(field_errors))
             order = planning.dispatch(alert, actor=current_user(), data=data)
         except errors.WorkflowError as exc:
             db.session.rollback()
-            error = exc.message
             try:
-                plan = planning.plan_from_input(plan, data)
+                plan = planning.plan_from_input(plan, {k: v for k, v in data.items() if k not in field_errors})
             except errors.WorkflowError:
                 pass
+            # What the officer typed goes back into the fields, wrong values included.
             response = render("orders/dispatch.html", "orders/_dispatch_form.html", alert=alert, plan=plan,
-                              error=error, **_dispatch_choices())
+                              error=None if field_errors else dispatch_error_text(exc),
+                              field_errors=field_errors, typed=data, **_dispatch_choices())
             response.status_code = exc.status
             return response
         flash(_("Work order %(number)s dispatched.", number=order.number), "success")
-        target = url_for("orders.detail", order_id=order.id)
-        if request.headers.get("HX-Request") == "true":
-            response = redirect(target)
-            response.headers["HX-Redirect"] = target
-            return response
-        return redirect(target)
+        # An htmx request gets 204 + HX-Redirect from webapp.platform.htmx.
+        return redirect(url_for("orders.detail", order_id=order.id))
     return render("orders/dispatch.html", "orders/_dispatch_form.html", alert=alert, plan=plan, error=error,
                   **_dispatch_choices())
