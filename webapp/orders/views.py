@@ -19,7 +19,7 @@ from webapp.orders import errors, planning, states, workflow
 from webapp.orders import queries as oh
 from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
-from webapp.platform import clock
+from webapp.platform import clock, labels
 from webapp.platform.jinja import render
 from webapp.plugin_api import Clock
 from webapp.platform.security import (
@@ -151,6 +151,9 @@ def _detail_context(order: WorkOrder, user, **extra: Any) -> dict[str, Any]:
         "has_deliveries": _template_exists("orders/_deliveries.html"),
         "has_dispatch": "orders.dispatch" in current_app.view_functions,
         "form": {}, "error": None, "error_action": None, "conflict": None,
+        "unfinished": unfinished_participants(order) if order.state == states.TO_REVIEW else [],
+        # Admin may do anything; naming it here would only confuse.
+        "deciders": [r for r in labels.USER_ROLE_LABELS if r in ACTION_ROLES["close"] and r != "admin"],
     }
     ctx.update(extra)
     return ctx
@@ -211,8 +214,21 @@ def _version() -> int | None:
         return None
 
 
+def unfinished_participants(order: WorkOrder) -> list:
+    """Units that still owe a step (never accepted, or no feedback): closing
+    leaves them so, and the officer must say that is intended."""
+    return [p for p in states.active_participants(order) if p.state in states.ACTIVE_PARTICIPANT_STATES]
+
+
 def _run_close(order, user):
-    workflow.close(order, actor=user, note=_text("note") or None, version=_version())
+    unfinished = unfinished_participants(order)
+    data = None
+    if unfinished:
+        if request.form.get("confirm_unfinished") != "1":
+            raise FormProblem(_("Some units never accepted or fed back: tick the box to close the order without them."))
+        data = {"closed_unfinished": [{"unit": p.unit.code, "role": p.role, "state": p.state} for p in unfinished],
+                "unfinished_confirmed": True}
+    workflow.close(order, actor=user, note=_text("note") or None, version=_version(), data=data)
     return _("Order closed.")
 
 
@@ -315,6 +331,9 @@ def act(order_id: int, action: str):
     except errors.WorkflowError as exc:
         return _refused(order_id, action, back, exc.status, exc.message, exc.changes)
     flash(message, "success")
+    if back == "review" and order.state != states.TO_REVIEW:
+        # Decided: the review page would only say there is nothing to review.
+        back = "detail"
     return redirect(url_for(f"orders.{back}", order_id=order_id))
 
 

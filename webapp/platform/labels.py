@@ -95,6 +95,23 @@ STATE_LABELS: dict[str, Any] = {
     "dead": _l("Given up"),
 }
 
+# A participant that still owed a step when the order was closed: 「待签收」 on
+# a closed order would read as if it were still waiting.
+CLOSED_PARTICIPANT_LABELS: dict[str, Any] = {
+    "to_accept": _l("Never accepted (closed without)"),
+    "in_progress": _l("No feedback (closed without)"),
+}
+
+USER_ROLE_LABELS: dict[str, Any] = {
+    "duty_officer": _l("Duty officer"),
+    "duty_lead": _l("Duty lead"),
+    "unit_handler": _l("Unit handler"),
+    "unit_leader": _l("Unit leader"),
+    "office_staff": _l("Office staff"),
+    "leader_viewer": _l("Leader (read only)"),
+    "admin": _l("Administrator"),
+}
+
 STAGE_LABELS: dict[str, Any] = {
     "accept": _l("Accept"),
     "arrive": _l("Arrive on site"),
@@ -156,6 +173,18 @@ def state_label(code: str | None) -> str:
     return _lookup("state", STATE_LABELS, code)
 
 
+def participant_state_label(code: str | None, order_state: str | None = None) -> str:
+    """A participant's state in words; on a closed order, a step never taken says so."""
+    if order_state == "closed" and code in CLOSED_PARTICIPANT_LABELS:
+        return _lookup("closed_participant", CLOSED_PARTICIPANT_LABELS, code)
+    return state_label(code)
+
+
+def user_role_label(code: str | None) -> str:
+    """A user's role (duty_officer, office_staff, ...) in words."""
+    return _lookup("user_role", USER_ROLE_LABELS, code)
+
+
 def stage_label(code: str | None) -> str:
     """An SLA stage (accept, arrive, feedback) in words."""
     return _lookup("stage", STAGE_LABELS, code)
@@ -174,7 +203,7 @@ def event_type_name(domain: str | None, code: str | None) -> str:
 
 def init_app(app: Flask) -> None:
     """Offer the labels to templates as filters and globals of the same name."""
-    for fn in (action_label, state_label, stage_label):
+    for fn in (action_label, state_label, stage_label, participant_state_label, user_role_label):
         app.jinja_env.filters[fn.__name__] = fn
         app.jinja_env.globals[fn.__name__] = fn
     app.jinja_env.globals["event_type_name"] = event_type_name
