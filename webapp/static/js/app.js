@@ -1,5 +1,32 @@
 // Small page behaviours shared by every page; features add their own files.
 
+// Durations in the page's language, from the words the server put in
+// <meta name="nrsc-words"> (webapp/platform/formats.py writes the same on the
+// server): 3天15小时, 8小时16分, 4分32秒; 剩余 …, 已超时 ….
+window.nrscFormat = (function () {
+  var words = { d: "{n} d", h: "{n} h", m: "{n} min", s: "{n} s", left: "{span} left",
+                over: "overdue by {span}", sep: " " };
+  var meta = document.querySelector("meta[name=nrsc-words]");
+  if (meta) { try { words = JSON.parse(meta.getAttribute("content")); } catch (e) { /* keep English */ } }
+  function word(unit, n) { return words[unit].replace("{n}", n); }
+  function duration(ms) {
+    var s = Math.floor(Math.abs(ms) / 1000);
+    var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    s = s % 60;
+    var parts;
+    if (d) parts = [word("d", d)].concat(h ? [word("h", h)] : []);
+    else if (h) parts = [word("h", h)].concat(m ? [word("m", m)] : []);
+    else if (m) parts = [word("m", m)].concat(s ? [word("s", s)] : []);
+    else parts = [word("s", s)];
+    return parts.join(words.sep);
+  }
+  function timeLeft(ms) {
+    return words[ms >= 0 ? "left" : "over"].replace("{span}", duration(ms));
+  }
+  return { duration: duration, timeLeft: timeLeft };
+})();
+
+
 // An htmx form refused with 400/409/422 answers with its own form again, the
 // messages next to the fields: swap it in place like a success (htmx 2 does
 // not swap 4xx by default). Full error pages (<html>) are never swapped into
