@@ -21,7 +21,6 @@ from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
 from webapp.platform import clock, labels
 from webapp.platform.jinja import render
-from webapp.plugin_api import Clock
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
     current_user,
@@ -29,6 +28,7 @@ from webapp.platform.security import (
     roles_required,
     visible_unit_ids,
 )
+from webapp.plugin_api import Clock
 
 OFFICE_LIST_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
 # Page action -> workflow action; who sees each form comes from the workflow's

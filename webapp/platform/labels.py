@@ -98,8 +98,8 @@ STATE_LABELS: dict[str, Any] = {
 # A participant that still owed a step when the order was closed: 「待签收」 on
 # a closed order would read as if it were still waiting.
 CLOSED_PARTICIPANT_LABELS: dict[str, Any] = {
-    "to_accept": _l("Never accepted (closed without)"),
-    "in_progress": _l("No feedback (closed without)"),
+    "to_accept": _l("Never accepted (order closed)"),
+    "in_progress": _l("No feedback (order closed)"),
 }
 
 USER_ROLE_LABELS: dict[str, Any] = {
