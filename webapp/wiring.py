@@ -11,6 +11,7 @@ from webapp.alerts import views as alerts_views
 from webapp.api import base as api_base
 from webapp.api.schema import BoundedIntConverter
 from webapp.auth import views as auth_views
+from webapp.gis import layers as gis_layers
 from webapp.notify import views as notify_views
 from webapp.orders import api as orders_api
 from webapp.orders import unit_views
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
     # Before any rule is added: ids past 2^63-1 match no route (404), not a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     jinja.init_app(app)
+    gis_layers.init_app(app)
     errors.register(app)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(platform_views.bp)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.orders.conftest import LIUQUAN, Api, api_as, app, make_alert  # noqa: F401 - fixtures
+from tests.orders.conftest import (  # noqa: F401 - fixtures
+    LIUQUAN,
+    Api,
+    api_as,
+    app,
+    make_alert,
+)
 
 __all__ = ["Api", "LIUQUAN"]
 
@@ -19,6 +25,12 @@ def counts() -> dict[str, int]:
     from sqlalchemy import func, select
 
     from webapp.extensions import db
-    from webapp.models import Alert, AlertOccurrence, AuditEvent, EvidenceFile, WorkOrder
+    from webapp.models import (
+        Alert,
+        AlertOccurrence,
+        AuditEvent,
+        EvidenceFile,
+        WorkOrder,
+    )
     return {m.__name__: db.session.scalar(select(func.count()).select_from(m))
             for m in (Alert, AlertOccurrence, AuditEvent, EvidenceFile, WorkOrder)}

@@ -14,12 +14,18 @@ from webapp.alerts import review
 from webapp.alerts.access import can_see_alert
 from webapp.alerts.intake import IntakeError, ingest
 from webapp.alerts.review import ReviewError
-from webapp.alerts.schemas import AlertIntake, AlertOut, ClaimBody, CorrectBody, ReviewBody
+from webapp.alerts.schemas import (
+    AlertIntake,
+    AlertOut,
+    ClaimBody,
+    CorrectBody,
+    ReviewBody,
+)
 from webapp.api.base import api_auth
 from webapp.api.schema import BodyError, operation, read_body, read_form
 from webapp.extensions import csrf, db
 from webapp.models import Alert, User
-from webapp.orders import workflow
+from webapp.orders import errors, planning
 from webapp.orders.api import order_json
 from webapp.orders.schemas import DispatchBody, DispatchPlanOut, OrderOut
 from webapp.platform.errors import api_error
@@ -206,7 +212,7 @@ def dispatch_plan(alert_id: int):
     alert = db.session.get(Alert, alert_id)
     if alert is None:
         return api_error(404, "not_found", f"no alert #{alert_id}")
-    return jsonify(workflow.prefill(alert).as_json())
+    return jsonify(planning.prefill(alert).as_json())
 
 
 @bp.route("/<int:alert_id>/dispatch", methods=["POST"])
@@ -222,8 +228,8 @@ def dispatch(alert_id: int, body: DispatchBody):
     if alert is None:
         return api_error(404, "not_found", f"no alert #{alert_id}")
     try:
-        order = workflow.dispatch(alert, actor=g.api_user, data=body.as_plan_input())
-    except workflow.WorkflowError as exc:
+        order = planning.dispatch(alert, actor=g.api_user, data=body.as_plan_input())
+    except errors.WorkflowError as exc:
         db.session.rollback()
         return jsonify(exc.as_json()), exc.status
     return jsonify(order_json(order)), 201

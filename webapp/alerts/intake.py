@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.alerts import evidence
+from webapp.alerts import evidence, review
+from webapp.alerts.adapters import alert_view
 from webapp.alerts.schemas import AlertIntake
 from webapp.api.schema import describe
 from webapp.extensions import db
@@ -35,7 +36,7 @@ from webapp.models import (
     User,
 )
 from webapp.platform import audit, clock
-from webapp.plugin_api import AlertView, GisContext
+from webapp.plugin_api import GisContext
 
 log = logging.getLogger(__name__)
 
@@ -234,15 +235,6 @@ def _actor_kwargs(source: str, actor: User | None) -> dict[str, Any]:
     return {"actor": actor} if actor is not None else {"actor_label": f"source:{source}"}
 
 
-def alert_view(alert: Alert) -> AlertView:
-    return AlertView(
-        domain=alert.domain, event_type=alert.event_type, lat=alert.lat, lon=alert.lon,
-        occurred_at=alert.occurred_at, id=alert.id, source=alert.source,
-        camera_code=alert.camera.code if alert.camera else None, preset=alert.preset_number,
-        label=alert.label, score=alert.score, text=alert.text, manual=alert.manual,
-        location_estimated=alert.location_estimated, occurrences=alert.occurrences)
-
-
 def ingest(payload: dict[str, Any], images: Iterable[tuple[str | None, bytes]] = (), *,
            source: str, actor: User | None = None, manual: bool = False,
            require_images: bool = False) -> tuple[Alert, bool]:
@@ -362,7 +354,7 @@ def _new_alert(report: Report, placement: Placement, domain, *, source: str, act
         camera=placement.camera, preset_number=report.preset, pan_deg=report.pan, tilt_deg=report.tilt,
         zoom=report.zoom, label=report.label, score=report.score, boxes=report.boxes, text=report.text,
         township_id=town.id if town else None, gis_context=gis.context_to_json(context),
-        review_due_at=now + timedelta(minutes=domain.sla.review.minutes + 1440 * domain.sla.review.working_days),
+        review_due_at=review.review_due(domain.code, now),
     )
     db.session.add(alert)
     _prejudge(alert, context)

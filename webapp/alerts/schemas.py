@@ -18,10 +18,9 @@ from pydantic import (
 )
 
 from webapp.alerts.review import REASON_CODES, VERDICTS
-
 from webapp.api.schema import (
-    NON_BLANK,
     MAX_JSON_DEPTH,
+    NON_BLANK,
     Body,
     Int,
     Number,
@@ -33,7 +32,6 @@ from webapp.api.schema import (
     json_depth_ok,
     number,
 )
-
 
 
 def _string_only(value: Any) -> Any:

@@ -23,10 +23,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
-from webapp.alerts import evidence, review
+from webapp.alerts import evidence, intake, review
 from webapp.alerts.access import can_see_file
 from webapp.alerts.review import REASON_CODES, ReviewError
 from webapp.extensions import db
+from webapp.gis import layers
 from webapp.models import (
     ALERT_STATUSES,
     OPEN_ALERT_STATUSES,
@@ -40,8 +41,13 @@ from webapp.models import (
 )
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import is_htmx, render
-from webapp.platform.security import DUTY_ROLES, current_user, login_required, roles_required
+from webapp.platform.jinja import fmt_dt, is_htmx, render
+from webapp.platform.security import (
+    DUTY_ROLES,
+    current_user,
+    login_required,
+    roles_required,
+)
 
 bp = Blueprint("alerts", __name__, template_folder="templates")
 # Evidence files are read by pages of several areas (alerts, orders, phone).
@@ -183,11 +189,10 @@ def map_data(alert: Alert) -> dict[str, Any]:
         camera = {"lat": cam.lat, "lon": cam.lon, "name": f"{cam.code} {cam.name}",
                   "azimuth": ((cam.pan_zero_azimuth_deg or 0.0) + pan) % 360 if pan is not None else None,
                   "hfov": hfov}
-    from webapp.platform.jinja import LAYER_NAMES
     return {
         "point": {"lat": alert.lat, "lon": alert.lon, "estimated": bool(alert.location_estimated)},
         "camera": camera,
-        "parcels": [{"layer": p.layer, "layer_name": str(LAYER_NAMES.get(p.layer, p.layer)),
+        "parcels": [{"layer": p.layer, "layer_name": layers.name(p.layer), "colour": layers.colour(p.layer),
                      "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
         "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
         "townships": township_outlines(),
@@ -278,7 +283,6 @@ def _refused(alert: Alert, exc: ReviewError):
 
 
 def _conflict_text(exc: ReviewError) -> str:
-    from webapp.platform.jinja import fmt_dt
     if exc.code == "claimed":
         return _("%(who)s claimed this alert at %(when)s.", who=exc.who, when=fmt_dt(exc.when, "%H:%M:%S"))
     if exc.code == "already_decided":
@@ -446,7 +450,6 @@ def _manual_payload(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _ingest_manual(payload: dict[str, Any], images: list[tuple[str, bytes]]) -> tuple[Alert, bool]:
-    from webapp.alerts import intake
     return intake.ingest(payload, images, source="manual", actor=current_user(), manual=True)
 
 

@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Annotated, Any, Callable
 
-from flask import g, request
 import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from flask import g, request
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 

@@ -15,8 +15,8 @@ from webapp.api.base import api_auth
 from webapp.api.schema import operation
 from webapp.extensions import csrf, db
 from webapp.models import EvidenceFile, OrderParticipant, Unit, WorkOrder
+from webapp.orders import deadlines, engine, errors, sla, workflow
 from webapp.orders import schemas as S
-from webapp.orders import sla, workflow
 from webapp.platform import clock
 from webapp.platform.errors import api_error
 from webapp.platform.security import visible_unit_ids
@@ -48,7 +48,7 @@ def participant_json(order: WorkOrder, p: OrderParticipant, calendar=None, sched
         "feedback_at": _iso(p.feedback_at),
         "returned_at": _iso(p.returned_at), "return_reason": p.return_reason,
         "return_justified": p.return_justified, "return_count": p.return_count,
-        "sla": {stage: workflow.sla_status(order, p, stage, now, calendar, schedule) for stage in sla.STAGES},
+        "sla": {stage: deadlines.sla_status(order, p, stage, now, calendar, schedule) for stage in sla.STAGES},
     }
 
 
@@ -86,7 +86,7 @@ def order_json(order: WorkOrder) -> dict[str, Any]:
         "checkin_photos": [e.id for e in photos if e.kind == "checkin"],
     }
     if g.get("api_user") is not None:
-        body["allowed_actions"] = workflow.allowed_actions(order, g.api_user)
+        body["allowed_actions"] = engine.allowed_actions(order, g.api_user)
     return body
 
 
@@ -105,7 +105,7 @@ def _order(order_id: int) -> WorkOrder:
     order = db.session.get(WorkOrder, order_id)
     if order is None:
         raise _Refused(404, "not_found", f"no work order #{order_id}")
-    if not workflow.can_view(order, g.api_user):
+    if not engine.can_view(order, g.api_user):
         raise _Refused(403, "forbidden", f"your unit does not take part in order {order.number}")
     return order
 
@@ -115,7 +115,7 @@ def _call(fn: Callable[[], WorkOrder], status: int = 200):
         order = fn()
     except _Refused as exc:
         return api_error(exc.status, exc.code, exc.message)
-    except workflow.WorkflowError as exc:
+    except errors.WorkflowError as exc:
         db.session.rollback()
         return api_error(exc.status, exc.code, exc.message,
                          **({"changes": exc.changes} if exc.changes else {}))

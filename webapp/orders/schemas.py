@@ -11,16 +11,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
-from webapp.api.schema import NON_BLANK, Body, OptionalId, Reply, Version, blank_is_none, integer, number
+from webapp.api.schema import (
+    NON_BLANK,
+    Body,
+    OptionalId,
+    Reply,
+    Version,
+    blank_is_none,
+    integer,
+    number,
+)
 from webapp.models import FEEDBACK_RESULTS
-from webapp.org import chart as orgchart
 from webapp.orders import sla
-from webapp.orders.workflow import (
+from webapp.orders.states import (
     ALL_STATES,
     EXTENSION_STAGES,
     PRIORITIES,
     SPOT_CHECK_RESULTS,
 )
+from webapp.org import chart as orgchart
 from webapp.plugin_api import Clock
 
 # The workflow keeps at most this much of a free text.
@@ -99,7 +108,7 @@ class DispatchBody(Body):
     emergency: bool | None = Field(None, description="start an emergency response at once")
 
     def as_plan_input(self) -> dict[str, Any]:
-        """The fields the client gave, as :func:`workflow.plan_from_input` reads them."""
+        """The fields the client gave, as :func:`planning.plan_from_input` reads them."""
         data = self.model_dump(exclude_unset=True)
         if "clocks" in data:
             data["clocks"] = {k: v for k, v in (data["clocks"] or {}).items() if v is not None}
