@@ -369,5 +369,6 @@ class OrderList(Reply):
 
 
 class OrderListQuery(Body):
-    state: Literal[tuple(sorted(ALL_STATES))] | None = None  # type: ignore[valid-type]
+    state: Annotated[Literal[tuple(sorted(ALL_STATES))] | None,  # type: ignore[valid-type]
+                     BeforeValidator(blank_is_none)] = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
