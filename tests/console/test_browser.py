@@ -45,7 +45,7 @@ def test_posted_alert_appears_in_open_console_within_3s(page, org, make_user, to
     assert page.evaluate("window.__notReloaded") is True
     assert "urgent" in row.get_attribute("class")
     # Urgent and unacknowledged: the console is alarming.
-    page.wait_for_function("window.nrscConsole && window.nrscConsole.alarming === true", timeout=3000)
+    page.wait_for_function("() => window.nrscConsole && window.nrscConsole.alarming === true", timeout=3000)
 
     # Keyboard: help overlay, j selects, acknowledge with the button stops the alarm.
     page.keyboard.press("?")
@@ -55,7 +55,7 @@ def test_posted_alert_appears_in_open_console_within_3s(page, org, make_user, to
     page.keyboard.press("j")
     assert "selected" in row.get_attribute("class")
     row.locator("form.ack-form button").click()
-    page.wait_for_function("window.nrscConsole.alarming === false", timeout=3000)
+    page.wait_for_function("() => window.nrscConsole.alarming === false", timeout=3000)
 
     # c claims the selected alert and opens it.
     page.locator(f"#alert-{created['id']}").wait_for()

@@ -188,7 +188,7 @@ def test_clicking_a_status_chip_filters_the_live_queue(page, org, make_user, clo
     page.wait_for_url("**/alerts/")
     assert page.locator("tr.alert-row").count() == 2
     page.click("#queue-counts a[data-status=false_alarm]")
-    page.wait_for_function("document.querySelectorAll('tr.alert-row').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('tr.alert-row').length === 1")
     assert page.locator("#queue-filters select[name=status]").input_value() == "false_alarm"
     assert page.locator("#queue-counts a.active").get_attribute("data-status") == "false_alarm"
     assert page.url.endswith("/alerts/")  # stayed on the live console

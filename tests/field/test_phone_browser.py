@@ -51,7 +51,7 @@ def test_phone_accept_checkin_feedback(page, live_server, make_order, make_user,
 
         # The phone's position fills the check-in form and shows the distance.
         status = pg.locator("[data-geo-status]")
-        pg.wait_for_function("document.querySelector('form[action$=\"/arrive\"] [name=lat]').value !== ''")
+        pg.wait_for_function("() => document.querySelector('form[action$=\"/arrive\"] [name=lat]').value !== ''")
         assert " m" in status.inner_text()
         pg.set_input_files("form[action$='/arrive'] input[name=photo]", photos[0])
         _no_sideways_scroll(pg)

@@ -4,7 +4,7 @@ from sqlalchemy import select
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import AuditEvent, Unit, User
-from webapp.platform.security import visible_unit_ids
+from webapp.org.visibility import candidate_unit_ids, sees_everything
 
 
 def _unit(code: str) -> Unit:
@@ -46,14 +46,14 @@ def test_visible_units_department_office_township(org, make_user):
     offices = {_unit(c).id for c in ("natural_resources.enforcement", "natural_resources.farmland_office",
                                      "natural_resources.geology_mining_office")}
     department = make_user("unit_handler", "natural_resources")
-    assert visible_unit_ids(department) == {nr.id} | offices
+    assert candidate_unit_ids(department) == {nr.id} | offices
     office = make_user("unit_handler", "natural_resources.enforcement")
-    assert visible_unit_ids(office) == {_unit("natural_resources.enforcement").id, nr.id}
+    assert candidate_unit_ids(office) == {_unit("natural_resources.enforcement").id, nr.id}
     town = make_user("unit_leader", "town.dahe")
-    assert visible_unit_ids(town) == {_unit("town.dahe").id}
+    assert candidate_unit_ids(town) == {_unit("town.dahe").id}
     for role in ("duty_officer", "duty_lead", "office_staff", "leader_viewer", "admin"):
-        assert visible_unit_ids(make_user(role)) is None
-    assert visible_unit_ids(make_user("unit_handler")) == set()  # no unit: sees nothing
+        assert sees_everything(make_user(role))
+    assert candidate_unit_ids(make_user("unit_handler")) == set()  # no unit: sees nothing
 
 
 def test_login_logout_round_trip(org, make_user, browser):

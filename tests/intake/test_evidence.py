@@ -9,22 +9,27 @@ from webapp.extensions import db
 from webapp.models import EvidenceFile
 
 
-def test_file_is_published_on_commit_only(app, kit):
+def test_file_is_on_disk_under_its_final_name_before_the_row_commits(app, kit):
     data = kit.jpeg()
     row = evidence.store_image(data, "../../etc/a.jpg", "feedback_photo")
-    db.session.flush()
-    assert kit.stored_files(app) != [] and all(p.parent.name == "tmp" for p in kit.stored_files(app))
+    # File first: a crash from here on can leave a file without a row, never a row without its file.
+    assert evidence.absolute_path(row).read_bytes() == data
+    assert not any(p.parent.name == "tmp" for p in kit.stored_files(app))
     db.session.commit()
     assert [p.read_bytes() for p in kit.stored_files(app)] == [data]
-    assert evidence.absolute_path(row).read_bytes() == data
     assert (row.original_name, row.kind, row.width, row.height) == ("a.jpg", "feedback_photo", 64, 48)
 
 
-def test_rollback_deletes_staged_files(app, kit):
-    evidence.store_image(kit.jpeg(colour=(5, 5, 5)), "x.jpg")
+def test_rollback_leaves_no_row_and_a_harmless_file(app, kit):
+    data = kit.jpeg(colour=(5, 5, 5))
+    evidence.store_image(data, "x.jpg")
     db.session.rollback()
-    assert kit.stored_files(app) == []
     assert db.session.scalar(select(func.count()).select_from(EvidenceFile)) == 0
+    # Content-addressed: the same bytes sent again find their file in place.
+    assert [p.read_bytes() for p in kit.stored_files(app)] == [data]
+    row = evidence.store_image(data, "x.jpg")
+    db.session.commit()
+    assert evidence.absolute_path(row).read_bytes() == data
 
 
 def test_equal_content_is_stored_once(app, kit):

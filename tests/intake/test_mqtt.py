@@ -82,8 +82,8 @@ def test_frigate_event_is_mapped(subscriber, kit):
     db.session.add(cam)
     db.session.commit()
     thumb = base64.b64encode(kit.jpeg(colour=(90, 90, 90))).decode()
-    after = {"id": "1732040000.5-abc123", "camera": "front_tower", "label": "smoke", "sub_label": None,
-             "top_score": 0.87, "score": 0.8, "false_positive": False, "start_time": 1732040000.5,
+    after = {"id": "1795111900.5-abc123", "camera": "front_tower", "label": "smoke", "sub_label": None,
+             "top_score": 0.87, "score": 0.8, "false_positive": False, "start_time": 1795111900.5,
              "end_time": None, "box": [424, 500, 536, 712], "current_zones": ["ridge"], "thumbnail": thumb,
              "has_snapshot": True}
     topic = f"{subscriber.prefix}frigate/events"
@@ -93,10 +93,10 @@ def test_frigate_event_is_mapped(subscriber, kit):
     publish(topic, b"{not json")
     alert = wait_for(lambda: db.session.scalar(select(Alert).where(Alert.source == "frigate")))
     assert (alert.domain, alert.event_type, alert.label, alert.score) == ("fire", "smoke", "smoke", 0.87)
-    assert alert.source_event_id == "1732040000.5-abc123" and alert.camera.code == "front_tower"
+    assert alert.source_event_id == "1795111900.5-abc123" and alert.camera.code == "front_tower"
     assert alert.location_estimated and (alert.lat, alert.lon) == (lat, lon)  # no preset in Frigate: the camera
     assert alert.boxes == [{"box_px": [424, 500, 536, 712], "label": "smoke", "score": 0.87}]
-    assert alert.occurred_at.timestamp() == 1732040000.5 and alert.text == "Frigate zones: ridge"
+    assert alert.occurred_at.timestamp() == 1795111900.5 and alert.text == "Frigate zones: ridge"
     assert len(alert.evidence) == 1
     statuses = sorted(o.status for o in wait_outcomes(subscriber, 4))
     assert statuses == ["created", "rejected", "skipped", "skipped"]

@@ -50,7 +50,8 @@ def users():
         like = f"%{q}%"
         stmt = stmt.where(or_(User.login.ilike(like), User.display_name.ilike(like)))
     rows = db.session.scalars(stmt).all()
-    return render("admin/users.html", "admin/_users_table.html", users=rows, q=q)
+    from webapp.platform import auditchain
+    return render("admin/users.html", "admin/_users_table.html", users=rows, q=q, audit_head=auditchain.head())
 
 
 @bp.route("/cameras")

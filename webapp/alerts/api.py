@@ -11,7 +11,6 @@ from typing import Any, Callable
 from flask import Blueprint, g, jsonify, request, url_for
 
 from webapp.alerts import review
-from webapp.alerts.access import can_see_alert
 from webapp.alerts.intake import IntakeError, ingest
 from webapp.alerts.review import ReviewError
 from webapp.alerts.schemas import (
@@ -28,6 +27,7 @@ from webapp.models import Alert, User
 from webapp.orders import errors, planning
 from webapp.orders.api import order_json
 from webapp.orders.schemas import DispatchBody, DispatchPlanOut, OrderOut
+from webapp.org import visibility
 from webapp.platform.errors import api_error
 from webapp.platform.security import DUTY_ROLES
 
@@ -78,6 +78,25 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     }
 
 
+def alert_json_for(alert: Alert, source: str | None) -> dict[str, Any]:
+    """The alert as a token sees it: a source token whose report joined
+    another source's alert sees only its own occurrences and their evidence."""
+    data = alert_json(alert)
+    if source is None or alert.source == source:
+        return data
+    own = [o for o in data["occurrence_list"] if o["source"] == source]
+    own_ids = {o["id"] for o in own}
+    first = own[0] if own else {}
+    data.update({
+        "source": source, "source_event_id": first.get("source_event_id"),
+        "occurrence_list": own, "evidence": [e for e in data["evidence"] if e["occurrence_id"] in own_ids],
+        "text": None, "label": None, "score": first.get("score"), "boxes": first.get("boxes", []),
+        "camera_code": None, "preset": first.get("preset"), "pan": None, "tilt": None, "zoom": None,
+        "verdict_reason": None, "reason": None, "note": None,
+    })
+    return data
+
+
 # -- intake -----------------------------------------------------------------------------
 def _read_intake() -> tuple[dict[str, Any], list[tuple[str | None, bytes]], bool]:
     """(payload, images, multipart?). Validation itself is intake's (MQTT
@@ -125,14 +144,14 @@ def post_alert():
         alert, created = ingest(payload, images, source=source, actor=actor, require_images=multipart)
     except (IntakeError, BodyError) as exc:
         return api_error(exc.status, exc.code, exc.message)
-    body = alert_json(alert)
+    body = alert_json_for(alert, g.api_source)
     body["created"] = created
     return body, (201 if created else 200)
 
 
 def _visible_alert(alert_id: int) -> Alert | None:
     alert = db.session.get(Alert, alert_id)
-    if alert is None or not can_see_alert(alert, user=g.api_user, source=g.api_source):
+    if alert is None or not visibility.can_see_alert(g.api_user, alert, source=g.api_source):
         return None
     return alert
 
@@ -145,7 +164,7 @@ def get_alert(alert_id: int):
     alert = _visible_alert(alert_id)
     if alert is None:
         return api_error(404, "not_found", f"no alert {alert_id}")
-    return alert_json(alert)
+    return alert_json_for(alert, g.api_source)
 
 
 # -- review -------------------------------------------------------------------------------

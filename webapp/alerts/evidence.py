@@ -1,10 +1,12 @@
 """Evidence files (alert snapshots, check-in and feedback photos).
 
-:func:`store_image` validates an image, adds an :class:`EvidenceFile` row to
-the current session and writes the bytes to a temporary name. The file is
-renamed to its content-addressed path (``NRSC_DATA_DIR/files/<sha[:2]>/<sha>``)
-only when the session commits, and deleted when it rolls back — so rows and
-files are written together or not at all, whoever commits.
+:func:`store_image` validates an image, writes it durably under its final
+content-addressed name (``NRSC_DATA_DIR/files/<sha[:2]>/<sha>``: temp file,
+fsync, rename, fsync of the folder) and only then adds its
+:class:`EvidenceFile` row to the session. A crash at any point leaves either
+nothing, or a file without a row (harmless: the retry finds the same bytes under
+the same name), never a row without its file. Staged leftovers in ``files/tmp``
+are removed at start-up (:func:`clean_staged`).
 """
 from __future__ import annotations
 
@@ -19,14 +21,11 @@ from pathlib import Path
 
 from flask import current_app
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import EvidenceFile, User
 
 log = logging.getLogger(__name__)
-PENDING_KEY = "nrsc.pending_files"
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
@@ -80,6 +79,12 @@ def check_image(data: bytes, filename: str | None = None) -> CheckedImage:
                     raise EvidenceError(413, "image_too_many_pixels",
                                         f"{label} is {width}×{height} pixels; the limit is {max_pixels} pixels")
                 img.verify()
+            # verify() checks structure only: a truncated JPEG passes it. Decode
+            # the whole stream (JPEG at 1/8 scale: every byte is still read).
+            with Image.open(io.BytesIO(data)) as img:
+                if img.format == "JPEG":
+                    img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                img.load()
     except EvidenceError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -89,8 +94,23 @@ def check_image(data: bytes, filename: str | None = None) -> CheckedImage:
     if fmt not in ALLOWED_FORMATS:
         raise EvidenceError(400, "unsupported_image",
                             f"{label} is {fmt}; send JPEG, PNG or WebP")
+    if not _complete(fmt, data):
+        raise EvidenceError(400, "not_an_image", f"{label} is truncated")
     return CheckedImage(data, filename, ALLOWED_FORMATS[fmt], width, height,
                         hashlib.sha256(data).hexdigest())
+
+
+def _complete(fmt: str, data: bytes) -> bool:
+    """Whether the file ends where its format says it does. Needed beside
+    decoding: WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole
+    process, after which a truncated image decodes without an error."""
+    if fmt == "JPEG":
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return b"IEND" in data[-16:]
+    if fmt == "WEBP":
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return True
 
 
 def store_image(data: bytes | CheckedImage, filename: str | None = None, kind: str = "snapshot", *,
@@ -98,19 +118,13 @@ def store_image(data: bytes | CheckedImage, filename: str | None = None, kind: s
     """Validate and stage an image; returns the (unflushed) row.
 
     ``fks`` are EvidenceFile foreign keys: alert_id, occurrence_id, order_id,
-    participant_id, feedback_id. The file appears on disk when the session
-    commits."""
+    participant_id, feedback_id. The file is on disk (fsynced) before the
+    row can be committed."""
     checked = data if isinstance(data, CheckedImage) else check_image(data, filename)
     root = files_root()
     final = root / relative_path(checked.sha256)
-    pending = _pending(db.session())
     if not final.exists():
-        tmp_dir = root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_dir / f"{checked.sha256}.{uuid.uuid4().hex}"
-        with open(tmp, "wb") as fh:
-            fh.write(checked.data)
-        pending.append((tmp, final))
+        write_durably(final, checked.data)
     row = EvidenceFile(
         sha256=checked.sha256, path=relative_path(checked.sha256), content_type=checked.content_type,
         size=len(checked.data), width=checked.width, height=checked.height,
@@ -126,37 +140,59 @@ def _safe_name(filename: str | None) -> str | None:
     return os.path.basename(filename.replace("\\", "/"))[:255] or None
 
 
-def _pending(session: Session) -> list[tuple[Path, Path]]:
-    return session.info.setdefault(PENDING_KEY, [])
-
-
-def discard_pending(session: Session | None = None) -> None:
-    """Delete staged files of ``session`` (also done on rollback)."""
-    session = session or db.session()
-    for tmp, _final in session.info.pop(PENDING_KEY, []):
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:  # pragma: no cover - nothing more we can do
-            log.warning("could not delete staged file %s", tmp)
-
-
-@event.listens_for(Session, "after_commit")
-def _publish_files(session: Session) -> None:
-    for tmp, final in session.info.pop(PENDING_KEY, []):
-        final.parent.mkdir(parents=True, exist_ok=True)
-        # Atomic: a concurrent writer of the same content renames the same bytes.
+def write_durably(final: Path, data: bytes) -> None:
+    """Write ``data`` to ``final`` so that it survives a crash or power cut
+    once this returns: a temp file in ``files/tmp``, fsync, atomic rename (a
+    concurrent writer of the same content renames the same bytes), fsync of
+    the folder holding the new name."""
+    tmp_dir = files_root() / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{final.name}.{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(final.parent)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_files(session: Session, previous_transaction) -> None:
-    if previous_transaction.parent is None and not previous_transaction.nested:
-        discard_pending(session)
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _drop_unclaimed(session: Session, transaction) -> None:
-    # A session closed without commit or rollback must not leave temp files.
-    if transaction.parent is None and not transaction.nested and session.info.get(PENDING_KEY):
-        if not session.in_transaction():
-            discard_pending(session)
+def restore_missing(row: EvidenceFile, data: bytes) -> bool:
+    """Put back the bytes of a row whose file is missing (lost before this
+    module wrote files first); True when the file was restored."""
+    path = absolute_path(row)
+    if path.is_file() or hashlib.sha256(data).hexdigest() != row.sha256:
+        return False
+    write_durably(path, data)
+    return True
+
+
+def clean_staged(root: Path | None = None) -> int:
+    """Remove temp files a crash left in ``files/tmp``; returns how many."""
+    tmp_dir = (root or files_root()) / "tmp"
+    removed = 0
+    if tmp_dir.is_dir():
+        for leftover in tmp_dir.iterdir():
+            try:
+                leftover.unlink()
+                removed += 1
+            except OSError:
+                log.warning("could not delete staged file %s", leftover)
+    return removed

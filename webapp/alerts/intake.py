@@ -32,6 +32,7 @@ from webapp.models import (
     Alert,
     AlertOccurrence,
     Camera,
+    EvidenceFile,
     Preset,
     User,
 )
@@ -41,6 +42,8 @@ from webapp.plugin_api import GisContext
 log = logging.getLogger(__name__)
 
 DEFAULT_DEDUPE_RADIUS_M = 300.0
+# The oldest occurred_at taken in (NRSC_MAX_EVENT_AGE_DAYS).
+DEFAULT_MAX_EVENT_AGE_DAYS = 30
 DEFAULT_DEDUPE_WINDOW_MIN = 60.0
 DEFAULT_MAX_IMAGES = 10
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -121,6 +124,10 @@ def parse_report(payload: Any) -> Report:
     values.setdefault("occurred_at", now)
     if values["occurred_at"] > now + FUTURE_TOLERANCE:
         raise IntakeError(400, "invalid_field", "occurred_at is in the future")
+    max_age = timedelta(days=float(current_app.config.get("NRSC_MAX_EVENT_AGE_DAYS", DEFAULT_MAX_EVENT_AGE_DAYS)))
+    if values["occurred_at"] < now - max_age:
+        raise IntakeError(400, "invalid_field",
+                          f"occurred_at is more than {max_age.days} days in the past")
     return Report(**values)
 
 
@@ -263,7 +270,9 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
 
     replay = find_replay(source, report.source_event_id)
     if replay is not None:
-        return _replayed(replay, source, report, actor), False
+        _check_same_facts(replay, source, report)
+        checked = [evidence.check_image(data, name or f"image {i + 1}") for i, (name, data) in enumerate(images)]
+        return _replayed(replay, source, report, actor, checked), False
 
     host = current_app.extensions["nrsc.plugins"]
     domain = host.domain(report.domain)
@@ -308,7 +317,7 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
         existing = find_replay(source, report.source_event_id)
         if existing is None:
             raise
-        return _replayed(existing, source, report, actor), False
+        return _replayed(existing, source, report, actor, checked), False
     log.debug("intake %s/%s → alert %s occurrence %s", source, report.source_event_id, alert.id, occurrence.id)
     if not created:
         db.session.refresh(alert)
@@ -330,7 +339,7 @@ def _record(alert: Alert, created: bool, report: Report, placement: Placement,
         evidence.store_image(image, image.filename, "snapshot", uploaded_by=actor,
                              alert_id=alert.id, occurrence_id=occurrence.id)
     detail = {"source": source, "source_event_id": report.source_event_id, "occurrence_id": occurrence.id,
-              "images": len(checked), "lat": placement.lat, "lon": placement.lon,
+              "images": len(checked), "sha256": [i.sha256 for i in checked], "lat": placement.lat, "lon": placement.lon,
               "location_estimated": placement.estimated}
     if created:
         audit.record("alert_created", "alert", alert.id, to_state="new", data=detail,
@@ -369,8 +378,50 @@ def _prejudge(alert: Alert, context: GisContext) -> None:
         alert.prejudgement_reasons = list(result.reasons)
 
 
-def _replayed(alert: Alert, source: str, report: Report, actor: User | None) -> Alert:
+def _check_same_facts(alert: Alert, source: str, report: Report) -> None:
+    """A replay must report the same event: same domain and type, and (when it
+    gives coordinates) a place within the dedupe radius of the first report."""
+    occurrence = db.session.scalar(select(AlertOccurrence).where(
+        AlertOccurrence.source == source, AlertOccurrence.source_event_id == report.source_event_id))
+    conflict = []
+    if report.domain != alert.domain:
+        conflict.append(f"domain {report.domain!r} (first report: {alert.domain!r})")
+    if report.event_type != alert.event_type:
+        conflict.append(f"event_type {report.event_type!r} (first report: {alert.event_type!r})")
+    if occurrence is not None and report.lat is not None and report.lon is not None \
+            and occurrence.lat is not None and occurrence.lon is not None:
+        radius = _setting("NRSC_DEDUPE_RADIUS_M", DEFAULT_DEDUPE_RADIUS_M)
+        distance = haversine_m(report.lat, report.lon, occurrence.lat, occurrence.lon)
+        if distance > radius:
+            conflict.append(f"a place {distance:.0f} m from the first report (limit {radius:.0f} m)")
+    if conflict:
+        raise IntakeError(409, "idempotency_conflict",
+                          f"source_event_id {report.source_event_id!r} was already used for another event: "
+                          + "; ".join(conflict))
+
+
+def _replayed(alert: Alert, source: str, report: Report, actor: User | None,
+              checked: list[evidence.CheckedImage] = ()) -> Alert:
+    """Answer a replay with the first alert. Images it brings are kept when
+    the first delivery lacked them (a later snapshot of the same event), and
+    restore a file that a crash lost before evidence was written file-first."""
+    added = restored = 0
+    if checked:
+        occurrence = db.session.scalar(select(AlertOccurrence).where(
+            AlertOccurrence.source == source, AlertOccurrence.source_event_id == report.source_event_id))
+        rows = {r.sha256: r for r in db.session.scalars(select(EvidenceFile).where(EvidenceFile.alert_id == alert.id))}
+        for image in checked:
+            row = rows.get(image.sha256)
+            if row is not None:
+                restored += evidence.restore_missing(row, image.data)
+                continue
+            rows[image.sha256] = evidence.store_image(
+                image, image.filename, "snapshot", uploaded_by=actor, alert_id=alert.id,
+                occurrence_id=occurrence.id if occurrence is not None else None)
+            added += 1
     audit.record("alert_intake_replayed", "alert", alert.id, data={
-        "source": source, "source_event_id": report.source_event_id}, **_actor_kwargs(source, actor))
+        "source": source, "source_event_id": report.source_event_id,
+        **({"images_added": added} if added else {}), **({"images_restored": restored} if restored else {})},
+        **_actor_kwargs(source, actor))
     db.session.commit()
     return alert

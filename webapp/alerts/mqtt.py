@@ -39,7 +39,7 @@ class Skip(Exception):
 
 def _config(app: Flask, name: str, default: Any = None) -> Any:
     value = app.config.get(name)
-    return value if value is not None else os.environ.get(name, default)
+    return value if value is not None else default
 
 
 def frigate_labels(app: Flask) -> dict[str, tuple[str, str]]:
@@ -222,7 +222,7 @@ class MqttIntake:
 
 def start_mqtt(app: Flask) -> None:
     """Background starter: subscribe when NRSC_MQTT_URL is set."""
-    url = app.config.get("MQTT_URL") or os.environ.get("NRSC_MQTT_URL")
+    url = app.config.get("MQTT_URL")
     if not url:
         return
     topics = tuple(t.strip() for t in str(_config(app, "NRSC_MQTT_TOPICS", ",".join(DEFAULT_TOPICS))).split(",")

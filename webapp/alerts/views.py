@@ -24,9 +24,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from webapp.alerts import evidence, intake, review
-from webapp.alerts.access import can_see_file
 from webapp.alerts.review import REASON_CODES, ReviewError
-from webapp.extensions import db
+from webapp.extensions import db, htmx
 from webapp.gis import layers
 from webapp.models import (
     ALERT_STATUSES,
@@ -39,9 +38,10 @@ from webapp.models import (
     Township,
     WorkOrder,
 )
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import fmt_dt, is_htmx, render
+from webapp.platform.jinja import fmt_dt, render
 from webapp.platform.security import (
     DUTY_ROLES,
     current_user,
@@ -276,7 +276,7 @@ def _refused(alert: Alert, exc: ReviewError):
     """Show the detail page again with why the action was refused."""
     db.session.rollback()
     alert = _get_alert(alert.id)
-    if is_htmx():
+    if htmx:
         return api_error(exc.status, exc.code, _conflict_text(exc))
     return render("alerts/detail.html", **detail_context(alert), problem=exc,
                   problem_text=_conflict_text(exc)), exc.status
@@ -322,7 +322,7 @@ def release(alert_id: int):
 def acknowledge(alert_id: int):
     alert = _get_alert(alert_id)
     review.acknowledge(alert, current_user())
-    if is_htmx():
+    if htmx:
         # The console's queue refreshes itself on this event.
         return "", 204, {"HX-Trigger": "queue-refresh"}
     return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
@@ -459,7 +459,7 @@ def _ingest_manual(payload: dict[str, Any], images: list[tuple[str, bytes]]) -> 
 def evidence_file(file_id: int):
     row = db.session.get(EvidenceFile, file_id)
     # 404 either way, so ids of files one may not see are not confirmed.
-    if row is None or not can_see_file(row, current_user()):
+    if row is None or not visibility.can_see_file(current_user(), row):
         abort(404)
     path = evidence.absolute_path(row)
     if not path.is_file():

@@ -35,3 +35,8 @@ from webapp.models.org import (  # noqa: F401
     User,
     WorkingGroup,
 )
+from webapp.models.security import (  # noqa: F401
+    AuditHead,
+    LoginThrottle,
+    UserSession,
+)

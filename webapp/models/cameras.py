@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
 from webapp.models._common import UTCDateTime, utcnow
+from webapp.platform.secrets import EncryptedText
 
 CAMERA_KINDS = ("tower", "checkpoint")
 CAMERA_STATUSES = ("unknown", "online", "offline", "stuck")
@@ -46,7 +47,8 @@ class Camera(db.Model):
     onvif_port: Mapped[int | None] = mapped_column(Integer)
     # Credentials are never rendered, logged or returned by the API.
     onvif_user: Mapped[str | None] = mapped_column(String(80))
-    onvif_password: Mapped[str | None] = mapped_column(String(200))
+    # Encrypted at rest (webapp/platform/secrets.py); reads give the plain value.
+    onvif_password: Mapped[str | None] = mapped_column(EncryptedText)
     stream_uri: Mapped[str | None] = mapped_column(String(500))
     snapshot_uri: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(20), default="unknown")

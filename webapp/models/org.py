@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
 from webapp.models._common import UTCDateTime, utcnow
+from webapp.platform.secrets import EncryptedText
 
 UNIT_KINDS = ("department", "office", "township", "duty", "operator")
 ROLES = (
@@ -117,7 +118,8 @@ class NotificationChannel(db.Model):
     domain: Mapped[str | None] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(20))
     target: Mapped[str] = mapped_column(String(500))
-    secret: Mapped[str | None] = mapped_column(String(200))
+    # Encrypted at rest (webapp/platform/secrets.py); reads give the plain value.
+    secret: Mapped[str | None] = mapped_column(EncryptedText)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     unit: Mapped["Unit | None"] = relationship()

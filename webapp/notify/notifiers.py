@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import requests
 
+from webapp.notify import egress
 from webapp.platform import clock
 from webapp.plugin_api import Delivery, Message, hookimpl
 
@@ -78,7 +79,13 @@ class RobotNotifier:
         if not message.target.startswith(("https://", "http://")):
             return Delivery(ok=False, detail="target is not an http(s) URL", retry=False)
         try:
-            response = requests.post(self.url(message), json=self.payload(message), timeout=self.timeout)
+            egress.check_target(message.target)
+        except egress.EgressRefused as exc:
+            return Delivery(ok=False, detail=redact(str(exc), message.secret), retry=False)
+        try:
+            # Never follow a redirect: it could point anywhere, the allow-list included.
+            response = requests.post(self.url(message), json=self.payload(message), timeout=self.timeout,
+                                     allow_redirects=False)
         except requests.RequestException as exc:
             return Delivery(ok=False, detail=redact(f"{type(exc).__name__}: {exc}", message.secret))
         if response.status_code != 200:

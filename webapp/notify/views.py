@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import NotificationChannel, OutboxMessage, Unit
+from webapp.notify import egress
 from webapp.notify import outbox as notify
 from webapp.platform import audit
 from webapp.platform.jinja import render
@@ -131,6 +132,12 @@ def _validate_channel(values: dict, secret: str, choices: dict) -> list[str]:
         errors.append(_("The webhook URL is too long (at most %(max)s characters).", max=TARGET_MAX))
     elif not _is_webhook_url(target):
         errors.append(_("The webhook URL must be a complete http:// or https:// address."))
+    else:
+        try:
+            egress.check_host(target)
+        except egress.EgressRefused:
+            errors.append(_("This webhook host is not on the allow-list set by the administrator "
+                            "(NRSC_WEBHOOK_ALLOW)."))
     if len(secret) > SECRET_MAX:
         errors.append(_("The signing secret is too long (at most %(max)s characters).", max=SECRET_MAX))
     return errors

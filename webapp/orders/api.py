@@ -5,6 +5,7 @@ as the pages (they all go through :mod:`webapp.orders.workflow`). Each order act
 is its own route and its own path in the OpenAPI document."""
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any, Callable
 
 from flask import Blueprint, g, jsonify
@@ -14,12 +15,12 @@ from sqlalchemy import select
 from webapp.api.base import api_auth
 from webapp.api.schema import operation
 from webapp.extensions import csrf, db
-from webapp.models import EvidenceFile, OrderParticipant, Unit, WorkOrder
+from webapp.models import EvidenceFile, OrderParticipant, WorkOrder
 from webapp.orders import deadlines, engine, errors, sla, workflow
 from webapp.orders import schemas as S
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.security import visible_unit_ids
 
 bp = Blueprint("orders_api", __name__)
 csrf.exempt(bp)
@@ -131,18 +132,13 @@ def list_orders(query: S.OrderListQuery):
     stmt = select(WorkOrder).order_by(WorkOrder.id.desc())
     if query.state:
         stmt = stmt.where(WorkOrder.state == query.state)
-    ids = visible_unit_ids(g.api_user)
-    if ids is not None:
-        stmt = stmt.where(WorkOrder.id.in_(
-            select(OrderParticipant.order_id).where(OrderParticipant.unit_id.in_(ids | _parents(ids)))))
+    clause = visibility.orders_clause(g.api_user)
+    if clause is not None:
+        stmt = stmt.where(clause)
     orders = db.session.scalars(stmt.limit(query.limit)).all()
     return jsonify(orders=[{"id": o.id, "number": o.number, "state": o.state, "title": o.title,
                             "domain": o.domain, "priority": o.priority, "version": o.version,
                             "dispatched_at": _iso(o.dispatched_at)} for o in orders])
-
-
-def _parents(ids: set[int]) -> set[int]:
-    return {pid for pid in db.session.scalars(select(Unit.parent_id).where(Unit.id.in_(ids))) if pid}
 
 
 @bp.route("/orders/<int:order_id>", methods=["GET"])
@@ -274,7 +270,20 @@ def _make_view(action: str, model: type[BaseModel], handler: Callable) -> Callab
         files={"photos": _PHOTOS["photos"], "photo": "one photo (older clients)"} if photos else None,
         tags=TAGS, responses={200: ("the work order after the action", S.OrderOut), **_ACTION_ERRORS},
     )(view)
-    return api_auth()(view)
+    return api_auth()(_visible_order_first(view))
+
+
+def _visible_order_first(view: Callable) -> Callable:
+    """Answer 404/403 for an order the token may not see before the body is
+    read: a unit off the order learns nothing from validation messages."""
+    @wraps(view)
+    def wrapped(order_id: int, **kwargs):
+        try:
+            _order(order_id)
+        except _Refused as exc:
+            return api_error(exc.status, exc.code, exc.message)
+        return view(order_id=order_id, **kwargs)
+    return wrapped
 
 
 # Routes attached here, where the blueprint is defined: one per action.

@@ -33,6 +33,7 @@ from webapp.orders.states import (
     Transition,
     active_participants,
 )
+from webapp.org import visibility
 from webapp.platform import audit, clock
 from webapp.platform.security import UNIT_ROLES
 
@@ -62,27 +63,16 @@ def reopen_days() -> int:
 
 
 # -- who acts ----------------------------------------------------------------------------
-def unit_matches(user: User, unit_id: int) -> bool:
-    """A unit user acts for their unit, its parent department, or its offices."""
-    if user.unit is None:
-        return False
-    if user.unit_id == unit_id or user.unit.parent_id == unit_id:
-        return True
-    unit = db.session.get(Unit, unit_id)
-    return unit is not None and unit.parent_id == user.unit_id
-
-
 def can_view(order: WorkOrder, user: User) -> bool:
-    if user.role not in UNIT_ROLES:
-        return True
-    return any(unit_matches(user, p.unit_id) for p in order.participants)
+    """See webapp.org.visibility (the one rule)."""
+    return visibility.can_view_order(user, order)
 
 
 def participant_for(order: WorkOrder, user: User, participant_id: int | None = None,
                     *, lead_only: bool = False) -> OrderParticipant | None:
     """The participant ``user`` acts as (their own unit first, then the lead)."""
-    candidates = [p for p in active_participants(order)
-                  if user.role == "admin" or (user.role in UNIT_ROLES and unit_matches(user, p.unit_id))]
+    candidates = (active_participants(order) if user.role == "admin"
+                  else visibility.participants_of(order, user))
     if participant_id is not None:
         candidates = [p for p in candidates if p.id == participant_id]
     if lead_only:

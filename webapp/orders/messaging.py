@@ -14,6 +14,7 @@ from webapp.models import (
 )
 from webapp.notify import outbox as notify
 from webapp.orders.states import active_participants
+from webapp.org import visibility
 
 
 # -- notifications ---------------------------------------------------------------------
@@ -51,4 +52,6 @@ def leaders_of(unit: Unit) -> list[User]:
 def notify_participants(order: WorkOrder, title: str, body: str, key: str,
                          participants: Iterable[OrderParticipant] | None = None) -> None:
     for p in participants if participants is not None else active_participants(order):
-        notify_unit(p.unit, title, body, f"{key}:{p.id}", order)
+        # The handling offices named at dispatch are told as well as their department.
+        for unit in visibility.notified_units(p):
+            notify_unit(unit, title, body, f"{key}:{p.id}" + ("" if unit.id == p.unit_id else f":{unit.id}"), order)

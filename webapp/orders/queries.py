@@ -249,15 +249,6 @@ def load_order(order_id: int) -> WorkOrder | None:
             selectinload(WorkOrder.feedbacks), selectinload(WorkOrder.extensions)))
 
 
-def order_unit_ids(order: WorkOrder) -> set[int]:
-    """Units taking part, with the offices named inside the lead."""
-    ids = set()
-    for p in order.participants:
-        ids.add(p.unit_id)
-        ids.update(p.office_ids or [])
-    return ids
-
-
 def timeline(order: WorkOrder) -> list[AuditEvent]:
     """Audit events of the order and of its alert, oldest first."""
     clauses = [and_(AuditEvent.entity_type.in_(("work_order", "order")), AuditEvent.entity_id == order.id)]

@@ -23,9 +23,10 @@ from webapp.models import FEEDBACK_RESULTS, Feedback, OrderParticipant, Unit, Wo
 from webapp.orders import errors, workflow
 from webapp.orders import queries as oh
 from webapp.orders.states import ACTIVE_PARTICIPANT_STATES
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.jinja import render
-from webapp.platform.security import current_user, roles_required, visible_unit_ids
+from webapp.platform.security import current_user, roles_required
 
 bp = Blueprint("unit", __name__, template_folder="templates")
 UNIT_PAGE_ROLES = ("unit_handler", "unit_leader")
@@ -40,9 +41,8 @@ def register(app: Flask) -> None:
 # -- reading ----------------------------------------------------------------------
 def my_participant(order: WorkOrder, user) -> OrderParticipant | None:
     """The user's unit's part in the order (the most active one if several)."""
-    ids = visible_unit_ids(user)
-    mine = [p for p in order.participants if p.state != "withdrawn"
-            and (ids is None or p.unit_id in ids or set(p.office_ids or []) & ids)]
+    mine = ([p for p in order.participants if p.state != "withdrawn"] if user.role == "admin"
+            else visibility.participants_of(order, user))
     if not mine:
         return None
     rank = {"to_accept": 0, "in_progress": 1, "done": 2, "returned": 3}
@@ -64,12 +64,9 @@ def _order_or_403(order_id: int) -> tuple[WorkOrder, OrderParticipant]:
 def my_orders():
     user = current_user()
     tab = request.args.get("tab", "open")
-    ids = visible_unit_ids(user)
     P = OrderParticipant
-    mine = select(P.order_id)
-    if ids is not None:
-        mine = mine.where(P.unit_id.in_(ids or {-1}))
-    stmt = (select(WorkOrder).where(WorkOrder.id.in_(mine))
+    clause = visibility.orders_clause(user)
+    stmt = (select(WorkOrder).where(clause if clause is not None else WorkOrder.id.is_not(None))
             .options(selectinload(WorkOrder.participants).selectinload(P.unit),
                      selectinload(WorkOrder.township)))
     if tab == "done":

@@ -19,6 +19,7 @@ from webapp.orders import errors, planning, states, workflow
 from webapp.orders import queries as oh
 from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.jinja import render
 from webapp.platform.security import (
@@ -26,7 +27,6 @@ from webapp.platform.security import (
     current_user,
     login_required,
     roles_required,
-    visible_unit_ids,
 )
 
 OFFICE_LIST_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
@@ -70,8 +70,7 @@ def _domain(code: str | None):
 
 
 def _can_view(order: WorkOrder, user) -> bool:
-    ids = visible_unit_ids(user)
-    return ids is None or bool(oh.order_unit_ids(order) & ids)
+    return visibility.can_view_order(user, order)
 
 
 def _order_for_view(order_id: int) -> WorkOrder:

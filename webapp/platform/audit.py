@@ -7,7 +7,11 @@ from flask import has_request_context, request
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, User
+from webapp.platform import auditchain
 from webapp.platform.security import current_user
+
+# Every audit row joins the hash chain when it is flushed.
+auditchain.install()
 
 
 def record(

@@ -24,6 +24,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if request.path.startswith("/api/"):
-            return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
-                             exc.description or "")
-        return render_template("errors/error.html", code=exc.code, message=exc.description), exc.code or 500
+            response = api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
+                                 exc.description or "")
+            for k, v in exc.get_headers():
+                if k.lower() != "content-type":
+                    response.headers[k] = v
+            return response
+        # Keep the exception's own headers (Allow on a 405, Retry-After…).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return (render_template("errors/error.html", code=exc.code, message=exc.description),
+                exc.code or 500, headers)

@@ -54,6 +54,9 @@ ACTION_LABELS: dict[str, Any] = {
     # administration
     "login": _l("Logged in"),
     "login_failed": _l("Login failed"),
+    "password_changed": _l("Password changed"),
+    "user_disabled": _l("User disabled"),
+    "secrets_key_rotated": _l("Secrets key rotated"),
     "user_created": _l("User created"),
     "token_created": _l("API token created"),
     "token_revoked": _l("API token revoked"),

@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
 from webapp.models import ApiToken, Unit, User
+from webapp.platform import sessions
 
 DUTY_ROLES = frozenset({"duty_officer", "duty_lead"})
 OFFICE_ROLES = frozenset({"office_staff", "admin"})
@@ -31,6 +32,17 @@ def hash_password(password: str) -> str:
 
 def verify_password(user: User, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def verify_dummy(password: str) -> bool:
+    """Spend the time of a real password check (for a login that does not exist)."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(16)))
+    check_password_hash(_DUMMY_HASH[0], password)
+    return False
 
 
 def hash_token(token: str) -> str:
@@ -69,7 +81,8 @@ def current_user() -> User | None:
     if "user" not in g:
         user_id = session.get("user_id")
         user = db.session.get(User, user_id) if user_id else None
-        if user is not None and (not user.active or session.get("pw") != user.password_hash[-16:]):
+        if user is not None and (not user.active or session.get("pw") != user.password_hash[-16:]
+                                 or not sessions.resolve(session.get("sid"), user.id)):
             session.clear()
             user = None
         g.user = user
@@ -79,6 +92,7 @@ def current_user() -> User | None:
 def login_user(user: User) -> None:
     session.clear()
     session["user_id"] = user.id
+    session["sid"] = sessions.start(user)
     # Changing the password invalidates existing sessions.
     session["pw"] = user.password_hash[-16:]
     session.permanent = True
@@ -86,6 +100,9 @@ def login_user(user: User) -> None:
 
 
 def logout_user() -> None:
+    # The server forgets the session: a copy of the cookie is worth nothing.
+    sessions.end(session.get("sid"))
+    db.session.commit()
     session.clear()
     g.pop("user", None)
 
@@ -113,25 +130,6 @@ def roles_required(*roles: str) -> Callable:
             return view(*args, **kwargs)
         return wrapped
     return decorator
-
-
-def visible_unit_ids(user: User) -> set[int] | None:
-    """Unit ids whose records the user may see; None means every unit."""
-    if user.role in ALL_UNITS_ROLES:
-        return None
-    if user.unit is None:
-        return set()
-    # A department's staff see their offices' records too; an office's staff
-    # see their own office and the department-level records of its parent.
-    ids = user.unit.subtree_ids()
-    if user.unit.kind == "office" and user.unit.parent_id:
-        ids.add(user.unit.parent_id)
-    return ids
-
-
-def can_see_unit(user: User, unit_id: int | None) -> bool:
-    ids = visible_unit_ids(user)
-    return ids is None or unit_id in ids
 
 
 def units_by_code(codes: Iterable[str]) -> dict[str, Unit]:

@@ -15,29 +15,27 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from webapp.api.base import api_auth
 from webapp.api.schema import Response as ApiResponse
 from webapp.api.schema import operation
-from webapp.extensions import db
+from webapp.extensions import db, htmx
 from webapp.models import OrderParticipant, OutboxMessage, User, WorkOrder
 from webapp.notify import outbox as notify
 from webapp.orders.queries import (
     OrderFilters,
     filtered_orders,
     load_order,
-    order_unit_ids,
 )
+from webapp.org import visibility
 from webapp.platform import audit
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import is_htmx
 from webapp.platform.security import (
     current_user,
     login_required,
     roles_required,
-    visible_unit_ids,
 )
 from webapp.printing import pdf
 
@@ -46,10 +44,8 @@ DEFAULT_BATCH_MAX = 200
 
 
 def can_see_order(user: User, order: WorkOrder) -> bool:
-    """Duty, office and leaders see every order; unit staff only those their
-    unit (or its offices, or its department) takes part in."""
-    ids = visible_unit_ids(user)
-    return ids is None or bool(order_unit_ids(order) & ids)
+    """See webapp.org.visibility (the one rule)."""
+    return visibility.can_view_order(user, order)
 
 
 def _visible_order(order_id: int, user: User) -> WorkOrder | None:
@@ -81,10 +77,9 @@ def orders_pdf():
     overdue, supervised, from, to, q); unit staff get only their orders."""
     filters = OrderFilters.from_args(request.args)
     stmt = filtered_orders(filters)
-    ids = visible_unit_ids(current_user())
-    if ids is not None:
-        stmt = stmt.where(exists().where(OrderParticipant.order_id == WorkOrder.id,
-                                         OrderParticipant.unit_id.in_(ids)))
+    clause = visibility.orders_clause(current_user())
+    if clause is not None:
+        stmt = stmt.where(clause)
     limit = int(current_app.config.get("NRSC_PDF_BATCH_MAX", DEFAULT_BATCH_MAX))
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     if total == 0:
@@ -136,7 +131,7 @@ def retry_delivery(order_id: int, message_id: int):
     audit.record("notification_retry", "notification", row.id, from_state=previous, to_state="pending",
                  data={"order_id": order.id, "channel": row.channel})
     db.session.commit()
-    if is_htmx():
+    if htmx:
         return deliveries(order_id)
     return redirect(url_for(".deliveries", order_id=order.id))
 

@@ -139,6 +139,12 @@
   }
 
   // ---- maps -----------------------------------------------------------------
+  // Names from data go in as text, never as HTML (and no inline style under the CSP).
+  function textEl(value) {
+    var el = document.createElement("span");
+    el.textContent = value == null ? "" : String(value);
+    return el;
+  }
   function baseMap(el, tileUrl, townships) {
     var map = L.map(el, { attributionControl: false });
     if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
@@ -146,7 +152,7 @@
       L.geoJSON(t.geometry, { interactive: false, style: { color: "#78909c", weight: 1.5, dashArray: "6 4", fill: false } })
         .addTo(map);
       var centre = L.geoJSON(t.geometry).getBounds().getCenter();
-      L.marker(centre, { interactive: false, icon: L.divIcon({ className: "township-label", html: t.name }) }).addTo(map);
+      L.marker(centre, { interactive: false, icon: L.divIcon({ className: "township-label", html: textEl(t.name) }) }).addTo(map);
     });
     return map;
   }
@@ -171,11 +177,11 @@
     var group = L.featureGroup().addTo(map);
     data.parcels.forEach(function (p) {
       L.geoJSON(p.geometry, { style: { color: p.colour || "#555", weight: 1, fillOpacity: 0.2 } })
-        .bindTooltip(p.layer_name + " " + (p.name || p.code)).addTo(group);
+        .bindTooltip(textEl(p.layer_name + " " + (p.name || p.code))).addTo(group);
     });
     if (data.camera) {
       L.circleMarker([data.camera.lat, data.camera.lon], { radius: 6, color: "#0d3b66", fillOpacity: 1 })
-        .bindTooltip(data.camera.name).addTo(group);
+        .bindTooltip(textEl(data.camera.name)).addTo(group);
       if (data.camera.azimuth !== null) viewCone(data.camera, data.point).addTo(group);
     }
     L.circleMarker([data.point.lat, data.point.lon], { radius: 8, color: "#c62828", fillOpacity: 0.9,
@@ -204,7 +210,7 @@
     document.querySelectorAll("#camera-positions").forEach(function (node) {
       JSON.parse(node.textContent).forEach(function (c) {
         L.circleMarker([c.lat, c.lon], { radius: 4, color: "#0d3b66", fillOpacity: 0.9 })
-          .bindTooltip(c.code + " " + c.name)
+          .bindTooltip(textEl(c.code + " " + c.name))
           .on("click", function (evt) {
             L.DomEvent.stopPropagation(evt);
             if (camSelect) camSelect.value = c.code;

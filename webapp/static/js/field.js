@@ -13,6 +13,12 @@
     if (!isNaN(serverNow)) skew = serverNow - Date.now();
   }
 
+  // Labels go in as text, never as HTML.
+  function textEl(value) {
+    var el = document.createElement("span");
+    el.textContent = value == null ? "" : String(value);
+    return el;
+  }
   function two(n) { return (n < 10 ? "0" : "") + n; }
 
   function span(ms) {
@@ -198,7 +204,7 @@
       pts.forEach(function (p) {
         var colour = p.kind === "event" ? "#c62828" : "#1565c0";
         L.circleMarker([p.lat, p.lon], { radius: 8, color: colour, fillColor: colour, fillOpacity: 0.7 })
-          .bindTooltip(p.label, { permanent: true, direction: "right" }).addTo(map);
+          .bindTooltip(textEl(p.label), { permanent: true, direction: "right" }).addTo(map);
         bounds.push([p.lat, p.lon]);
       });
       if (bounds.length > 1) {
