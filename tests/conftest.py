@@ -18,10 +18,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, text
 
 from webapp import create_app
 from webapp.platform import clock as clock_module
+from webapp.testing import FreshGlobalsClient
+
+# Tests hold an app context while they send requests; each request still gets
+# its own ``g``, as behind a real server (see FreshGlobalsClient).
+Flask.test_client_class = FreshGlobalsClient
 
 TEST_DB = os.environ.get("NRSC_TEST_DB", "sqlite")
 PG_URL = os.environ.get("NRSC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

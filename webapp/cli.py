@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from webapp import ConfigError, PluginError, create_app, jobs
+from webapp import ConfigError, PluginError, create_app
 from webapp.demo.data import DemoDataError, demo_logins_text, load_demo
 from webapp.extensions import db as sa
 from webapp.gis import context as gis
@@ -186,17 +186,53 @@ def free_port(host: str = "127.0.0.1") -> int:
 @click.option("--port", type=int, default=0, help="0 picks a free port")
 @with_appcontext
 def run(host: str, port: int) -> None:
-    """Run the platform: web server, background worker (and the camera simulator
-    and patrol once they exist)."""
+    """Run the platform on one machine: the web server (gunicorn) and the
+    background worker as two child processes; Ctrl-C or SIGTERM stops both."""
     _require_schema()
-    app = current_app._get_current_object()
+    sa.engine.dispose()  # nothing of this parent's pool is needed once the children run
     port = port or free_port(host)
-    jobs.start_worker(app)
-    try:
-        services.serve(app, host, port,
-                       on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"))
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    if not _port_free(host, port):
+        raise click.ClickException(f"cannot listen on {host}:{port} (address in use)")
+    status = services.run_all(
+        host, port, graceful_s=current_app.config["NRSC_WEB_GRACEFUL_S"],
+        on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"),
+        echo=lambda line: click.echo(line, err=True))
+    sys.exit(status)
+
+
+@main.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@with_appcontext
+def web(host: str, port: int) -> None:
+    """Serve HTTP with gunicorn (NRSC_WEB_WORKERS processes x NRSC_WEB_THREADS
+    threads); no background work runs here."""
+    _require_schema()
+    from webapp.extensions import db as sa
+    from webapp.platform import web as web_server
+    config = dict(current_app.config)
+    sa.engine.dispose()  # the workers fork from this process; no connection may cross
+    web_server.serve(config, host, port)
+
+
+@main.command("worker")
+@with_appcontext
+def worker() -> None:
+    """Run the background work: recurring jobs (SLA sweep, escalation, outbox)
+    and the MQTT subscriber. Run exactly one per installation."""
+    _require_schema()
+    from webapp import worker as background
+    background.run(current_app._get_current_object(),
+                   on_ready=lambda line: click.echo(f"NRSC worker running: {line}"))
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 # -- GIS layers (intake) ----------------------------------------------------------

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 
 from webapp.org.chart import TOWNSHIPS, UNITS, WORKING_GROUPS, township_unit
 from webapp.platform import clock as clock_module
@@ -259,6 +261,28 @@ def nrsc_migrated_sqlite(tmp_path_factory) -> Path:
     return folder / "nrsc.sqlite3"
 
 
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request gets its own ``g``.
+
+    A test that holds an app context (``with app.app_context():``, as the
+    ``nrsc_app`` fixture does) makes Flask reuse that context, and its ``g``,
+    for each request: one request's user, locale and CSRF state would leak
+    into the next. A server never does that; this client gives each request a
+    fresh ``g`` and puts the test's own back afterwards. The database session
+    stays the test's, so objects the test holds see what requests commit."""
+
+    def open(self, *args: Any, **kwargs: Any):
+        ctx = _cv_app.get(None)
+        if ctx is None or ctx.app is not self.application:
+            return super().open(*args, **kwargs)
+        held = ctx.g
+        ctx.g = self.application.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            ctx.g = held
+
+
 @pytest.fixture
 def nrsc_app_factory(nrsc_migrated_sqlite, tmp_path, nrsc_clock):
     """``factory(plugins=(), load_entrypoints=False, config=None)`` builds an
@@ -278,6 +302,7 @@ def nrsc_app_factory(nrsc_migrated_sqlite, tmp_path, nrsc_clock):
             "TESTING": True, "NRSC_TASKS_EAGER": True, "SECRET_KEY": "nrsc-testing",
             **(config or {}),
         }, plugins=plugins, load_entrypoints=load_entrypoints)
+        app.test_client_class = FreshGlobalsClient
         built.append(app)
         return app
 
@@ -308,7 +333,7 @@ def nrsc_client(nrsc_app):
 
 
 __all__ = [
-    "alert_view", "assert_plugin_ok", "build_host", "gis_context", "gis_feature", "nrsc_app",
+    "FreshGlobalsClient", "alert_view", "assert_plugin_ok", "build_host", "gis_context", "gis_feature", "nrsc_app",
     "nrsc_app_factory", "nrsc_client", "nrsc_clock", "nrsc_host", "nrsc_load_entrypoints",
     "nrsc_migrated_sqlite", "nrsc_plugins", "plugin_problems", "routing_context",
 ]

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import OutboxMessage, Unit, User, WorkOrder
 from webapp.notify import outbox as notify
-from webapp.orders import workflow
+from webapp.orders import messaging
 from webapp.platform.security import hash_password
 
 
@@ -27,7 +27,7 @@ def test_links_honour_the_base_url_everywhere(org, app):
     db.session.add(leader)
     db.session.commit()
     assert notify.user_target(leader) == "user:lin_leader"
-    workflow.notify_leaders(unit, "超时", "请处理", f"order:{order.id}:test", order)
+    messaging.notify_leaders(unit, "超时", "请处理", f"order:{order.id}:test", order)
     db.session.commit()
     row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.target == "user:lin_leader"))
     assert row.link == f"https://nrsc.example.gov.cn/orders/{order.id}" and row.channel == notify.INTERNAL

@@ -129,7 +129,7 @@ def test_api_pdf_with_a_user_token(make_order, make_user, app, tmp_path):
     assert client.get(f"/api/v1/orders/{a.id}/pdf",
                       headers={"Authorization": f"Bearer {source_token}"}).status_code == 403
     spec = client.get("/api/v1/openapi.json").json
-    assert "application/pdf" in spec["paths"]["/orders/{order_id}/pdf"]["get"]["responses"]["200"]["content"]
+    assert "application/pdf" in spec["paths"]["/orders/{id}/pdf"]["get"]["responses"]["200"]["content"]
 
 
 def test_domain_plugin_template_fills_the_details_block(app_config, clock, tmp_path):

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 from flask import Flask
 
 from webapp.alerts.intake import IntakeError, ingest
+from webapp.api.schema import BodyError, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class Skip(Exception):
 
 def _config(app: Flask, name: str, default: Any = None) -> Any:
     value = app.config.get(name)
-    return value if value is not None else os.environ.get(name, default)
+    return value if value is not None else default
 
 
 def frigate_labels(app: Flask) -> dict[str, tuple[str, str]]:
@@ -203,9 +204,10 @@ class MqttIntake:
     def _payload(self, topic: str, raw: bytes) -> tuple[dict[str, Any], str]:
 
         try:
-            message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise IntakeError(400, "invalid_json", f"message is not JSON ({exc})") from None
+            # The HTTP API's reader: same depth limit, no NaN/Infinity.
+            message = parse_json(raw)
+        except BodyError as exc:
+            raise IntakeError(exc.status, exc.code, f"message: {exc.message}") from None
         if self.prefix and topic.startswith(self.prefix):
             topic = topic[len(self.prefix):]
         if topic == "frigate/events":
@@ -220,7 +222,7 @@ class MqttIntake:
 
 def start_mqtt(app: Flask) -> None:
     """Background starter: subscribe when NRSC_MQTT_URL is set."""
-    url = app.config.get("MQTT_URL") or os.environ.get("NRSC_MQTT_URL")
+    url = app.config.get("MQTT_URL")
     if not url:
         return
     topics = tuple(t.strip() for t in str(_config(app, "NRSC_MQTT_TOPICS", ",".join(DEFAULT_TOPICS))).split(",")

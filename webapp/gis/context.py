@@ -9,7 +9,6 @@ checked on every lookup, so an import in another process is seen at once.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -37,11 +36,9 @@ BORDER_TOLERANCE_M = 1.0
 
 
 def setting(name: str, default: float) -> float:
-    """A numeric setting from the app config, else the environment."""
+    """A numeric setting from the app config (read by webapp/config.py), else ``default``."""
     from flask import current_app
     value = current_app.config.get(name) if current_app else None
-    if value is None:
-        value = os.environ.get(name)
     return float(value) if value not in (None, "") else default
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import urllib.parse
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,7 +50,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 def max_attempts() -> int:
-    raw = current_app.config.get("NRSC_NOTIFY_MAX_ATTEMPTS") or os.environ.get("NRSC_NOTIFY_MAX_ATTEMPTS")
+    raw = current_app.config.get("NRSC_NOTIFY_MAX_ATTEMPTS")
     return max(int(raw or DEFAULT_MAX_ATTEMPTS), 1)
 
 

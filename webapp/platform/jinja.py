@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, make_response, render_template, request
+from flask import Flask, make_response, render_template
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from webapp.extensions import htmx
 from webapp.platform import labels
 from webapp.platform.clock import local
 from webapp.platform.security import current_user
@@ -17,14 +18,10 @@ def fmt_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return local(value).strftime(fmt) if value else ""
 
 
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def render(full: str, partial: str | None = None, **context: Any):
     """Render the partial alone for HTMX requests and the full page otherwise;
     responses vary on HX-Request so caches keep the two apart."""
-    template = partial if partial and is_htmx() else full
+    template = partial if partial and htmx else full
     response = make_response(render_template(template, **context))
     response.headers["Vary"] = "HX-Request"
     return response
@@ -45,6 +42,8 @@ NAV = [
 
 
 def init_app(app: Flask) -> None:
+
+    htmx.init_app(app)
 
     app.jinja_env.filters["dt"] = fmt_dt
     labels.init_app(app)  # action_label, state_label, stage_label, event_type_name
