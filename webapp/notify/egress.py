@@ -11,7 +11,6 @@ the allow-list. Redirects are never followed (webapp/notify/notifiers.py).
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import urllib.parse
 
@@ -25,11 +24,7 @@ class EgressRefused(ValueError):
 
 
 def allow_list() -> list[str]:
-    raw = None
-    if has_app_context():
-        raw = current_app.config.get("NRSC_WEBHOOK_ALLOW")
-    if raw is None:
-        raw = os.environ.get("NRSC_WEBHOOK_ALLOW")
+    raw = current_app.config.get("NRSC_WEBHOOK_ALLOW") if has_app_context() else None
     if raw is None:
         return list(DEFAULT_ALLOW)
     items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
