@@ -127,6 +127,8 @@ def bench_verify(app, rows: int) -> tuple[float, float, bool]:
     t0 = time.perf_counter()
     with app.app_context():
         with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_events"))
+            conn.execute(text("DELETE FROM audit_head"))
             for i in range(rows):
                 row = {"at": start + timedelta(seconds=i), "actor_id": None, "actor_label": "bench",
                        "entity_type": "work_order", "entity_id": i % 5000, "action": "accept",

@@ -101,7 +101,7 @@ def test_detail_shows_boxes_map_context_checklist_history(app, make_alert, login
     db.session.commit()
     html = officer.get(f"/alerts/{alert.id}").get_data(as_text=True)
     assert html.count('class="det-box"') == 2
-    assert "left: 10.00%; top: 20.00%; width: 40.00%; height: 40.00%;" in html
+    assert 'data-box="10.00,20.00,40.00,40.00"' in html  # applied as left/top/width/height by app.js (CSP)
     assert "北坡草地" in html and "T-17" in html and "北坡" in html
     map_json = re.search(r'<script type="application/json" id="alert-map-data">(.*?)</script>', html, re.S).group(1)
     import json

@@ -29,12 +29,15 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
+def _iso(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):  # str: already canonical (see _coerce_at)
+        return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    v = value.astimezone(timezone.utc)
+    # Hand-formatted: strftime is the slowest step of verifying a million rows.
+    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+            f".{v.microsecond:06d}Z")
 
 
 def canonical(row: dict[str, Any]) -> bytes:
@@ -148,8 +151,9 @@ def _rows(conn, batch: int = 10_000) -> Iterator[dict[str, Any]]:
 def _coerce_at(row: dict[str, Any]) -> dict[str, Any]:
     at = row.get("at")
     if isinstance(at, str) and len(at) == 26 and at[10] == " ":
-        # SQLite's own storage format, already UTC: "YYYY-MM-DD HH:MM:SS.ffffff".
-        row["at"] = datetime.strptime(at, "%Y-%m-%d %H:%M:%S.%f")
+        # SQLite's own storage format, already UTC: "YYYY-MM-DD HH:MM:SS.ffffff"
+        # becomes the canonical text directly.
+        row["at"] = f"{at[:10]}T{at[11:]}Z"
     elif isinstance(at, str):
         # SQLite returns text from a Core query: "YYYY-MM-DD HH:MM:SS[.ffffff][+00:00]".
         row["at"] = datetime.fromisoformat(at)

@@ -1,6 +1,7 @@
 """App-wide protections wired once in the factory: bounded integer URL
-parts, trusted proxy headers, server-side sessions, security headers, clean-up
-of evidence left half-written by a crash."""
+parts, server-side sessions, security headers, clean-up of evidence left
+half-written by a crash. (Trusted proxy headers: ProxyFix in webapp/__init__.py,
+NRSC_TRUSTED_PROXIES.)"""
 from __future__ import annotations
 
 import time
@@ -33,19 +34,9 @@ class BoundedIntConverter(IntegerConverter):
 
 def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
-    _trust_proxies(app)
     _sessions(app)
     app.after_request(_security_headers)
     _clean_staged(app)
-
-
-def _trust_proxies(app: Flask) -> None:
-    """Client address and scheme come from X-Forwarded-* only when the
-    deployment says how many proxies stand in front (NRSC_TRUSTED_PROXIES)."""
-    hops = int(app.config.get("NRSC_TRUSTED_PROXIES") or 0)
-    if hops > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def _sessions(app: Flask) -> None:
