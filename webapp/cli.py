@@ -233,7 +233,7 @@ def worker() -> None:
     """Run the background work: recurring jobs (SLA sweep, escalation, outbox)
     and the MQTT subscriber. Run exactly one per installation."""
     _require_schema()
-    from webapp.platform import worker as background
+    from webapp import worker as background
     background.run(current_app._get_current_object(),
                    on_ready=lambda line: click.echo(f"NRSC worker running: {line}"))
 

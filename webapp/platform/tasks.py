@@ -4,7 +4,7 @@ Every background job (SLA timers, patrol, notifications, MQTT) goes through
 here. Two backends:
 
 * in-process (default): a small thread pool plus a scheduler thread, started
-  only in the ``nrsc worker`` process (webapp/platform/worker.py); with
+  only in the ``nrsc worker`` process (webapp/worker.py); with
   ``eager=True`` (tests) jobs run at once in the caller and recurring jobs run
   only when :meth:`TaskRunner.tick` is called, so tests move the injected clock
   instead of sleeping.
