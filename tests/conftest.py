@@ -36,6 +36,16 @@ PASSWORD = "test-password-1"
 DEFAULT_NOW = datetime(2026, 11, 19, 18, 13, tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing():
+    """scrypt with N=2^10 instead of 2^15: the same code path, a fraction of the
+    cost (tests create and log in hundreds of users)."""
+    from webapp.platform import security
+    saved, security.PASSWORD_HASH_METHOD = security.PASSWORD_HASH_METHOD, "scrypt:1024:8:1"
+    yield
+    security.PASSWORD_HASH_METHOD = saved
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "app" in getattr(item, "fixturenames", ()) or "db_url" in getattr(item, "fixturenames", ()):

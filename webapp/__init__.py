@@ -8,13 +8,13 @@ from flask import Flask, request, session
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp.config import ConfigError, load_config
+from webapp.config import LANGUAGES, ConfigError, load_config
 from webapp.extensions import babel, csrf, db
 from webapp.platform.tasks import TaskRunner
 from webapp.plugins import PluginError, build_plugin_host
 
 __all__ = ["create_app", "ConfigError", "PluginError"]
-LANGUAGES = ("zh_CN", "en")
+
 log = logging.getLogger(__name__)
 
 

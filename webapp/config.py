@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+# UI languages: zh_CN by default, English when chosen.
+LANGUAGES = ("zh_CN", "en")
+
 
 class ConfigError(RuntimeError):
     """Configuration that cannot work; the message names the setting."""

@@ -21,6 +21,7 @@ from shapely.strtree import STRtree
 from sqlalchemy import func, select
 
 from webapp.extensions import db
+from webapp.gis import layers
 from webapp.models import Parcel, Township
 from webapp.platform import clock
 from webapp.plugin_api import GisContext, GisFeature
@@ -280,9 +281,10 @@ def import_parcels(features: list[Any], layer: str, *, source: str = "", code_fi
     transaction (the caller commits). Bad features are skipped and reported."""
     from shapely.validation import explain_validity
 
-    from webapp.models import PARCEL_LAYERS
-    if layer not in PARCEL_LAYERS:
-        raise ImportFatal(f"unknown layer {layer!r}; choose one of {', '.join(PARCEL_LAYERS)}")
+    try:
+        layers.require(layer)
+    except layers.UnknownLayer as exc:
+        raise ImportFatal(str(exc)) from None
     existing = {p.code: p for p in db.session.scalars(select(Parcel).where(Parcel.layer == layer))}
     seen: set[str] = set()
     report = ImportReport()

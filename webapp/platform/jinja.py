@@ -9,7 +9,9 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import htmx
+from webapp.platform import labels
 from webapp.platform.clock import local
+from webapp.platform.security import current_user
 
 
 def fmt_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -27,18 +29,6 @@ def render(full: str, partial: str | None = None, **context: Any):
 
 # (endpoint, label, roles); an entry shows once its blueprint exists and the
 # user's role is listed (admin sees everything).
-LAYER_NAMES = {
-    "basic_farmland": _l("Basic farmland"),
-    "cultivated_land": _l("Cultivated land"),
-    "mining_permit": _l("Mining permit"),
-    "construction_approval": _l("Construction approval"),
-    "land_use_plan": _l("Land-use plan zone"),
-    "geohazard_point": _l("Geohazard point"),
-    "grazing_ban_zone": _l("Grazing-ban zone"),
-    "key_enterprise": _l("Key enterprise"),
-    "forest_grassland": _l("Forest / grassland"),
-}
-
 NAV = [
     ("alerts.console", _l("Alert console"), {"duty_officer", "duty_lead"}),
     ("unit.my_orders", _l("My orders"), {"unit_handler", "unit_leader"}),
@@ -52,12 +42,9 @@ NAV = [
 
 
 def init_app(app: Flask) -> None:
-    from webapp.platform.security import current_user
-
     htmx.init_app(app)
 
     app.jinja_env.filters["dt"] = fmt_dt
-    from webapp.platform import labels
     labels.init_app(app)  # action_label, state_label, stage_label, event_type_name
     app.jinja_env.add_extension("jinja2.ext.do")
 
@@ -68,7 +55,6 @@ def init_app(app: Flask) -> None:
             "current_user": current_user(),
             "domains": host.domains,
             "locale": str(get_locale()),
-            "layer_name": lambda code: LAYER_NAMES.get(code, code),
             "nav_items": lambda user: [
                 (e, label, roles) for e, label, roles in NAV
                 if e in app.view_functions and (user.role == "admin" or user.role in roles)],
