@@ -128,7 +128,9 @@ class BenchDomains:
 def intake_config(folder: Path) -> dict:
     config = {"NRSC_DATA_DIR": str(folder / "data"), "SECRET_KEY": "bench"}
     if os.environ.get("DATABASE_URL"):
-        config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        # Each server (and the profile) needs a fresh database of its own; one
+        # scratch PostgreSQL URL cannot be shared between them.
+        raise SystemExit("bench_intake builds its own SQLite databases; unset DATABASE_URL")
     return config
 
 
