@@ -102,12 +102,10 @@ def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, lo
     # a page at a time: expect exactly its first page, whatever the history's
     # size (the oldest closed order is usually on a later page or past the limit).
     from webapp.orders import unit_views
-    from webapp.platform.security import visible_unit_ids
+    from webapp.org import visibility
     handler, handler_user = login_as("unit_handler", order.lead.unit.code)
-    ids = visible_unit_ids(handler_user)
-    closed = sorted((o for o in orders if o.state == "closed" and any(
-        p.state != "withdrawn" and (p.unit_id in ids or set(p.office_ids or []) & ids) for p in o.participants)),
-        key=lambda o: o.closed_at, reverse=True)
+    closed = sorted((o for o in orders if o.state == "closed" and visibility.participants_of(o, handler_user)),
+                    key=lambda o: o.closed_at, reverse=True)
     size = min(unit_views.LIST_PAGE_SIZE, unit_views.DONE_LIMIT)
     first = closed[:size]
     if len(closed) > size:  # orders closed in the same minute as the last shown may go either way

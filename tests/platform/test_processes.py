@@ -137,7 +137,10 @@ def test_recurring_jobs_run_once_with_three_gunicorn_workers(env):
         while not line.startswith("NRSC worker running: recurring jobs: "):
             line = worker.stdout.readline()
             assert line, "nrsc worker ended before running"
-        web_workers = _children(web.pid)
+        # gunicorn forks its workers one by one: on a loaded machine the last may lag.
+        deadline = time.monotonic() + 30
+        while len(web_workers := _children(web.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert len(web_workers) == 3, web_workers
         # Every web worker is up and has built its app (and its task runner).
         for _ in range(12):

@@ -20,7 +20,6 @@ from webapp.orders import deadlines, engine, errors, sla, workflow
 from webapp.orders import schemas as S
 from webapp.org import visibility
 from webapp.platform import clock
-from webapp.org import visibility
 from webapp.platform.errors import api_error
 
 bp = Blueprint("orders_api", __name__)
