@@ -257,5 +257,12 @@ def parcels_import(path: str, layer: str, code_field: str, name_field: str, stri
                f"{len(report.rejected)} rejected")
 
 
+# -- detection: models install/list, eval -----------------------------------------
+from webapp.detection.cli import eval_command, models  # noqa: E402
+
+main.add_command(models)
+main.add_command(eval_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

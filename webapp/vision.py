@@ -273,3 +273,176 @@ __all__ = [
     "ground_area_m2", "letterbox", "mask_from_polygons", "nms", "norm_box", "register_to",
     "saturation", "structure_change", "working_copy",
 ]
+
+
+# -- cues shared by the domain plugins' classical detectors ------------------------
+def fire_regions(bgr: np.ndarray, min_fraction: float = 0.0004) -> list[dict]:
+    """Candidate flame regions of one frame with the features that tell
+    flames from look-alikes. Flames are compact, hot-coloured, internally
+    varied (white-yellow core, red edge) and irregular; a sunset sky or the
+    sun is a wide or round smooth region in the upper frame, red soil is
+    not bright enough to pass the colour rule at all."""
+    h, w = bgr.shape[:2]
+    mask = fire_pixels(bgr)
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+    val = hsv[..., 2].astype(np.float32)
+    out = []
+    for region, (x, y, bw, bh), area in components(mask, max(6, int(min_fraction * h * w))):
+        frac_of_frame = area / (h * w)
+        contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        c = max(contours, key=cv2.contourArea)
+        hull = cv2.contourArea(cv2.convexHull(c)) or 1.0
+        solidity = cv2.contourArea(c) / hull
+        perim = cv2.arcLength(c, True) or 1.0
+        circularity = 4 * np.pi * cv2.contourArea(c) / perim ** 2
+        # Hue spread inside the region: flames range red→yellow, a sky band is smooth.
+        grown = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        hue = hsv[..., 0][grown].astype(np.float32)
+        hue = np.where(hue > 90, hue - 180, hue)
+        spread = float(np.std(hue)) + float(np.std(val[grown])) / 8
+        core = float((val[region] >= 235).mean())
+        out.append({"mask": region, "box": norm_box((x, y, bw, bh), (h, w)), "area": frac_of_frame,
+                    "solidity": solidity, "circularity": circularity, "spread": spread, "core": core,
+                    "width_frac": bw / w, "top": y / h, "bottom": (y + bh) / h})
+    return out
+
+
+def flame_score(r: dict) -> float:
+    """0..1 from a fire region's features (see :func:`fire_regions`)."""
+    if r["width_frac"] > 0.35 or r["area"] > 0.08:
+        return 0.0  # a band across the view: sky, not a fire seen from a tower
+    if r["circularity"] > 0.8 and r["spread"] < 6:
+        return 0.0  # a smooth disc: the sun or a lamp
+    score = 0.35
+    score += 0.25 * min(1.0, r["spread"] / 10)
+    score += 0.2 * min(1.0, r["core"] / 0.15)
+    score += 0.2 * (1.0 - min(1.0, max(0.0, r["solidity"] - 0.6) / 0.4))
+    return float(min(1.0, score))
+
+
+def grey_pixels(bgr: np.ndarray) -> np.ndarray:
+    """Smoke-coloured: low saturation, neither black nor blown out."""
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+    return (hsv[..., 1] < 60) & (hsv[..., 2] > 70) & (hsv[..., 2] < 250)
+
+
+def plume_track(frames: Sequence[np.ndarray], min_fraction: float = 0.002) -> list[dict]:
+    """Slow, grey, growing and rising regions across a stop's frames.
+
+    Each frame is compared to the first: the region that became greyer and
+    smoother there is the plume. Smoke keeps growing and its top rises; a
+    chimney's steam keeps one envelope; a cloud moves sideways; noise does
+    not persist. Returns per region: box, growth, rise (fraction of frame
+    height), sideways drift, whiteness."""
+    if len(frames) < 3:
+        return []
+    small = [working_copy(f, 320)[0] for f in frames]
+    h, w = small[0].shape[:2]
+    first = cv2.GaussianBlur(small[0], (5, 5), 0).astype(np.int16)
+    masks = []
+    for f in small[1:]:
+        blur = cv2.GaussianBlur(f, (5, 5), 0)
+        diff = np.abs(blur.astype(np.int16) - first).max(2)
+        m = (diff > 12) & (diff < 120) & grey_pixels(blur)
+        masks.append(cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
+    last = masks[-1].astype(bool)
+    out = []
+    for region, (x, y, bw, bh), area in components(last, max(8, int(min_fraction * h * w))):
+        areas, tops, centres = [], [], []
+        grown = cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        for m in masks:
+            sub = m.astype(bool) & grown
+            if sub.sum() == 0:
+                areas.append(0); tops.append(np.nan); centres.append(np.nan)
+                continue
+            ys, xs = np.nonzero(sub)
+            areas.append(int(sub.sum())); tops.append(np.percentile(ys, 5)); centres.append(xs.mean())
+        present = sum(a > 0 for a in areas)
+        if present < max(2, len(masks) - 1):
+            continue
+        valid = [i for i, a in enumerate(areas) if a > 0]
+        a0, a1 = areas[valid[0]], areas[valid[-1]]
+        rise = (tops[valid[0]] - tops[valid[-1]]) / h
+        drift = abs(centres[valid[-1]] - centres[valid[0]]) / w
+        hsv = cv2.cvtColor(small[-1], cv2.COLOR_BGR2HSV)
+        whiteness = float((hsv[..., 2][region] > 225).mean())
+        out.append({"box": norm_box((x, y, bw, bh), (h, w)), "growth": a1 / max(a0, 1), "rise": float(rise),
+                    "drift": float(drift), "whiteness": whiteness, "area": area / (h * w)})
+    return out
+
+
+def reference_change(frame: np.ndarray, reference: np.ndarray, *, max_side: int = 640,
+                     threshold: float = 0.35, masks: Any = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Register ``frame`` to the preset's ``reference`` and return (changed
+    boolean map, frame in the reference's geometry) at working size, or None
+    when the views do not match. Change is structural (see
+    :func:`structure_change`), so a change of light alone is not change."""
+    ref, _ = working_copy(reference, max_side)
+    cur = cv2.resize(frame, (ref.shape[1], ref.shape[0]), interpolation=cv2.INTER_AREA)
+    g_ref = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY)
+    g_cur = cv2.cvtColor(cur, cv2.COLOR_BGR2GRAY)
+    reg = register_to(g_cur, g_ref)
+    if reg is None:
+        return None
+    warped, valid = reg
+    change = structure_change(warped, g_ref)
+    # Colour change catches a new surface of the same texture (bare soil on grass).
+    lab_ref = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
+    cur_aligned = _warp_like(cur, g_cur, warped)
+    lab_cur = cv2.cvtColor(cur_aligned, cv2.COLOR_BGR2LAB).astype(np.float32)
+    # Remove a global colour cast/exposure shift before comparing chroma.
+    shift = np.median((lab_cur - lab_ref)[valid], axis=0)
+    chroma = np.linalg.norm((lab_cur - shift - lab_ref)[..., 1:], axis=2)
+    chroma = cv2.GaussianBlur(chroma, (0, 0), 2)
+    changed = ((change > threshold) | (chroma > 18)) & valid
+    changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    changed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8)).astype(bool)
+    ignore = context_mask(masks, changed.shape)
+    if ignore is not None:
+        changed &= ~ignore
+    return changed, cur_aligned
+
+
+def _warp_like(cur: np.ndarray, g_cur: np.ndarray, warped_gray: np.ndarray) -> np.ndarray:
+    """Warp the colour frame with the transform that produced ``warped_gray``
+    (re-estimated by ECC from the pair; cheap at working size)."""
+    try:
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-4)
+        _, Hm = cv2.findTransformECC(warped_gray, g_cur, np.eye(3, dtype=np.float32),
+                                     cv2.MOTION_HOMOGRAPHY, criteria, None, 5)
+        return cv2.warpPerspective(cur, Hm, (cur.shape[1], cur.shape[0]),
+                                   flags=cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP)
+    except cv2.error:
+        return cur
+
+
+def yellow_machinery_pixels(bgr: np.ndarray) -> np.ndarray:
+    """Construction-machinery yellow/orange paint: saturated, bright, hue 15–35°·2."""
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+    return (hsv[..., 0] >= 12) & (hsv[..., 0] <= 32) & (hsv[..., 1] >= 120) & (hsv[..., 2] >= 130)
+
+
+def haze_map(frame: np.ndarray, reference: np.ndarray, block: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """Per block: contrast ratio (coefficient of variation, frame/reference,
+    insensitive to exposure) and yellow-brown shift (Lab b* and a* gain)."""
+    ref, _ = working_copy(reference, 480)
+    cur = cv2.resize(frame, (ref.shape[1], ref.shape[0]), interpolation=cv2.INTER_AREA)
+    g_r = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    g_c = cv2.cvtColor(cur, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    lab_r = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab_c = cv2.cvtColor(cur, cv2.COLOR_BGR2LAB).astype(np.float32)
+    hb, wb = g_r.shape[0] // block, g_r.shape[1] // block
+
+    def blocks(a: np.ndarray) -> np.ndarray:
+        return a[:hb * block, :wb * block].reshape(hb, block, wb, block).swapaxes(1, 2).reshape(hb, wb, -1)
+
+    br, bc = blocks(g_r), blocks(g_c)
+    cv_r = br.std(-1) / (br.mean(-1) + 8)
+    cv_c = bc.std(-1) / (bc.mean(-1) + 8)
+    ratio = cv_c / (cv_r + 1e-3)
+    yellow = (blocks(lab_c[..., 2]).mean(-1) - blocks(lab_r[..., 2]).mean(-1)) \
+        + 0.5 * (blocks(lab_c[..., 1]).mean(-1) - blocks(lab_r[..., 1]).mean(-1))
+    # Exposure changes shift the whole view; haze is local, so compare to the view's median.
+    return ratio / max(float(np.median(ratio)), 1e-3) if np.median(ratio) > 1.0 else ratio, \
+        yellow - float(np.median(yellow))
