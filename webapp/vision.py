@@ -1,6 +1,6 @@
 """Image helpers shared by the core's detection code and the domain plugins.
 
-A leaf module: numpy and OpenCV only, no Flask, no database, so a plugin may
+A leaf module: numpy, OpenCV and the plugin API only, no Flask, no database, so a plugin may
 import it next to ``webapp.plugin_api``. Frames are HxWx3 ``uint8`` arrays in
 OpenCV's BGR order; :func:`as_bgr` turns encoded bytes or a PIL image into one.
 """
@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
+
+from webapp.plugin_api import Detection, DetectionContext
 
 
 class FrameError(ValueError):
@@ -269,6 +271,8 @@ def saturation(bgr: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
+    "PixelDetector", "ReferenceChange", "frames_bgr", "fire_regions", "flame_score", "grey_pixels", "plume_track",
+    "reference_change", "yellow_machinery_pixels", "haze_map",
     "FrameError", "Letterbox", "as_bgr", "box_iou", "components", "context_mask", "fire_pixels",
     "ground_area_m2", "letterbox", "mask_from_polygons", "nms", "norm_box", "register_to",
     "saturation", "structure_change", "working_copy",
@@ -296,12 +300,14 @@ def fire_regions(bgr: np.ndarray, min_fraction: float = 0.0004) -> list[dict]:
         solidity = cv2.contourArea(c) / hull
         perim = cv2.arcLength(c, True) or 1.0
         circularity = 4 * np.pi * cv2.contourArea(c) / perim ** 2
-        # Hue spread inside the region: flames range red→yellow, a sky band is smooth.
-        grown = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-        hue = hsv[..., 0][grown].astype(np.float32)
+        # Hue and brightness spread inside the region: flames range from a
+        # near-white core through yellow and orange to red; paint is one colour.
+        hue = hsv[..., 0][region].astype(np.float32)
         hue = np.where(hue > 90, hue - 180, hue)
-        spread = float(np.std(hue)) + float(np.std(val[grown])) / 8
-        core = float((val[region] >= 235).mean())
+        spread = float(np.std(hue)) + float(np.std(val[region])) / 8
+        near_white = (val >= 225) & (hsv[..., 1] <= 150)
+        grown = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        core = float(near_white[grown].mean())
         out.append({"mask": region, "box": norm_box((x, y, bw, bh), (h, w)), "area": frac_of_frame,
                     "solidity": solidity, "circularity": circularity, "spread": spread, "core": core,
                     "width_frac": bw / w, "top": y / h, "bottom": (y + bh) / h})
@@ -314,10 +320,10 @@ def flame_score(r: dict) -> float:
         return 0.0  # a band across the view: sky, not a fire seen from a tower
     if r["circularity"] > 0.8 and r["spread"] < 6:
         return 0.0  # a smooth disc: the sun or a lamp
-    score = 0.35
-    score += 0.25 * min(1.0, r["spread"] / 10)
-    score += 0.2 * min(1.0, r["core"] / 0.15)
-    score += 0.2 * (1.0 - min(1.0, max(0.0, r["solidity"] - 0.6) / 0.4))
+    score = 0.25
+    score += 0.35 * min(1.0, r["core"] / 0.15)
+    score += 0.25 * min(1.0, r["spread"] / 8)
+    score += 0.15 * (1.0 - min(1.0, max(0.0, r["solidity"] - 0.6) / 0.4))
     return float(min(1.0, score))
 
 
@@ -366,7 +372,7 @@ def plume_track(frames: Sequence[np.ndarray], min_fraction: float = 0.002) -> li
         rise = (tops[valid[0]] - tops[valid[-1]]) / h
         drift = abs(centres[valid[-1]] - centres[valid[0]]) / w
         hsv = cv2.cvtColor(small[-1], cv2.COLOR_BGR2HSV)
-        whiteness = float((hsv[..., 2][region] > 225).mean())
+        whiteness = float(((hsv[..., 2] > 200) & (hsv[..., 1] < 30))[region].mean())
         out.append({"box": norm_box((x, y, bw, bh), (h, w)), "growth": a1 / max(a0, 1), "rise": float(rise),
                     "drift": float(drift), "whiteness": whiteness, "area": area / (h * w)})
     return out
@@ -395,7 +401,15 @@ def reference_change(frame: np.ndarray, reference: np.ndarray, *, max_side: int 
     shift = np.median((lab_cur - lab_ref)[valid], axis=0)
     chroma = np.linalg.norm((lab_cur - shift - lab_ref)[..., 1:], axis=2)
     chroma = cv2.GaussianBlur(chroma, (0, 0), 2)
-    changed = ((change > threshold) | (chroma > 18)) & valid
+    # Where both views are flat (sky, water) the structure term is noise.
+    def local_sd(g: np.ndarray) -> np.ndarray:
+        f = g.astype(np.float32)
+        return np.sqrt(np.maximum(cv2.blur(f * f, (9, 9)) - cv2.blur(f, (9, 9)) ** 2, 0))
+    textured = np.maximum(local_sd(warped), local_sd(g_ref)) > 4
+    margin = max(2, int(0.03 * max(valid.shape)))
+    valid = valid.copy()
+    valid[:margin], valid[-margin:], valid[:, :margin], valid[:, -margin:] = False, False, False, False
+    changed = (((change > threshold) & textured) | (chroma > 18)) & valid
     changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     changed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8)).astype(bool)
     ignore = context_mask(masks, changed.shape)
@@ -443,6 +457,76 @@ def haze_map(frame: np.ndarray, reference: np.ndarray, block: int = 24) -> tuple
     ratio = cv_c / (cv_r + 1e-3)
     yellow = (blocks(lab_c[..., 2]).mean(-1) - blocks(lab_r[..., 2]).mean(-1)) \
         + 0.5 * (blocks(lab_c[..., 1]).mean(-1) - blocks(lab_r[..., 1]).mean(-1))
-    # Exposure changes shift the whole view; haze is local, so compare to the view's median.
-    return ratio / max(float(np.median(ratio)), 1e-3) if np.median(ratio) > 1.0 else ratio, \
-        yellow - float(np.median(yellow))
+    return ratio, yellow
+
+
+class PixelDetector:
+    """Base for the plugins' weights-free detectors: a name, domains,
+    default parameters merged with ``NRSC_DETECTORS[name]`` and, per preset,
+    with ``context.params``."""
+
+    name = ""
+    domains: tuple[str, ...] = ()
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, settings: Any = None):
+        self.params = {**self.defaults, **dict((settings or {}).get(self.name, {}))}
+
+    def param(self, context: Any, key: str) -> Any:
+        params = getattr(context, "params", None) or {}
+        return params.get(f"{self.name}.{key}", params.get(key, self.params[key]))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def frames_bgr(frames: Sequence[Any]) -> list[tuple[int, np.ndarray]]:
+    """(index, decoded frame) for the frames that decode; a corrupt one is skipped."""
+    out = []
+    for i, f in enumerate(frames):
+        try:
+            out.append((i, as_bgr(f)))
+        except FrameError:
+            continue
+    return out
+
+
+class ReferenceChange(PixelDetector):
+    """Changed ground against the preset's reference image, above an area in
+    m² when the ground scale is known (else a fraction of the view). Shared
+    by the plugins that watch land use; each names its own event."""
+
+    domain = ""
+    event_type = ""
+    defaults = {"min_area_m2": 200.0, "min_fraction": 0.006, "threshold": 0.35}
+
+    @property
+    def domains(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.domain,)
+
+    def detect(self, frames: Sequence[Any], context: DetectionContext) -> list[Detection]:
+        if context.reference is None:
+            return []
+        decoded = frames_bgr(frames)
+        ref = frames_bgr([context.reference])
+        if not decoded or not ref:
+            return []
+        index, frame = decoded[-1]
+        result = reference_change(frame, ref[0][1], threshold=self.param(context, "threshold"), masks=context.masks)
+        if result is None:
+            return []
+        changed, _ = result
+        h, w = changed.shape
+        found = []
+        for region, xywh, px in components(changed, max(12, int(0.25 * self.param(context, "min_fraction") * h * w))):
+            area = ground_area_m2(region, context.ground_scale, frame.shape[:2])
+            frac = px / (h * w)
+            if area is not None and area < self.param(context, "min_area_m2"):
+                continue
+            if area is None and frac < self.param(context, "min_fraction"):
+                continue
+            score = 0.55 + 0.45 * min(1.0, frac / (5 * self.param(context, "min_fraction")))
+            found.append(Detection(self.domain, self.event_type, "change", float(score), norm_box(xywh, (h, w)),
+                                   index, detector=self.name, area_m2=area,
+                                   evidence={"changed_fraction": round(frac, 4)}))
+        return found

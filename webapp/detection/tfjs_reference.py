@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
-from google.protobuf import json_format
 
 DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8, "int64": np.int64}
 
@@ -47,6 +45,11 @@ def load_weights(model_json: Path, manifest: list) -> dict:
 
 
 def main() -> None:
+    # Imported here: this file lives in the package but runs only in the
+    # conversion venv, and the package's modules must import without TensorFlow.
+    import tensorflow as tf
+    from google.protobuf import json_format
+
     model_json, input_npy, out_npz = (Path(a) for a in sys.argv[1:4])
     spec = json.loads(model_json.read_text())
     graph_def = json_format.ParseDict(spec["modelTopology"], tf.compat.v1.GraphDef())
