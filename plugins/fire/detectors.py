@@ -14,7 +14,7 @@ import numpy as np
 
 from webapp.plugin_api import Detection, DetectionContext
 from webapp.vision import (
-    PixelDetector, as_bgr, context_mask, fire_pixels, fire_regions, flame_score, frames_bgr, grey_pixels,
+    PixelDetector, as_bgr, context_mask, fire_regions, flame_score, frames_bgr, grey_pixels,
     plume_track, working_copy,
 )
 
@@ -59,13 +59,16 @@ class FireColour(PixelDetector):
         None for labels it has no opinion on."""
         if label != "fire":
             return None
-        crop = _crop(as_bgr(frame), box)
-        if crop.size == 0 or min(crop.shape[:2]) < 4:
-            return 0.0
-        crop, _ = working_copy(crop, 256)
-        frac = float(fire_pixels(crop).mean())
-        regions = [flame_score(r) for r in fire_regions(crop, 0.002)]
-        return float(min(1.0, frac / 0.08) * 0.5 + (max(regions) if regions else 0.0) * 0.5)
+        # The flame rules judge a region against the whole view (a sunset
+        # band is only told apart by its extent), so score the frame's
+        # regions and take the best one touching the box.
+        small, _ = working_copy(as_bgr(frame), 640)
+        best = 0.0
+        for r in fire_regions(small, 0.0001):
+            rb = r["box"]
+            if rb[0] < box[2] and rb[2] > box[0] and rb[1] < box[3] and rb[3] > box[1]:
+                best = max(best, flame_score(r))
+        return best
 
 
 class SmokeMotion(PixelDetector):
