@@ -28,7 +28,7 @@ _VARIANCE = (0.1, 0.2)
 
 
 class PlateReader:
-    def __init__(self, directory: Path | str, *, threads: int | None = None, min_score: float = 0.7):
+    def __init__(self, directory: Path | str, *, threads: int | None = None, min_score: float = 0.3):
         self.directory = Path(directory)
         manifest = json.loads((self.directory / "manifest.json").read_text(encoding="utf-8"))
         for key, name in manifest["files"].items():
@@ -68,7 +68,7 @@ class PlateReader:
             scale = 1280 / max(image.shape[:2])
             image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         h, w = image.shape[:2]
-        x = (image.astype(np.float32) - (104, 117, 123)).transpose(2, 0, 1)[None]
+        x = np.ascontiguousarray((image.astype(np.float32) - np.float32([104, 117, 123])).transpose(2, 0, 1)[None])
         loc, conf, landms = self.det.run(None, {self.det.get_inputs()[0].name: x})
         priors = self._prior_boxes(h, w)
         loc, landms, scores = loc[0], landms[0], conf[0][:, 1]
@@ -86,7 +86,7 @@ class PlateReader:
         h, w = plate.shape[:2]
         width = max(16, min(320, int(round(32 * w / max(h, 1)))))
         x = cv2.resize(plate, (width, 32)).astype(np.float32) / 255.0
-        x = ((x - 0.5) / 0.5).transpose(2, 0, 1)[None]
+        x = np.ascontiguousarray(((x - 0.5) / 0.5).transpose(2, 0, 1)[None], dtype=np.float32)
         probs = self.rec.run(None, {self.rec.get_inputs()[0].name: x})[0][0]
         idx, conf = probs.argmax(1), probs.max(1)
         text, scores, last = [], [], -1
@@ -103,7 +103,10 @@ class PlateReader:
         out = []
         with self._lock:
             for box, corners, score in self.find(image):
-                # Corners run top-left, top-right, bottom-right, bottom-left.
+                # Put the corners in order top-left, top-right, bottom-right, bottom-left
+                # whatever order the model gives them in.
+                sums, diffs = corners.sum(1), corners[:, 1] - corners[:, 0]
+                corners = corners[[sums.argmin(), diffs.argmin(), sums.argmax(), diffs.argmax()]]
                 pw = int(max(np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[2] - corners[3])))
                 ph = int(max(np.linalg.norm(corners[3] - corners[0]), np.linalg.norm(corners[2] - corners[1])))
                 if pw < 8 or ph < 4:
