@@ -47,8 +47,9 @@ def unique(jpeg: bytes, i: int) -> bytes:
 
 
 def serve(app) -> tuple[str, callable]:
-    from werkzeug.serving import make_server
     import logging
+
+    from werkzeug.serving import make_server
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -75,7 +76,16 @@ def run_load(url: str, n: int, threads: int, make_request) -> float:
 def baseline_app(folder: Path):
     """The least a server must do: parse, write the file, insert a row."""
     from flask import Flask, request
-    from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, event
+    from sqlalchemy import (
+        JSON,
+        Column,
+        Integer,
+        MetaData,
+        String,
+        Table,
+        create_engine,
+        event,
+    )
 
     engine = create_engine(f"sqlite:///{folder / 'baseline.sqlite3'}")
     event.listen(engine, "connect", lambda c, _r: c.execute("PRAGMA journal_mode=WAL"))
@@ -108,10 +118,12 @@ def main() -> None:
     from shapely.geometry import box, mapping
     from sqlalchemy import insert
 
-    from webapp import create_app, dbtools, gis
-    from webapp.demo import load_organisation
+    from webapp import create_app
+    from webapp.demo.data import load_organisation
     from webapp.extensions import db
+    from webapp.gis import context as gis
     from webapp.models import Parcel
+    from webapp.platform import dbtools
     from webapp.plugin_api import Clock, Domain, EventType, SlaClocks, hookimpl
 
     class BenchDomains:
@@ -138,7 +150,7 @@ def main() -> None:
                          "source": "bench"})
         if rows:
             db.session.execute(insert(Parcel), rows)
-        from webapp.security import create_api_token
+        from webapp.platform.security import create_api_token
         _row, token = create_api_token(source="bench")
         db.session.commit()
         gis.get_index()  # built once per process, as after start-up

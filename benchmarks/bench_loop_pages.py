@@ -47,10 +47,17 @@ from PIL import Image  # noqa: E402
 from sqlalchemy import event, func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import selectinload  # noqa: E402
 
-from webapp import clock, create_app, dbtools  # noqa: E402
+from webapp import create_app  # noqa: E402
 from webapp.extensions import db  # noqa: E402
-from webapp.models import AuditEvent, OrderParticipant, Unit, User, WorkOrder  # noqa: E402
+from webapp.models import (  # noqa: E402
+    AuditEvent,
+    OrderParticipant,
+    Unit,
+    User,
+    WorkOrder,
+)
 from webapp.models._common import UTCDateTime  # noqa: E402
+from webapp.platform import clock, dbtools
 
 WARMUP = 3
 PERIOD = timedelta(days=90)  # the demo history's length
@@ -232,7 +239,7 @@ def get(client, url: str, status: int = 200) -> Callable[[], None]:
 
 def unit_list_statement(user: User):
     """The select of webapp/views/unit.py my_orders (open tab), rebuilt here."""
-    from webapp.security import visible_unit_ids
+    from webapp.platform.security import visible_unit_ids
     ids = visible_unit_ids(user)
     P = OrderParticipant
     mine = select(P.order_id)
@@ -261,9 +268,9 @@ def main() -> int:
     app = create_app({"NRSC_DATA_DIR": str(data_dir), "DATABASE_URL": f"sqlite:///{data_dir / 'bench.sqlite3'}",
                       "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False, "NRSC_TASKS_EAGER": True})
     app.add_url_rule("/bench-trivial", "bench_trivial", lambda: "ok")
-    from webapp.demo import DEMO_PASSWORD, load_demo
-    from webapp.security import create_api_token
-    from webapp.views import office_helpers as oh
+    from webapp.demo.data import DEMO_PASSWORD, load_demo
+    from webapp.orders import queries as oh
+    from webapp.platform.security import create_api_token
 
     started = time.perf_counter()
     with app.app_context():

@@ -24,12 +24,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image, ImageDraw  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from webapp import audit, clock, create_app, dbtools, evidence, pdf  # noqa: E402
-from webapp.demo import load_organisation  # noqa: E402
+from webapp import create_app  # noqa: E402
+from webapp.alerts import evidence
+from webapp.demo.data import load_organisation  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import (  # noqa: E402
-    Alert, Camera, Feedback, OrderParticipant, Township, Unit, WorkOrder,
+    Alert,
+    Camera,
+    Feedback,
+    OrderParticipant,
+    Township,
+    Unit,
+    WorkOrder,
 )
+from webapp.platform import audit, clock, dbtools
+from webapp.printing import pdf
 
 NOW = datetime(2026, 11, 19, 18, 13, tzinfo=timezone.utc)
 

@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from webapp import clock, create_app, dbtools  # noqa: E402
+from webapp import create_app  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Alert, Camera, Township, User  # noqa: E402
-from webapp.security import hash_password  # noqa: E402
+from webapp.platform import clock, dbtools
+from webapp.platform.security import hash_password  # noqa: E402
 
 NOW = datetime(2026, 11, 19, 18, 13, tzinfo=timezone.utc)
 CONSOLE_INDEXES = ("ix_alerts_created_at", "ix_alerts_status_review_due", "ix_alerts_domain_created",
@@ -110,8 +111,8 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="nrsc-bench-"))
     app = create_app({"NRSC_DATA_DIR": str(data_dir), "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
                       "NRSC_TASKS_EAGER": True})
-    from webapp.demo import load_organisation
-    from webapp.views.alerts import queue_statement, read_filters
+    from webapp.alerts.views import queue_statement, read_filters
+    from webapp.demo.data import load_organisation
 
     with app.app_context():
         dbtools.upgrade()

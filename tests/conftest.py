@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from webapp import clock as clock_module
 from webapp import create_app
+from webapp.platform import clock as clock_module
 
 TEST_DB = os.environ.get("NRSC_TEST_DB", "sqlite")
 PG_URL = os.environ.get("NRSC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -43,7 +43,7 @@ def _pg(url: str) -> str:
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory):
     """Run the migrations once: a template SQLite file, or a fresh PG database."""
-    from webapp import dbtools
+    from webapp.platform import dbtools
 
     if TEST_DB == "postgresql":
         name = f"nrsc_test_{uuid.uuid4().hex[:8]}"
@@ -123,17 +123,18 @@ def app(app_config, clock):
 @pytest.fixture
 def org(app):
     """The demo organisation: townships, units, working groups (no cameras)."""
-    from webapp.demo import load_organisation
+    from webapp.demo.data import load_organisation
     load_organisation()
     return app
 
 
 @pytest.fixture
 def make_user(app):
+    from sqlalchemy import select
+
     from webapp.extensions import db
     from webapp.models import Unit, User
-    from webapp.security import hash_password
-    from sqlalchemy import select
+    from webapp.platform.security import hash_password
 
     counter = iter(range(1, 10_000))
 

@@ -9,8 +9,8 @@ from sqlalchemy import event
 
 from webapp.config import ConfigError, load_config
 from webapp.extensions import babel, csrf, db
+from webapp.platform.tasks import TaskRunner
 from webapp.plugins import PluginError, build_plugin_host
-from webapp.tasks import TaskRunner
 
 __all__ = ["create_app", "ConfigError", "PluginError"]
 LANGUAGES = ("zh_CN", "en")
@@ -50,9 +50,10 @@ def create_app(
         app, eager=app.config.get("NRSC_TASKS_EAGER", False),
         broker_url=app.config.get("CELERY_BROKER_URL"))
 
-    from webapp import jinja, views
-    jinja.init_app(app)
-    views.register_blueprints(app)
+    # Imported here, not at the top: plugins import webapp.plugin_api, which
+    # must not pull every view and service of the core in with it.
+    from webapp import wiring
+    wiring.init_app(app)
     return app
 
 

@@ -37,7 +37,7 @@ def db() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    from webapp import dbtools
+    from webapp.platform import dbtools
     dbtools.upgrade(revision)
     click.echo(f"database at {dbtools.schema_status()['current']}")
 
@@ -47,7 +47,7 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def db_downgrade(revision: str) -> None:
     """Downgrade the schema to REVISION (e.g. base)."""
-    from webapp import dbtools
+    from webapp.platform import dbtools
     dbtools.downgrade(revision)
     click.echo(f"database at {dbtools.schema_status()['current']}")
 
@@ -55,13 +55,13 @@ def db_downgrade(revision: str) -> None:
 @db.command("status")
 @with_appcontext
 def db_status() -> None:
-    from webapp import dbtools
+    from webapp.platform import dbtools
     s = dbtools.schema_status()
     click.echo(f"current {s['current']}  head {s['head']}")
 
 
 def _require_schema() -> None:
-    from webapp import dbtools
+    from webapp.platform import dbtools
     try:
         dbtools.require_current_schema()
     except dbtools.SchemaError as exc:
@@ -80,7 +80,7 @@ def demo() -> None:
 def demo_load(no_history: bool) -> None:
     """Load (or update) the synthetic demo organisation, cameras, parcels and history."""
     _require_schema()
-    from webapp.demo import DemoDataError, demo_logins_text, load_demo
+    from webapp.demo.data import DemoDataError, demo_logins_text, load_demo
     try:
         summary = load_demo(history=not no_history)
     except DemoDataError as exc:
@@ -107,10 +107,10 @@ def user() -> None:
 def user_create(login: str, display_name: str | None, role: str, unit_code: str | None, password: str) -> None:
     """Create a user with a hashed password."""
     _require_schema()
-    from webapp import audit
     from webapp.extensions import db as sa
     from webapp.models import Unit, User
-    from webapp.security import UNIT_ROLES, hash_password
+    from webapp.platform import audit
+    from webapp.platform.security import UNIT_ROLES, hash_password
 
     if sa.session.scalar(select(User).where(User.login == login)):
         raise click.ClickException(f"user {login!r} already exists")
@@ -146,10 +146,10 @@ def token() -> None:
 def token_create(source: str | None, login: str | None, label: str) -> None:
     """Create an API token and print it once."""
     _require_schema()
-    from webapp import audit
     from webapp.extensions import db as sa
     from webapp.models import User
-    from webapp.security import create_api_token
+    from webapp.platform import audit
+    from webapp.platform.security import create_api_token
 
     if bool(source) == bool(login):
         raise click.UsageError("give exactly one of --source NAME or --user LOGIN")
@@ -171,9 +171,9 @@ def token_create(source: str | None, login: str | None, label: str) -> None:
 @with_appcontext
 def token_revoke(prefix: str) -> None:
     """Revoke the token whose printed value starts with PREFIX (12 characters)."""
-    from webapp import audit, clock
     from webapp.extensions import db as sa
     from webapp.models import ApiToken
+    from webapp.platform import audit, clock
 
     row = sa.session.scalar(select(ApiToken).where(ApiToken.prefix == prefix[:12]))
     if row is None:
@@ -199,10 +199,11 @@ def run(host: str, port: int) -> None:
     """Run the platform: web server, background worker (and the camera simulator
     and patrol once they exist)."""
     _require_schema()
-    from webapp import services
+    from webapp import jobs
+    from webapp.platform import services
     app = current_app._get_current_object()
     port = port or free_port(host)
-    services.start_background(app)
+    jobs.start_worker(app)
     try:
         services.serve(app, host, port,
                        on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"))
@@ -230,8 +231,9 @@ def parcels_import(path: str, layer: str, code_field: str, name_field: str, stri
 
     from tqdm import tqdm
 
-    from webapp import audit, gis
     from webapp.extensions import db as sa
+    from webapp.gis import context as gis
+    from webapp.platform import audit
 
     try:
         features = gis.read_feature_collection(path)

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 from webapp.plugin_api import (
-    AlertView, GisContext, Prejudgement, Routing, RoutingContext, hookimpl,
+    AlertView,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    hookimpl,
 )
 
 DEFAULT_LEAD = "natural_resources"

@@ -11,8 +11,15 @@ from typing import Any, Mapping
 import pluggy
 
 from webapp.plugin_api import (
-    AlertView, Detector, Domain, Notifier, Prejudgement, PROJECT_NAME, Routing, RoutingContext,
+    PROJECT_NAME,
+    AlertView,
+    Detector,
+    Domain,
     GisContext,
+    Notifier,
+    Prejudgement,
+    Routing,
+    RoutingContext,
 )
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

@@ -15,7 +15,14 @@ import pluggy
 
 from webapp import hookspecs
 from webapp.plugin_api import (
-    PROJECT_NAME, AlertView, Detector, Domain, GisContext, Notifier, Prejudgement, Routing,
+    PROJECT_NAME,
+    AlertView,
+    Detector,
+    Domain,
+    GisContext,
+    Notifier,
+    Prejudgement,
+    Routing,
     RoutingContext,
 )
 
@@ -137,7 +144,8 @@ def build_plugin_host(
     disabled: Iterable[str] = (),
 ) -> PluginHost:
     """Build the manager: core defaults, then entry points, then ``plugins``."""
-    from webapp import default_plugin, notifiers
+    from webapp import default_plugin
+    from webapp.notify import notifiers
 
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)

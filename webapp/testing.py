@@ -36,10 +36,16 @@ from typing import Any, Iterable, Iterator
 
 import pytest
 
-from webapp import clock as clock_module
-from webapp.orgchart import TOWNSHIPS, UNITS, WORKING_GROUPS, township_unit
+from webapp.org.chart import TOWNSHIPS, UNITS, WORKING_GROUPS, township_unit
+from webapp.platform import clock as clock_module
 from webapp.plugin_api import (
-    AlertView, Domain, GisContext, GisFeature, Prejudgement, Routing, RoutingContext,
+    AlertView,
+    Domain,
+    GisContext,
+    GisFeature,
+    Prejudgement,
+    Routing,
+    RoutingContext,
 )
 
 # 2026-11-20 02:13 in Hongsipu (UTC+8), a Friday night, like the core's own tests.
@@ -69,7 +75,7 @@ def gis_feature(layer: str, code: str = "F-1", *, name: str = "", inside: bool =
 
 def gis_context(*features: GisFeature, township: str | None = "hongsipu") -> GisContext:
     """A :class:`GisContext` in one of the district's townships (codes in
-    ``webapp.orgchart.TOWNSHIPS``), or none with ``township=None``."""
+    ``webapp.org.chart.TOWNSHIPS``), or none with ``township=None``."""
     name = TOWNSHIPS[township][0] if township else None
     return GisContext(township_code=township, township_name=name, features=tuple(features))
 
@@ -242,8 +248,9 @@ def nrsc_clock() -> Iterator[clock_module.FrozenClock]:
 @pytest.fixture(scope="session")
 def nrsc_migrated_sqlite(tmp_path_factory) -> Path:
     """A SQLite file migrated to head once per session; apps get copies."""
-    from webapp import create_app, dbtools
+    from webapp import create_app
     from webapp.extensions import db
+    from webapp.platform import dbtools
 
     folder = tmp_path_factory.mktemp("nrsc-template")
     app = create_app({"NRSC_DATA_DIR": str(folder), "SECRET_KEY": "nrsc-testing"}, load_entrypoints=False)

@@ -5,10 +5,25 @@ straw burning, 住房和城乡建设局 for dust and garbage, always the townshi
 """
 from __future__ import annotations
 
-from webapp.plugin_api import (
-    AlertView, Domain, EventType, GisContext, Prejudgement, Routing, RoutingContext, hookimpl,
+from plugins._common import (
+    PROMPT_CLOCKS,
+    label,
+    near,
+    template_for,
+    township_note,
+    where,
+    with_township,
 )
-from plugins._common import PROMPT_CLOCKS, label, near, template_for, township_note, where, with_township
+from webapp.plugin_api import (
+    AlertView,
+    Domain,
+    EventType,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    hookimpl,
+)
 
 CODE = "ecology"
 STRAW_BURNING, DUST, GARBAGE, POLLUTION = "straw_burning", "dust", "garbage", "pollution"

@@ -6,12 +6,25 @@ inside the same order.
 """
 from __future__ import annotations
 
-from webapp.plugin_api import (
-    AlertView, Domain, EventType, GisContext, Prejudgement, Routing, RoutingContext, hookimpl,
-)
 from plugins._common import (
-    ROUTINE_CLOCKS, label, land_use, local_date, template_for, township_note, valid_on,
+    ROUTINE_CLOCKS,
+    label,
+    land_use,
+    local_date,
+    template_for,
+    township_note,
+    valid_on,
     with_township,
+)
+from webapp.plugin_api import (
+    AlertView,
+    Domain,
+    EventType,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    hookimpl,
 )
 
 CODE = "farmland"

@@ -5,10 +5,25 @@ event's township cooperating; an emergency response may start.
 """
 from __future__ import annotations
 
-from webapp.plugin_api import (
-    AlertView, Domain, EventType, GisContext, Prejudgement, Routing, RoutingContext, hookimpl,
+from plugins._common import (
+    EMERGENCY_CLOCKS,
+    label,
+    near,
+    template_for,
+    township_note,
+    where,
+    with_township,
 )
-from plugins._common import EMERGENCY_CLOCKS, label, near, template_for, township_note, where, with_township
+from webapp.plugin_api import (
+    AlertView,
+    Domain,
+    EventType,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    hookimpl,
+)
 
 CODE = "fire"
 # How near a fire must be to endanger forest/grassland or a key enterprise.

@@ -5,10 +5,25 @@ and 应急管理局 within one hour of dispatch; an emergency response may start
 """
 from __future__ import annotations
 
-from webapp.plugin_api import (
-    AlertView, Domain, EventType, GisContext, Prejudgement, Routing, RoutingContext, hookimpl,
+from plugins._common import (
+    EMERGENCY_CLOCKS,
+    label,
+    near,
+    template_for,
+    township_note,
+    where,
+    with_township,
 )
-from plugins._common import EMERGENCY_CLOCKS, label, near, template_for, township_note, where, with_township
+from webapp.plugin_api import (
+    AlertView,
+    Domain,
+    EventType,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    hookimpl,
+)
 
 CODE = "geohazard"
 # A registered hazard point's watch area; beyond it a change is less likely a hazard.

@@ -7,11 +7,25 @@ from __future__ import annotations
 
 from datetime import date
 
+from plugins._common import (
+    ROUTINE_CLOCKS,
+    label,
+    local_date,
+    template_for,
+    township_note,
+    with_township,
+)
 from webapp.plugin_api import (
-    AlertView, Domain, EventType, GisContext, GisFeature, Prejudgement, Routing, RoutingContext,
+    AlertView,
+    Domain,
+    EventType,
+    GisContext,
+    GisFeature,
+    Prejudgement,
+    Routing,
+    RoutingContext,
     hookimpl,
 )
-from plugins._common import ROUTINE_CLOCKS, label, local_date, template_for, township_note, with_township
 
 CODE = "grazing"
 WILDLIFE = "wildlife"

@@ -6,12 +6,26 @@ approved construction; the lead keeps video evidence, then forwards to
 """
 from __future__ import annotations
 
-from webapp.plugin_api import (
-    AlertView, Domain, EventType, GisContext, Prejudgement, Routing, RoutingContext, hookimpl,
-)
 from plugins._common import (
-    ROUTINE_CLOCKS, label, land_use, local_date, template_for, township_note, valid_on,
-    validity, with_township,
+    ROUTINE_CLOCKS,
+    label,
+    land_use,
+    local_date,
+    template_for,
+    township_note,
+    valid_on,
+    validity,
+    with_township,
+)
+from webapp.plugin_api import (
+    AlertView,
+    Domain,
+    EventType,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    hookimpl,
 )
 
 CODE = "mining"

@@ -5,10 +5,25 @@ township cooperating; an emergency response may start.
 """
 from __future__ import annotations
 
-from webapp.plugin_api import (
-    AlertView, Domain, EventType, GisContext, Prejudgement, Routing, RoutingContext, hookimpl,
+from plugins._common import (
+    PROMPT_CLOCKS,
+    label,
+    near,
+    template_for,
+    township_note,
+    where,
+    with_township,
 )
-from plugins._common import PROMPT_CLOCKS, label, near, template_for, township_note, where, with_township
+from webapp.plugin_api import (
+    AlertView,
+    Domain,
+    EventType,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    hookimpl,
+)
 
 CODE = "safety"
 ACCIDENT = "accident"

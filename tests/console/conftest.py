@@ -6,6 +6,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+
 from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
 
 # Inside 红寺堡镇 and inside 大河乡 (demo township boundaries).
@@ -18,9 +19,9 @@ def make_alert(org):
     """make_alert(domain="fire", event_type="fire", **fields) -> Alert, committed."""
     from sqlalchemy import select
 
-    from webapp import clock
     from webapp.extensions import db
     from webapp.models import Alert, Township
+    from webapp.platform import clock
 
     counter = iter(range(1, 1_000_000))
 
@@ -45,7 +46,7 @@ def make_alert(org):
 def token_for(app):
     """token_for(user) -> a plain user-bound API token."""
     from webapp.extensions import db
-    from webapp.security import create_api_token
+    from webapp.platform.security import create_api_token
 
     def factory(user=None, source: str | None = None) -> str:
         _row, plain = create_api_token(user=user, source=source)

@@ -85,7 +85,7 @@ def test_console_access(app, make_alert, login_as):
 
 
 def test_detail_shows_boxes_map_context_checklist_history(app, make_alert, login_as, kit):
-    from webapp import evidence
+    from webapp.alerts import evidence
     officer, _user = login_as("duty_officer")
     cam = Camera(code="T-17", name="大河北塔", kind="tower", lat=37.45, lon=106.2, pan_zero_azimuth_deg=10,
                  fov_table=[{"zoom": 1, "hfov_deg": 50.0, "vfov_deg": 30.0}])
@@ -108,7 +108,7 @@ def test_detail_shows_boxes_map_context_checklist_history(app, make_alert, login
     data = json.loads(map_json)
     assert data["camera"]["azimuth"] == 45.0 and data["camera"]["hfov"] == 50.0
     assert data["point"] == {"lat": alert.lat, "lon": alert.lon, "estimated": False}
-    checklist = app.extensions["nrsc.plugins"].checklist(__import__("webapp.review", fromlist=["x"]).alert_view(alert))
+    checklist = app.extensions["nrsc.plugins"].checklist(__import__("webapp.alerts.review", fromlist=["x"]).alert_view(alert))
     assert checklist and all(line in html for line in checklist)
     assert "vendor/leaflet/leaflet.js" in html
     img = re.search(r'<img src="([^"]+)"', html).group(1)

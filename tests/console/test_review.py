@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from webapp import review
+from webapp.alerts import review
 from webapp.extensions import db
 from webapp.models import Alert, AuditEvent, OutboxMessage
-from webapp.tasks import get_runner
+from webapp.platform.tasks import get_runner
 
 
 def _events(alert_id: int) -> list[str]:
@@ -229,9 +229,8 @@ def test_review_sla_escalates_to_duty_leads_once(app, make_alert, make_user, clo
     mining = make_alert("mining")          # 30 minutes
     decided = make_alert("fire", status="false_alarm")
     runner = get_runner(app)
-    review.start_review_sla(app)
+    assert runner.jobs[review.ESCALATION_JOB] is review.escalate_overdue
     assert review.ESCALATION_JOB in runner.recurring
-    assert review.start_review_sla in __import__("webapp.services", fromlist=["STARTERS"]).STARTERS
 
     clock.advance(minutes=4, seconds=59)
     runner.tick()

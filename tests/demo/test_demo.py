@@ -9,11 +9,20 @@ from shapely.ops import unary_union
 from sqlalchemy import func, select
 
 from tests.conftest import Browser
-from webapp import demo, ptz
+from webapp import ptz
 from webapp.cli import main
+from webapp.demo import data as demo
 from webapp.extensions import db
 from webapp.models import (
-    PARCEL_LAYERS, CalendarDay, Camera, NotificationChannel, Parcel, Preset, Township, Unit, User,
+    PARCEL_LAYERS,
+    CalendarDay,
+    Camera,
+    NotificationChannel,
+    Parcel,
+    Preset,
+    Township,
+    Unit,
+    User,
     WorkingGroup,
 )
 

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+
 from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
 
 # A point inside 大河乡 (demo township boundaries).
@@ -30,7 +31,8 @@ def duty(make_user):
 @pytest.fixture
 def make_order(org, duty, clock):
     """make_order(domain="fire", event_type=None, lat=, lon=) -> WorkOrder, dispatched now."""
-    from webapp import intake, review, workflow
+    from webapp.alerts import intake, review
+    from webapp.orders import workflow
 
     counter = iter(range(1, 10_000))
 

@@ -6,13 +6,20 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from webapp import clock as clock_module
 from webapp.extensions import db
-from webapp.models import Alert, AuditEvent, OrderParticipant, OutboxMessage, Township, WorkOrder
+from webapp.models import (
+    Alert,
+    AuditEvent,
+    OrderParticipant,
+    OutboxMessage,
+    Township,
+    WorkOrder,
+)
+from webapp.platform import clock as clock_module
 
 
 def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, login_as, make_user):
-    from webapp import demo_history
+    from webapp.demo import history as demo_history
 
     now = clock()
     duty02 = make_user("duty_officer", "duty", login="duty02")
@@ -68,7 +75,7 @@ def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, lo
     assert any(a.domain == "fire" and a.status == "new" for a in waiting)
     assert [a.claimed_by_id for a in waiting if a.status == "under_review"] == [duty02.id]
     # ...and the open orders mostly keep their clocks: a few are overdue and supervised.
-    from webapp import workflow
+    from webapp.orders import workflow
     open_orders = [o for o in orders if o.state in workflow.OPEN_STATES]
 
     def overdue(o):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 
+from sqlalchemy import select
+
 from tests.field.conftest import jpeg, version_of
 from webapp.extensions import db
 from webapp.models import AuditEvent, OrderParticipant, WorkOrder
-from sqlalchemy import select
 
 FORESTRY = "forestry_grassland.resources_office"
 
@@ -104,7 +105,8 @@ def test_office_list_prints_its_filtered_orders_as_one_pdf(make_order, login_as)
 
 def test_phone_list_pages_a_long_backlog_most_urgent_first(make_order, login_as, monkeypatch, clock):
     import re
-    from webapp.views import unit as unit_views
+
+    from webapp.orders import unit_views
     monkeypatch.setattr(unit_views, "LIST_PAGE_SIZE", 2)
     first = make_order("fire")
     clock.advance(minutes=3)

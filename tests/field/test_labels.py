@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD
 from tests.field.conftest import jpeg
-from webapp import labels
 from webapp.extensions import db
 from webapp.models import AuditEvent, OutboxMessage
+from webapp.platform import labels
 
 WEBAPP = Path(__file__).resolve().parents[2] / "webapp"
 
@@ -42,7 +42,7 @@ def test_every_recorded_action_has_a_label():
         source = path.read_text(encoding="utf-8")
         for pattern in patterns:
             codes.update(re.findall(pattern, source))
-    from webapp.review import VERDICTS
+    from webapp.alerts.review import VERDICTS
     codes.update(f"review_{v}" for v in VERDICTS)  # review.decide records f"review_{verdict}"
     assert {"alert_created", "review_claim", "dispatch", "dispatched", "accept", "sla_overdue"} <= codes
     assert sorted(codes - set(labels.ACTION_LABELS)) == []
@@ -65,7 +65,8 @@ def test_labels_are_translated_once_per_locale(app):
 
 
 def test_order_timeline_pdf_and_alert_history_show_labels(org, make_order, login_as, duty, clock):
-    from webapp import pdf, workflow
+    from webapp.orders import workflow
+    from webapp.printing import pdf
 
     order = make_order("fire", event_type="smoke")
     handler = login_as("unit_handler", order.lead.unit.code)[1]
@@ -103,7 +104,7 @@ def test_order_timeline_pdf_and_alert_history_show_labels(org, make_order, login
 
 
 def test_phone_and_dispatch_pages_name_the_event_type(org, make_order, login_as, duty, clock):
-    from webapp import intake, review
+    from webapp.alerts import intake, review
 
     order = make_order("fire", event_type="smoke")
     handler_client, _ = login_as("unit_handler", order.lead.unit.code)
@@ -120,7 +121,7 @@ def test_phone_and_dispatch_pages_name_the_event_type(org, make_order, login_as,
 
 
 def test_sla_notes_and_messages_use_chinese_stage_names(org, make_order, clock):
-    from webapp import workflow
+    from webapp.orders import workflow
 
     order = make_order("fire")  # emergency clocks: accept 10 min, arrive 60 min (natural time)
     unit = order.lead.unit.name
@@ -147,7 +148,7 @@ def test_sla_notes_and_messages_use_chinese_stage_names(org, make_order, clock):
 
 
 def test_status_chips_are_filter_links(org, login_as, duty, clock):
-    from webapp import intake, review
+    from webapp.alerts import intake, review
 
     for n, verdict in enumerate((None, "false_alarm")):
         alert, _ = intake.ingest({"domain": "farmland", "event_type": "farmland_damage",
@@ -171,7 +172,7 @@ def test_status_chips_are_filter_links(org, login_as, duty, clock):
 
 @pytest.mark.browser
 def test_clicking_a_status_chip_filters_the_live_queue(page, org, make_user, clock):
-    from webapp import intake, review
+    from webapp.alerts import intake, review
 
     officer = make_user("duty_officer", "duty")
     for n, verdict in enumerate((None, "false_alarm", None)):
@@ -199,7 +200,7 @@ def test_clicking_a_status_chip_filters_the_live_queue(page, org, make_user, clo
 
 
 def test_stored_notes_name_results_in_chinese(org, make_order, login_as, duty, clock):
-    from webapp import workflow
+    from webapp.orders import workflow
 
     order = make_order("farmland")
     handler = login_as("unit_handler", order.lead.unit.code)[1]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from tests.field.conftest import version_of
-from webapp.clock import local
 from webapp.extensions import db
 from webapp.models import WorkOrder
+from webapp.platform.clock import local
 
 
 def _numbers(html: str) -> set[str]:

@@ -4,7 +4,7 @@ from sqlalchemy import select
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import AuditEvent, Unit, User
-from webapp.security import visible_unit_ids
+from webapp.platform.security import visible_unit_ids
 
 
 def _unit(code: str) -> Unit:

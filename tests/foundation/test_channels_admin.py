@@ -6,10 +6,12 @@ import re
 
 from sqlalchemy import func, select
 
-from tests.notify.conftest import receiver  # noqa: F401 - the shared webhook receiver fixture
-from webapp import notify
+from tests.notify.conftest import (
+    receiver,  # noqa: F401 - the shared webhook receiver fixture
+)
 from webapp.extensions import db
 from webapp.models import AuditEvent, NotificationChannel, OutboxMessage, Unit
+from webapp.notify import outbox as notify
 
 FORESTRY = "forestry_grassland"
 SECRET = "SECdeadbeefTOPSECRET"
@@ -50,37 +52,37 @@ def _audit_text() -> str:
 def test_create_edit_toggle_and_test_send(org, login_as):
     office, _user = login_as("office_staff")
     unit = _unit()
-    form = office.get("/admin/channels/new").get_data(as_text=True)
+    form = office.get("/notify/channels/new").get_data(as_text=True)
     assert 'name="csrf_token"' in form and "dingtalk" in form and "wecom" in form
 
-    resp = office.post("/admin/channels/new", data=_form(unit))
-    assert resp.status_code == 302 and resp.headers["Location"].endswith("/admin/channels")
+    resp = office.post("/notify/channels/new", data=_form(unit))
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/notify/channels")
     row = db.session.scalar(select(NotificationChannel))
     assert (row.unit_id, row.domain, row.channel, row.secret, row.active) == (
         unit.id, "fire", "dingtalk", SECRET, True)
 
-    listing = office.get("/admin/channels").get_data(as_text=True)
+    listing = office.get("/notify/channels").get_data(as_text=True)
     assert "https://oapi.dingtalk.com/robot/send" in listing and "林业和草原局" in listing
     assert TOKEN not in listing and SECRET not in listing and "access_token" not in listing
 
     # Edit: a blank secret keeps the stored one, which is never sent back.
-    edit = office.get(f"/admin/channels/{row.id}/edit").get_data(as_text=True)
+    edit = office.get(f"/notify/channels/{row.id}/edit").get_data(as_text=True)
     assert SECRET not in edit
-    resp = office.post(f"/admin/channels/{row.id}/edit", data=_form(unit, domain="", secret=""))
+    resp = office.post(f"/notify/channels/{row.id}/edit", data=_form(unit, domain="", secret=""))
     assert resp.status_code == 302
     db.session.expire_all()
     row = db.session.get(NotificationChannel, row.id)
     assert row.domain is None and row.secret == SECRET
-    listing = office.get("/admin/channels").get_data(as_text=True)
+    listing = office.get("/notify/channels").get_data(as_text=True)
     assert "<td>全部</td>" in listing
 
-    assert office.post(f"/admin/channels/{row.id}/toggle").status_code == 302
+    assert office.post(f"/notify/channels/{row.id}/toggle").status_code == 302
     db.session.expire_all()
     assert db.session.get(NotificationChannel, row.id).active is False
     toggled = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "channel_toggled"))
     assert (toggled.from_state, toggled.to_state) == ("active", "inactive")
 
-    resp = office.post(f"/admin/channels/{row.id}/test", follow_redirects=True)
+    resp = office.post(f"/notify/channels/{row.id}/test", follow_redirects=True)
     assert resp.status_code == 200 and 'class="flash success"' in resp.get_data(as_text=True)
     messages = db.session.scalars(select(OutboxMessage)).all()
     assert len(messages) == 1
@@ -88,7 +90,7 @@ def test_create_edit_toggle_and_test_send(org, login_as):
     assert (m.channel, m.target, m.unit_id, m.status) == ("dingtalk", row.target, unit.id, "pending")
     assert m.idempotency_key.startswith(f"channel-test:{row.id}:")
     # A second press is a second message (unique key), not deduplicated.
-    office.post(f"/admin/channels/{row.id}/test")
+    office.post(f"/notify/channels/{row.id}/test")
     assert _count(OutboxMessage) == 2
 
     actions = [e.action for e in _channel_events()]
@@ -97,7 +99,7 @@ def test_create_edit_toggle_and_test_send(org, login_as):
     assert SECRET not in audit_text and TOKEN not in audit_text and "/robot/send" not in audit_text
     assert "oapi.dingtalk.com" in audit_text
     # The last delivery shows in the list, still without the token.
-    listing = office.get("/admin/channels").get_data(as_text=True)
+    listing = office.get("/notify/channels").get_data(as_text=True)
     assert TOKEN not in listing and SECRET not in listing
 
 
@@ -109,32 +111,32 @@ def test_roles(org, login_as):
     db.session.commit()
 
     handler, _user = login_as("unit_handler", FORESTRY)
-    assert handler.get("/admin/channels").status_code == 403
-    assert handler.get("/admin/channels/new").status_code == 403
+    assert handler.get("/notify/channels").status_code == 403
+    assert handler.get("/notify/channels/new").status_code == 403
 
     for role in ("duty_lead", "leader_viewer"):
         viewer, _user = login_as(role)
-        page = viewer.get("/admin/channels")
+        page = viewer.get("/notify/channels")
         assert page.status_code == 200
         html = page.get_data(as_text=True)
         assert "qyapi.weixin.qq.com/x" in html and "key=K" not in html
-        assert f"/admin/channels/{row.id}/edit" not in html and 'href="/admin/channels"' in html
-        assert viewer.get("/admin/channels/new").status_code == 403
-        assert viewer.get(f"/admin/channels/{row.id}/edit").status_code == 403
-        assert viewer.post("/admin/channels/new", data=_form(unit)).status_code == 403
-        assert viewer.post(f"/admin/channels/{row.id}/edit", data=_form(unit)).status_code == 403
-        assert viewer.post(f"/admin/channels/{row.id}/toggle").status_code == 403
-        assert viewer.post(f"/admin/channels/{row.id}/test").status_code == 403
+        assert f"/notify/channels/{row.id}/edit" not in html and 'href="/notify/channels"' in html
+        assert viewer.get("/notify/channels/new").status_code == 403
+        assert viewer.get(f"/notify/channels/{row.id}/edit").status_code == 403
+        assert viewer.post("/notify/channels/new", data=_form(unit)).status_code == 403
+        assert viewer.post(f"/notify/channels/{row.id}/edit", data=_form(unit)).status_code == 403
+        assert viewer.post(f"/notify/channels/{row.id}/toggle").status_code == 403
+        assert viewer.post(f"/notify/channels/{row.id}/test").status_code == 403
     db.session.expire_all()
     assert _count(NotificationChannel) == 1 and db.session.get(NotificationChannel, row.id).active
     assert _count(OutboxMessage) == 0 and _channel_events() == []
 
     admin, _user = login_as("admin")
-    assert admin.post(f"/admin/channels/{row.id}/toggle").status_code == 302
+    assert admin.post(f"/notify/channels/{row.id}/toggle").status_code == 302
     office, _user = login_as("office_staff")
-    assert office.post("/admin/channels/999999/toggle").status_code == 404
+    assert office.post("/notify/channels/999999/toggle").status_code == 404
     # The form needs CSRF like any other.
-    assert office.client.post(f"/admin/channels/{row.id}/toggle").status_code == 400
+    assert office.client.post(f"/notify/channels/{row.id}/toggle").status_code == 400
 
 
 def test_validation_errors_save_nothing_and_keep_input(org, login_as):
@@ -155,12 +157,12 @@ def test_validation_errors_save_nothing_and_keep_input(org, login_as):
         ({"secret": "s" * 201}, "200"),
     ]
     for override, hint in bad:
-        resp = office.post("/admin/channels/new", data=_form(unit, **override))
+        resp = office.post("/notify/channels/new", data=_form(unit, **override))
         html = resp.get_data(as_text=True)
         assert resp.status_code == 400, override
         assert hint in _alert(html), override
         assert SECRET not in html
-    resp = office.post("/admin/channels/new", data=_form(unit, channel="carrier-pigeon"))
+    resp = office.post("/notify/channels/new", data=_form(unit, channel="carrier-pigeon"))
     assert f"access_token={TOKEN}" in resp.get_data(as_text=True)  # what was typed is kept
     assert _count(NotificationChannel) == 0 and _channel_events() == []
 
@@ -169,13 +171,13 @@ def test_duplicate_is_refused_with_a_message(org, login_as):
     office, _user = login_as("office_staff")
     unit = _unit()
     for domain in ("fire", ""):
-        assert office.post("/admin/channels/new", data=_form(unit, domain=domain)).status_code == 302
-        resp = office.post("/admin/channels/new", data=_form(unit, domain=domain, secret="other"))
+        assert office.post("/notify/channels/new", data=_form(unit, domain=domain)).status_code == 302
+        resp = office.post("/notify/channels/new", data=_form(unit, domain=domain, secret="other"))
         assert resp.status_code == 400 and "已有相同渠道" in _alert(resp.get_data(as_text=True))
     assert _count(NotificationChannel) == 2
     # Editing one into the other's place is refused too, and nothing changes.
     fire = db.session.scalar(select(NotificationChannel).where(NotificationChannel.domain == "fire"))
-    resp = office.post(f"/admin/channels/{fire.id}/edit", data=_form(unit, domain="", secret="new-secret"))
+    resp = office.post(f"/notify/channels/{fire.id}/edit", data=_form(unit, domain="", secret="new-secret"))
     assert resp.status_code == 400 and "已有相同渠道" in _alert(resp.get_data(as_text=True))
     db.session.expire_all()
     fire = db.session.get(NotificationChannel, fire.id)
@@ -184,17 +186,17 @@ def test_duplicate_is_refused_with_a_message(org, login_as):
 
 
 def test_demo_placeholders_are_listed_and_editable(org, login_as):
-    from webapp.demo import load_demo
+    from webapp.demo.data import load_demo
     load_demo(history=False)
     placeholders = db.session.scalars(select(NotificationChannel)).all()
     assert placeholders and not any(c.active for c in placeholders)
     office, _user = login_as("office_staff")
-    html = office.get("/admin/channels").get_data(as_text=True)
+    html = office.get("/notify/channels").get_data(as_text=True)
     for ch in placeholders:
-        assert f"/admin/channels/{ch.id}/edit" in html
+        assert f"/notify/channels/{ch.id}/edit" in html
         assert ch.target not in html or "?" not in ch.target
     nav = office.get("/admin/units").get_data(as_text=True)
-    assert 'href="/admin/channels"' in nav
+    assert 'href="/notify/channels"' in nav
 
 
 def test_configured_channel_is_delivered_to_the_receiver(org, login_as, receiver, clock):  # noqa: F811
@@ -202,11 +204,11 @@ def test_configured_channel_is_delivered_to_the_receiver(org, login_as, receiver
     unit = _unit()
     target = receiver.url + f"/dingtalk/robot/send?access_token={TOKEN}"
     receiver.dingtalk_secret = SECRET
-    resp = office.post("/admin/channels/new", data=_form(unit, target=target))
+    resp = office.post("/notify/channels/new", data=_form(unit, target=target))
     assert resp.status_code == 302
     channel = db.session.scalar(select(NotificationChannel))
 
-    assert office.post(f"/admin/channels/{channel.id}/test").status_code == 302
+    assert office.post(f"/notify/channels/{channel.id}/test").status_code == 302
     notify.enqueue(channel.channel, channel.target, "新工单", "大河乡 草原火情", None, "order:1:dispatch",
                    unit_id=unit.id)
     db.session.commit()
@@ -216,6 +218,6 @@ def test_configured_channel_is_delivered_to_the_receiver(org, login_as, receiver
     assert sum(receiver.accepted.values()) == 2  # signed with the secret from the form
     assert all(r["query"].get("access_token") == TOKEN for r in receiver.requests)
 
-    listing = office.get("/admin/channels").get_data(as_text=True)
+    listing = office.get("/notify/channels").get_data(as_text=True)
     assert "已发送 · " in listing
     assert TOKEN not in listing and SECRET not in listing

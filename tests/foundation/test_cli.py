@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from webapp.cli import main
 from webapp.extensions import db
 from webapp.models import ApiToken, AuditEvent, User
-from webapp.security import verify_password
+from webapp.platform.security import verify_password
 
 NRSC = str(Path(sys.executable).with_name("nrsc"))
 

@@ -3,9 +3,10 @@ database that is not upgraded."""
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from webapp import create_app, dbtools
+from webapp import create_app
 from webapp.cli import main
 from webapp.extensions import db
+from webapp.platform import dbtools
 
 
 def _app(url, tmp_path):

@@ -10,9 +10,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from webapp import create_app
-from webapp.plugin_api import Clock, Domain, EventType, Prejudgement, SlaClocks, hookimpl
 from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
+from webapp import create_app
+from webapp.plugin_api import (
+    Clock,
+    Domain,
+    EventType,
+    Prejudgement,
+    SlaClocks,
+    hookimpl,
+)
 
 # Inside 红寺堡镇 (the demo township seat) and well outside the district.
 INSIDE = (37.40, 106.06)
@@ -58,7 +65,7 @@ def app(app_config, clock):
 def source_token(org):
     """A token bound to the source name ``box1``."""
     from webapp.extensions import db
-    from webapp.security import create_api_token
+    from webapp.platform.security import create_api_token
     _row, plain = create_api_token(source="box1")
     db.session.commit()
     return plain

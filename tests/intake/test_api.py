@@ -9,7 +9,14 @@ from PIL import Image
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Alert, AlertOccurrence, AuditEvent, Camera, EvidenceFile, Preset
+from webapp.models import (
+    Alert,
+    AlertOccurrence,
+    AuditEvent,
+    Camera,
+    EvidenceFile,
+    Preset,
+)
 
 
 def post_json(client, token, body, kit):
@@ -121,7 +128,7 @@ def test_camera_only_alert_is_placed_at_preset_aim_point(app, source_token, kit)
 
 
 def test_user_bound_token_acts_as_the_user(app, org, make_user, kit):
-    from webapp.security import create_api_token
+    from webapp.platform.security import create_api_token
     officer = make_user("duty_officer", "duty", login="zhiban1")
     viewer = make_user("leader_viewer", None, login="lingdao1")
     _r, officer_token = create_api_token(user=officer)
@@ -139,7 +146,7 @@ def test_user_bound_token_acts_as_the_user(app, org, make_user, kit):
 
 
 def test_get_alert_is_limited_to_its_source(app, source_token, kit):
-    from webapp.security import create_api_token
+    from webapp.platform.security import create_api_token
     _r, other = create_api_token(source="box2")
     db.session.commit()
     client = app.test_client()
@@ -240,8 +247,8 @@ def test_malformed_bodies(app, source_token, kit):
 
 
 def test_wrong_missing_or_revoked_token_is_401(app, source_token, kit):
-    from webapp import clock
     from webapp.models import ApiToken
+    from webapp.platform import clock
     client = app.test_client()
     assert post_json(client, "nrsc_wrong", body(kit), kit).status_code == 401
     resp = client.post("/api/v1/alerts", json=body(kit))
@@ -254,7 +261,7 @@ def test_wrong_missing_or_revoked_token_is_401(app, source_token, kit):
 
 
 def test_openapi_documents_what_the_endpoint_accepts(app, kit):
-    from webapp.intake import FIELDS
+    from webapp.alerts.intake import FIELDS
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
     op = doc["paths"]["/alerts"]["post"]
     content = op["requestBody"]["content"]

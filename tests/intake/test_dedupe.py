@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from webapp import clock as clock_module
+from webapp.alerts.intake import ingest
 from webapp.extensions import db
-from webapp.intake import ingest
 from webapp.models import Alert, AlertOccurrence, EvidenceFile
+from webapp.platform import clock as clock_module
 
 
 def report(kit, seid, *, dlat=0.0, domain="fire", event_type="smoke", when=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from webapp import evidence
+from webapp.alerts import evidence
 from webapp.extensions import db
 from webapp.models import EvidenceFile
 

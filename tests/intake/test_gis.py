@@ -7,9 +7,9 @@ import time
 from shapely.geometry import box, mapping
 from sqlalchemy import func, insert, select
 
-from webapp import gis
+from webapp.alerts.intake import ingest
 from webapp.extensions import db
-from webapp.intake import ingest
+from webapp.gis import context as gis
 from webapp.models import AuditEvent, Parcel, Township
 
 LAT, LON = 37.40, 106.06

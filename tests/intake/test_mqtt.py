@@ -18,7 +18,7 @@ BROKER = "mqtt://127.0.0.1:1883"
 
 @pytest.fixture
 def subscriber(org):
-    from webapp.mqtt import MqttIntake
+    from webapp.alerts.mqtt import MqttIntake
     prefix = uuid.uuid4().hex[:8] + "/"   # topics of our own, so parallel runs never cross
     sub = MqttIntake(org, BROKER, prefix=prefix)
     try:

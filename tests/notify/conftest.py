@@ -103,11 +103,19 @@ def make_order(org, clock):
 
     from sqlalchemy import select
 
-    from webapp import audit, evidence
+    from webapp.alerts import evidence
     from webapp.extensions import db
     from webapp.models import (
-        Alert, Camera, Feedback, OrderParticipant, Preset, Township, Unit, WorkOrder,
+        Alert,
+        Camera,
+        Feedback,
+        OrderParticipant,
+        Preset,
+        Township,
+        Unit,
+        WorkOrder,
     )
+    from webapp.platform import audit
 
     def unit(code):
         return db.session.scalar(select(Unit).where(Unit.code == code))

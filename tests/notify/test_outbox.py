@@ -7,10 +7,17 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from webapp import audit, notify
 from webapp.extensions import db
-from webapp.models import AuditEvent, NotificationChannel, OutboxMessage, Unit, WorkOrder
-from webapp.tasks import get_runner
+from webapp.models import (
+    AuditEvent,
+    NotificationChannel,
+    OutboxMessage,
+    Unit,
+    WorkOrder,
+)
+from webapp.notify import outbox as notify
+from webapp.platform import audit
+from webapp.platform.tasks import get_runner
 
 FORESTRY = "forestry_grassland"
 
@@ -210,10 +217,7 @@ def test_channel_without_notifier_waits_for_its_plugin(org, clock):
 
 
 def test_background_job_delivers_on_tick(org, receiver, app, clock):
-    from webapp import services
-    assert notify.start in services.STARTERS
-    notify.start(app)
-    runner = get_runner(app)
+    runner = get_runner(app)  # the app registers every job of webapp.jobs
     assert runner.recurring[notify.JOB_NAME].every == timedelta(seconds=10)
     notify.enqueue("wecom", receiver.url + "/wecom/send?key=K", "t", "tick body", None, "k")
     db.session.commit()

@@ -5,7 +5,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from webapp import pdf
+from webapp.printing import pdf
 
 
 def pdftotext(data: bytes, tmp_path: Path) -> str:
@@ -110,7 +110,7 @@ def test_batch_refuses_more_orders_than_the_limit(make_order, login_as, app):
 
 def test_api_pdf_with_a_user_token(make_order, make_user, app, tmp_path):
     from webapp.extensions import db
-    from webapp.security import create_api_token
+    from webapp.platform.security import create_api_token
 
     a, _b, c = _three_orders(make_order)
     forestry = make_user("unit_handler", "forestry_grassland")
@@ -137,7 +137,7 @@ def test_domain_plugin_template_fills_the_details_block(app_config, clock, tmp_p
     from jinja2 import ChoiceLoader, DictLoader
 
     from webapp import create_app
-    from webapp.demo import load_organisation
+    from webapp.demo.data import load_organisation
     from webapp.extensions import db
     from webapp.models import WorkOrder
     from webapp.plugin_api import hookimpl

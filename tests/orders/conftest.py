@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from webapp.plugin_api import Clock, Domain, EventType, Routing, SlaClocks, hookimpl
 from tests.images import jpeg  # noqa: F401 - re-exported to the tests of this folder
+from webapp.plugin_api import Clock, Domain, EventType, Routing, SlaClocks, hookimpl
 
 # Inside 柳泉乡 and 红寺堡镇 (demo township boundaries).
 LIUQUAN = (37.14, 106.35)
@@ -63,9 +63,9 @@ def app(app_config, clock):
 @pytest.fixture
 def make_alert(org):
     """make_alert(domain, event_type, at=(lat, lon), status="confirmed") -> Alert."""
-    from webapp import clock
     from webapp.extensions import db
     from webapp.models import Alert
+    from webapp.platform import clock
 
     counter = iter(range(1, 1_000_000))
 
@@ -105,7 +105,7 @@ class Api:
 def api_as(app, org, make_user):
     """api_as(role, unit_code=None) -> Api for a new user with a fresh token."""
     from webapp.extensions import db
-    from webapp.security import create_api_token
+    from webapp.platform.security import create_api_token
 
     def factory(role: str, unit_code: str | None = None) -> Api:
         user = make_user(role, unit_code)

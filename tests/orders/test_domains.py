@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from webapp import workflow
 from webapp.extensions import db
 from webapp.models import AuditEvent
+from webapp.orders import workflow
 
 # domain, event type, where, lead, lead offices, cooperating, forward_to, working group, basis
 CASES = [
@@ -74,8 +74,8 @@ def test_whole_loop_per_domain(domain, event_type, town, lead, offices, cooperat
 def test_scenario_3_geohazard_township_on_time_lead_late(app, make_alert, people, make_user, places, clock):
     from datetime import datetime
 
-    from webapp.clock import LOCAL_TZ
     from webapp.models import OutboxMessage
+    from webapp.platform.clock import LOCAL_TZ
 
     leader = make_user("unit_leader", "natural_resources")
     clock.set(datetime(2026, 11, 20, 15, 2, tzinfo=LOCAL_TZ))

@@ -6,9 +6,16 @@ import io
 import pytest
 from sqlalchemy import func, select
 
-from webapp import workflow
 from webapp.extensions import db
-from webapp.models import AuditEvent, EvidenceFile, ExtensionRequest, Feedback, OutboxMessage, WorkOrder
+from webapp.models import (
+    AuditEvent,
+    EvidenceFile,
+    ExtensionRequest,
+    Feedback,
+    OutboxMessage,
+    WorkOrder,
+)
+from webapp.orders import workflow
 
 
 def part(order_json, unit_code):
@@ -338,7 +345,7 @@ def test_every_action_is_its_own_documented_path(app, people):
 def test_numbers_are_unique_and_sequential_per_year(app, org, clock):
     from datetime import datetime
 
-    from webapp.clock import LOCAL_TZ
+    from webapp.platform.clock import LOCAL_TZ
 
     numbers = [workflow.next_number() for _ in range(3)]
     db.session.commit()

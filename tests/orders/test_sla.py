@@ -5,8 +5,8 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from webapp import sla
-from webapp.clock import LOCAL_TZ
+from webapp.orders import sla
+from webapp.platform.clock import LOCAL_TZ
 from webapp.plugin_api import Clock
 
 

@@ -5,9 +5,9 @@ import io
 
 import pytest
 
-from webapp import workflow
 from webapp.extensions import db
 from webapp.models import WorkOrder
+from webapp.orders import workflow
 
 
 def _photo(make_jpeg):

@@ -42,7 +42,7 @@ def test_workorder_template_is_found_by_the_app_and_fills_domain_details(app, co
     assert '{% extends "orders/pdf/base.html" %}' in source
     # Render against a stand-in base: the core's base template is another area's.
     env = app.jinja_env.overlay(loader=ChoiceLoader([DictLoader({"orders/pdf/base.html": STAND_IN_BASE}),
-                                                     app.jinja_loader]))
+                                                     app.jinja_env.loader]))
     with app.test_request_context("/?lang=en"):
         html = env.get_template(name).render()
     assert html.startswith("<main>") and html.count("<tr>") >= 5
@@ -89,7 +89,7 @@ def test_domain_details_print_on_the_real_work_order(app, org, code):
     """With the core's base template, a domain's order prints its own fields."""
     from webapp.extensions import db
     from webapp.models import WorkOrder
-    from webapp.pdf import render_order_html
+    from webapp.printing.pdf import render_order_html
 
     order = WorkOrder(number=f"HSB-TEST-{code}", kind="alert", domain=code,
                       event_type=app.extensions["nrsc.plugins"].domain(code).event_types[0].code,

@@ -11,11 +11,25 @@ import pytest
 
 from webapp import PluginError, create_app, hookspecs
 from webapp.plugin_api import (
-    Clock, Delivery, Detection, DetectionContext, Domain, EventType, Message, SimpleDetector,
-    SlaClocks, hookimpl,
+    Clock,
+    Delivery,
+    Detection,
+    DetectionContext,
+    Domain,
+    EventType,
+    Message,
+    SimpleDetector,
+    SlaClocks,
+    hookimpl,
 )
 from webapp.plugins import PluginHost, build_plugin_host
-from webapp.testing import alert_view, build_host, gis_context, gis_feature, routing_context
+from webapp.testing import (
+    alert_view,
+    build_host,
+    gis_context,
+    gis_feature,
+    routing_context,
+)
 
 SEVEN = ("farmland", "mining", "geohazard", "fire", "grazing", "safety", "ecology")
 HOOKS = ("register_domains", "register_detectors", "route_alert", "prejudge_alert",

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from webapp.plugins import build_plugin_host
-from webapp.testing import alert_view, gis_context, gis_feature as feature
+from webapp.testing import alert_view, gis_context
+from webapp.testing import gis_feature as feature
 
 # Alert dates as they fall in Hongsipu (UTC+8).
 MAY = datetime(2026, 5, 12, 2, 0, tzinfo=timezone.utc)

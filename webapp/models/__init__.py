@@ -1,15 +1,39 @@
 """All ORM models; import from here."""
 from webapp.models.alerts import (  # noqa: F401
-    ALERT_STATUSES, OPEN_ALERT_STATUSES, Alert, AlertOccurrence, AuditEvent, EvidenceFile,
+    ALERT_STATUSES,
+    OPEN_ALERT_STATUSES,
+    Alert,
+    AlertOccurrence,
+    AuditEvent,
+    EvidenceFile,
     OutboxMessage,
 )
 from webapp.models.cameras import (  # noqa: F401
-    CAMERA_KINDS, CAMERA_STATUSES, PARCEL_LAYERS, CalendarDay, Camera, Parcel, Preset,
+    CAMERA_KINDS,
+    CAMERA_STATUSES,
+    PARCEL_LAYERS,
+    CalendarDay,
+    Camera,
+    Parcel,
+    Preset,
 )
 from webapp.models.orders import (  # noqa: F401
-    FEEDBACK_RESULTS, ORDER_KINDS, ORDER_STATES, ExtensionRequest, Feedback, OrderParticipant,
-    OrderSequence, WorkOrder,
+    FEEDBACK_RESULTS,
+    ORDER_KINDS,
+    ORDER_STATES,
+    ExtensionRequest,
+    Feedback,
+    OrderParticipant,
+    OrderSequence,
+    WorkOrder,
 )
 from webapp.models.org import (  # noqa: F401
-    ROLES, UNIT_KINDS, ApiToken, NotificationChannel, Township, Unit, User, WorkingGroup,
+    ROLES,
+    UNIT_KINDS,
+    ApiToken,
+    NotificationChannel,
+    Township,
+    Unit,
+    User,
+    WorkingGroup,
 )

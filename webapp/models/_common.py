@@ -27,5 +27,5 @@ class UTCDateTime(TypeDecorator):
 
 
 def utcnow() -> datetime:
-    from webapp.clock import now
+    from webapp.platform.clock import now
     return now()

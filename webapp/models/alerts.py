@@ -5,7 +5,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 

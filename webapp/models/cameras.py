@@ -8,7 +8,15 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint,
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
     literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -109,7 +117,7 @@ class Parcel(db.Model):
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # A table-wide change counter: every UPDATE sets it above the current
-    # maximum, so webapp.gis sees any change in max(revision) (an index lookup).
+    # maximum, so webapp.gis.context sees any change in max(revision) (an index lookup).
     revision: Mapped[int] = mapped_column(
         Integer, default=1, server_default="1", index=True,
         onupdate=literal_column("(SELECT COALESCE(MAX(p2.revision), 0) + 1 FROM parcels AS p2)"))

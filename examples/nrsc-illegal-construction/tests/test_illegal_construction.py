@@ -1,12 +1,18 @@
 """The example plugin tested with the platform's test kit (``-p webapp.testing``)."""
 from __future__ import annotations
 
+import nrsc_illegal_construction as plugin
 import numpy as np
 import pytest
 
-import nrsc_illegal_construction as plugin
 from webapp.plugin_api import DetectionContext
-from webapp.testing import alert_view, assert_plugin_ok, gis_context, gis_feature, routing_context
+from webapp.testing import (
+    alert_view,
+    assert_plugin_ok,
+    gis_context,
+    gis_feature,
+    routing_context,
+)
 
 
 @pytest.fixture

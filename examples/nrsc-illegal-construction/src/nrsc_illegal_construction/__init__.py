@@ -8,12 +8,21 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 from typing import Any, Mapping
 
-from webapp.plugin_api import (
-    AlertView, Clock, Detector, Domain, EventType, GisContext, Prejudgement, Routing,
-    RoutingContext, SimpleDetector, SlaClocks, hookimpl,
-)
-
 from nrsc_illegal_construction.detector import DEFAULTS, blue_roof
+from webapp.plugin_api import (
+    AlertView,
+    Clock,
+    Detector,
+    Domain,
+    EventType,
+    GisContext,
+    Prejudgement,
+    Routing,
+    RoutingContext,
+    SimpleDetector,
+    SlaClocks,
+    hookimpl,
+)
 
 CODE = "illegal_construction"
 # Hongsipu keeps China Standard Time all year.

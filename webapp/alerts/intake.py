@@ -1,0 +1,456 @@
+"""Alert intake: one function for the HTTP API, MQTT and manual alerts.
+
+:func:`ingest` validates a payload (the fields of DESIGN.md §8), places an
+alert that carries only a camera, refuses points outside the district, joins
+an open duplicate or creates a new alert with its GIS context and the domain
+plugin's prejudgement, stores the snapshots and records an audit event — all
+in one transaction, with files published only when it commits.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.alerts import evidence
+from webapp.extensions import db
+from webapp.gis import context as gis
+from webapp.models import (
+    OPEN_ALERT_STATUSES,
+    Alert,
+    AlertOccurrence,
+    Camera,
+    Preset,
+    User,
+)
+from webapp.platform import audit, clock
+from webapp.plugin_api import AlertView, GisContext
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEDUPE_RADIUS_M = 300.0
+DEFAULT_DEDUPE_WINDOW_MIN = 60.0
+DEFAULT_MAX_IMAGES = 10
+FUTURE_TOLERANCE = timedelta(minutes=10)
+
+# name -> (kind, max length for strings); the request fields of DESIGN.md §8.
+FIELDS: dict[str, tuple[str, int | None]] = {
+    "domain": ("str", 40),
+    "event_type": ("str", 60),
+    "source_event_id": ("str", 120),
+    "occurred_at": ("datetime", None),
+    "lat": ("float", None),
+    "lon": ("float", None),
+    "camera_code": ("str", 40),
+    "preset": ("int", None),
+    "pan": ("float", None),
+    "tilt": ("float", None),
+    "zoom": ("float", None),
+    "label": ("str", 80),
+    "score": ("float", None),
+    "boxes": ("boxes", None),
+    "text": ("str", 2000),
+}
+# Inline images for senders that cannot post multipart (MQTT, some boxes).
+INLINE_IMAGES = "images"
+
+
+class IntakeError(Exception):
+    """An intake refused; ``status``/``code``/``message`` become the JSON error."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+
+@dataclass
+class Report:
+    """A validated payload."""
+
+    domain: str
+    event_type: str
+    occurred_at: datetime
+    source_event_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    camera_code: str | None = None
+    preset: int | None = None
+    pan: float | None = None
+    tilt: float | None = None
+    zoom: float | None = None
+    label: str | None = None
+    score: float | None = None
+    boxes: list[Any] = field(default_factory=list)
+    text: str | None = None
+
+
+def _setting(name: str, default: float) -> float:
+    return gis.setting(name, default)
+
+
+# -- validation ---------------------------------------------------------------
+def _coerce(name: str, kind: str, limit: int | None, value: Any) -> Any:
+    bad = lambda what: IntakeError(400, "invalid_field", f"{name} must be {what}")  # noqa: E731
+    if kind == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        value = value.strip()
+        if limit and len(value) > limit:
+            raise bad(f"at most {limit} characters")
+        return value or None
+    if kind in ("float", "int"):
+        if isinstance(value, bool):
+            raise bad("a number")
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise bad("a number") from None
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad("a finite number")
+        if kind == "int":
+            if value != int(value):
+                raise bad("an integer")
+            return int(value)
+        return float(value)
+    if kind == "datetime":
+        if not isinstance(value, str):
+            raise bad("an ISO 8601 date-time string with an offset")
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise bad("an ISO 8601 date-time with an offset, e.g. 2026-11-20T02:13:00+08:00") from None
+        if when.tzinfo is None:
+            raise bad("an ISO 8601 date-time WITH an offset (+08:00 or Z)")
+        return when
+    if kind == "boxes":
+        if isinstance(value, str):
+            import json
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise bad("a JSON list") from None
+        return _check_boxes(value)
+    raise AssertionError(kind)
+
+
+def _check_boxes(value: Any) -> list[Any]:
+    """Boxes are ``[x1, y1, x2, y2]`` normalised to 0..1, or objects with
+    ``box`` (normalised) or ``box_px`` (pixels) and optional label and score."""
+    def numbers(v: Any, normalised: bool) -> bool:
+        return (isinstance(v, list) and len(v) == 4
+                and all(isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n) for n in v)
+                and (not normalised or all(0.0 <= n <= 1.0 for n in v)))
+
+    if not isinstance(value, list) or len(value) > 100:
+        raise IntakeError(400, "invalid_field", "boxes must be a list of at most 100 boxes")
+    for i, item in enumerate(value):
+        ok = numbers(item, True) or (
+            isinstance(item, dict) and set(item) <= {"box", "box_px", "label", "score"}
+            and (("box" in item and numbers(item["box"], True)) or ("box_px" in item and numbers(item["box_px"], False))))
+        if not ok:
+            raise IntakeError(400, "invalid_field",
+                              f"boxes[{i}] must be [x1, y1, x2, y2] in 0..1 or an object with box or box_px")
+    return value
+
+
+def parse_report(payload: Any) -> Report:
+    if not isinstance(payload, dict):
+        raise IntakeError(400, "invalid_body", "the alert must be a JSON object")
+    unknown = sorted(set(payload) - set(FIELDS) - {INLINE_IMAGES})
+    if unknown:
+        raise IntakeError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, (kind, limit) in FIELDS.items():
+        raw = payload.get(name)
+        if raw is None or raw == "":
+            continue
+        values[name] = _coerce(name, kind, limit, raw)
+    for required in ("domain", "event_type"):
+        if not values.get(required):
+            raise IntakeError(400, "missing_field", f"{required} is required")
+    if ("lat" in values) != ("lon" in values):
+        raise IntakeError(400, "missing_field", "lat and lon go together")
+    if "lat" not in values and "camera_code" not in values:
+        raise IntakeError(400, "missing_field", "give lat and lon, or a camera_code")
+    if "lat" in values and not (-90 <= values["lat"] <= 90 and -180 <= values["lon"] <= 180):
+        raise IntakeError(400, "invalid_field", "lat must be in -90..90 and lon in -180..180")
+    if "score" in values and not 0.0 <= values["score"] <= 1.0:
+        raise IntakeError(400, "invalid_field", "score must be in 0..1")
+    now = clock.now()
+    values.setdefault("occurred_at", now)
+    if values["occurred_at"] > now + FUTURE_TOLERANCE:
+        raise IntakeError(400, "invalid_field", "occurred_at is in the future")
+    return Report(**values)
+
+
+def inline_images(payload: dict[str, Any]) -> list[tuple[str | None, bytes]]:
+    """Decode ``images: [{filename, data (base64)}]`` from a JSON payload."""
+    items = payload.get(INLINE_IMAGES)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise IntakeError(400, "invalid_field", "images must be a list of {filename, data}")
+    result = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("data"), str):
+            raise IntakeError(400, "invalid_field", f"images[{i}] must be an object with base64 data")
+        try:
+            data = base64.b64decode(item["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise IntakeError(400, "invalid_field", f"images[{i}].data is not valid base64") from None
+        name = item.get("filename")
+        result.append((name if isinstance(name, str) else None, data))
+    return result
+
+
+# -- placing ------------------------------------------------------------------
+@dataclass
+class Placement:
+    lat: float
+    lon: float
+    estimated: bool
+    camera: Camera | None
+    preset: Preset | None
+
+
+def _aim(camera: Camera, pan: float, tilt: float) -> tuple[float, float] | None:
+    try:
+        from webapp.ptz import aim_point
+    except ImportError:  # pragma: no cover - geolocation not installed
+        return None
+    return aim_point(camera.lat, camera.lon, camera.mount_height_m, camera.pan_zero_azimuth_deg,
+                     pan, tilt, ground_elevation_m=camera.ground_elevation_m)
+
+
+def place(report: Report) -> Placement:
+    """Resolve the camera and preset; a report without coordinates is placed at
+    where the camera looks (the preset's aim point, else the camera) and
+    marked estimated."""
+    camera = preset = None
+    if report.camera_code:
+        camera = db.session.scalar(select(Camera).where(Camera.code == report.camera_code))
+        if camera is None or not camera.active:
+            raise IntakeError(400, "unknown_camera", f"no active camera with code {report.camera_code!r}")
+        if report.preset is not None:
+            preset = db.session.scalar(select(Preset).where(
+                Preset.camera_id == camera.id, Preset.number == report.preset))
+            if preset is None:
+                raise IntakeError(400, "unknown_preset",
+                                  f"camera {camera.code} has no preset {report.preset}")
+    elif report.preset is not None:
+        raise IntakeError(400, "missing_field", "preset needs camera_code")
+    if report.lat is not None and report.lon is not None:
+        return Placement(report.lat, report.lon, False, camera, preset)
+    assert camera is not None
+    point = None
+    if report.pan is not None and report.tilt is not None:
+        point = _aim(camera, report.pan, report.tilt)
+    if point is None and preset is not None:
+        if preset.aim_lat is not None and preset.aim_lon is not None:
+            point = (preset.aim_lat, preset.aim_lon)
+        else:
+            point = _aim(camera, preset.pan_deg, preset.tilt_deg)
+    lat, lon = point if point is not None else (camera.lat, camera.lon)
+    return Placement(lat, lon, True, camera, preset)
+
+
+# -- dedupe -------------------------------------------------------------------
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = 6_371_008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+def find_open_duplicate(domain: str, lat: float, lon: float, when: datetime) -> Alert | None:
+    """The nearest open alert of ``domain`` within the dedupe radius and window."""
+    radius = _setting("NRSC_DEDUPE_RADIUS_M", DEFAULT_DEDUPE_RADIUS_M)
+    window = timedelta(minutes=_setting("NRSC_DEDUPE_WINDOW_MIN", DEFAULT_DEDUPE_WINDOW_MIN))
+    if radius <= 0 or window <= timedelta(0):
+        return None
+    dlat = radius / 110_574.0
+    dlon = radius / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    candidates = db.session.scalars(select(Alert).where(
+        Alert.domain == domain, Alert.status.in_(OPEN_ALERT_STATUSES),
+        Alert.last_seen_at >= when - window, Alert.occurred_at <= when + window,
+        Alert.lat.between(lat - dlat, lat + dlat), Alert.lon.between(lon - dlon, lon + dlon),
+    )).all()
+    scored = [(haversine_m(lat, lon, a.lat, a.lon), a.id, a) for a in candidates]
+    scored = [s for s in scored if s[0] <= radius]
+    return min(scored)[2] if scored else None
+
+
+# -- the whole intake ---------------------------------------------------------
+def find_replay(source: str, source_event_id: str | None) -> Alert | None:
+    """The alert an earlier delivery of this event created or joined."""
+    if not source_event_id:
+        return None
+    return db.session.scalar(select(Alert).join(AlertOccurrence).where(
+        AlertOccurrence.source == source, AlertOccurrence.source_event_id == source_event_id))
+
+
+def _actor_kwargs(source: str, actor: User | None) -> dict[str, Any]:
+    return {"actor": actor} if actor is not None else {"actor_label": f"source:{source}"}
+
+
+def alert_view(alert: Alert) -> AlertView:
+    return AlertView(
+        domain=alert.domain, event_type=alert.event_type, lat=alert.lat, lon=alert.lon,
+        occurred_at=alert.occurred_at, id=alert.id, source=alert.source,
+        camera_code=alert.camera.code if alert.camera else None, preset=alert.preset_number,
+        label=alert.label, score=alert.score, text=alert.text, manual=alert.manual,
+        location_estimated=alert.location_estimated, occurrences=alert.occurrences)
+
+
+def ingest(payload: dict[str, Any], images: Iterable[tuple[str | None, bytes]] = (), *,
+           source: str, actor: User | None = None, manual: bool = False,
+           require_images: bool = False) -> tuple[Alert, bool]:
+    """Take in one reported event. Returns ``(alert, created)``; ``created`` is
+    False for a replay of an event already taken in, or when the event joined
+    an open duplicate. Commits; raises :class:`IntakeError` having written
+    nothing."""
+    try:
+        return _ingest(payload, list(images), source=source, actor=actor, manual=manual,
+                       require_images=require_images)
+    except IntakeError:
+        db.session.rollback()
+        raise
+    except evidence.EvidenceError as exc:
+        db.session.rollback()
+        raise IntakeError(exc.status, exc.code, exc.message) from None
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, source: str,
+            actor: User | None, manual: bool, require_images: bool) -> tuple[Alert, bool]:
+    report = parse_report(payload)
+    images = images + inline_images(payload)
+
+    replay = find_replay(source, report.source_event_id)
+    if replay is not None:
+        return _replayed(replay, source, report, actor), False
+
+    host = current_app.extensions["nrsc.plugins"]
+    domain = host.domain(report.domain)
+    if domain is None:
+        raise IntakeError(400, "unknown_domain", f"unknown domain {report.domain!r}; "
+                          f"known: {', '.join(sorted(host.domains)) or 'none'}")
+    if domain.event_type(report.event_type) is None:
+        raise IntakeError(400, "unknown_event_type",
+                          f"domain {domain.code} has no event type {report.event_type!r}; "
+                          f"known: {', '.join(e.code for e in domain.event_types)}")
+    placement = place(report)
+    gis_index = gis.get_index()
+    if not gis.in_district(placement.lat, placement.lon, gis_index):
+        raise IntakeError(400, "outside_district",
+                          f"({placement.lat:.6f}, {placement.lon:.6f}) is outside the district's townships")
+    max_images = int(_setting("NRSC_MAX_IMAGES", DEFAULT_MAX_IMAGES))
+    if require_images and not images:
+        raise IntakeError(400, "missing_images", "send at least one snapshot image")
+    if len(images) > max_images:
+        raise IntakeError(400, "too_many_images", f"at most {max_images} images per alert")
+    checked = [evidence.check_image(data, name or f"image {i + 1}") for i, (name, data) in enumerate(images)]
+
+    now = clock.now()
+    duplicate = find_open_duplicate(domain.code, placement.lat, placement.lon, report.occurred_at)
+    if duplicate is not None:
+        alert, created = duplicate, False
+        alert.occurrences = Alert.occurrences + 1
+        alert.last_seen_at = max(alert.last_seen_at, report.occurred_at)
+        if report.score is not None and (alert.score is None or report.score > alert.score):
+            alert.score = report.score
+    else:
+        alert, created = _new_alert(report, placement, domain, source=source, actor=actor,
+                                    manual=manual, now=now, gis_index=gis_index), True
+    try:
+        occurrence = _record(alert, created, report, placement, checked, source=source,
+                             actor=actor, manual=manual)
+        db.session.commit()
+    except IntegrityError:
+        # Another delivery of the same event won the race (the unique
+        # (source, source_event_id) of alerts or occurrences): answer with its alert.
+        db.session.rollback()
+        existing = find_replay(source, report.source_event_id)
+        if existing is None:
+            raise
+        return _replayed(existing, source, report, actor), False
+    log.debug("intake %s/%s → alert %s occurrence %s", source, report.source_event_id, alert.id, occurrence.id)
+    if not created:
+        db.session.refresh(alert)
+    return alert, created
+
+
+def _record(alert: Alert, created: bool, report: Report, placement: Placement,
+            checked: list[evidence.CheckedImage], *, source: str, actor: User | None,
+            manual: bool) -> AlertOccurrence:
+    """Add the sighting, its snapshots and the audit event to the session."""
+    occurrence = AlertOccurrence(
+        alert=alert, source=source, source_event_id=report.source_event_id,
+        occurred_at=report.occurred_at, lat=placement.lat, lon=placement.lon, score=report.score,
+        boxes=report.boxes, camera_id=placement.camera.id if placement.camera else None,
+        preset_number=report.preset)
+    db.session.add(occurrence)
+    db.session.flush()
+    for image in checked:
+        evidence.store_image(image, image.filename, "snapshot", uploaded_by=actor,
+                             alert_id=alert.id, occurrence_id=occurrence.id)
+    detail = {"source": source, "source_event_id": report.source_event_id, "occurrence_id": occurrence.id,
+              "images": len(checked), "lat": placement.lat, "lon": placement.lon,
+              "location_estimated": placement.estimated}
+    if created:
+        audit.record("alert_created", "alert", alert.id, to_state="new", data=detail,
+                     note="manual" if manual else None, **_actor_kwargs(source, actor))
+    else:
+        audit.record("alert_occurrence_joined", "alert", alert.id, from_state=alert.status,
+                     to_state=alert.status, data=detail, **_actor_kwargs(source, actor))
+    return occurrence
+
+
+def _new_alert(report: Report, placement: Placement, domain, *, source: str, actor: User | None,
+               manual: bool, now: datetime, gis_index: gis.GisIndex) -> Alert:
+    context = gis.context_at(placement.lat, placement.lon, report.occurred_at, gis_index)
+    town = gis.township_at(placement.lat, placement.lon, gis_index)
+    alert = Alert(
+        domain=domain.code, event_type=report.event_type, status="new", source=source,
+        source_event_id=report.source_event_id, manual=manual,
+        reporter_id=actor.id if (manual and actor) else None,
+        occurred_at=report.occurred_at, created_at=now, last_seen_at=report.occurred_at, occurrences=1,
+        lat=placement.lat, lon=placement.lon, location_estimated=placement.estimated,
+        camera=placement.camera, preset_number=report.preset, pan_deg=report.pan, tilt_deg=report.tilt,
+        zoom=report.zoom, label=report.label, score=report.score, boxes=report.boxes, text=report.text,
+        township_id=town.id if town else None, gis_context=gis.context_to_json(context),
+        review_due_at=now + timedelta(minutes=domain.sla.review.minutes + 1440 * domain.sla.review.working_days),
+    )
+    db.session.add(alert)
+    _prejudge(alert, context)
+    return alert
+
+
+def _prejudge(alert: Alert, context: GisContext) -> None:
+    host = current_app.extensions["nrsc.plugins"]
+    result = host.prejudge(alert=alert_view(alert), context=context)
+    if result is not None:
+        alert.prejudgement_level = result.level
+        alert.prejudgement_reasons = list(result.reasons)
+
+
+def _replayed(alert: Alert, source: str, report: Report, actor: User | None) -> Alert:
+    audit.record("alert_intake_replayed", "alert", alert.id, data={
+        "source": source, "source_event_id": report.source_event_id}, **_actor_kwargs(source, actor))
+    db.session.commit()
+    return alert

@@ -1,0 +1,596 @@
+"""The duty officer's review console (研判): live queue, alert detail,
+verdicts, manual alerts, and the review API under /api/v1/alerts."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+
+from webapp.alerts import review
+from webapp.alerts.review import REASON_CODES, ReviewError
+from webapp.api.base import ERROR_CONTENT, api_auth, documented
+from webapp.extensions import csrf, db
+from webapp.models import (
+    ALERT_STATUSES,
+    OPEN_ALERT_STATUSES,
+    Alert,
+    AuditEvent,
+    Camera,
+    Parcel,
+    Township,
+    WorkOrder,
+)
+from webapp.platform import clock
+from webapp.platform.errors import api_error
+from webapp.platform.jinja import is_htmx, render
+from webapp.platform.security import DUTY_ROLES, current_user, roles_required
+
+bp = Blueprint("alerts", __name__, template_folder="templates")
+api = Blueprint("alerts_api", __name__)
+csrf.exempt(api)
+
+PAGE_SIZE = 50
+READ_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
+SINCE_CHOICES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24),
+                 "7d": timedelta(days=7), "30d": timedelta(days=30)}
+# Degrees around the event point in which parcels are drawn on the map.
+MAP_PARCEL_MARGIN_DEG = 0.03
+MAP_PARCEL_LIMIT = 300
+
+
+# -- the queue --------------------------------------------------------------------
+def read_filters(args) -> dict[str, Any]:
+    """Filters from the query string; anything unknown is ignored, not an error."""
+    host = current_app.extensions["nrsc.plugins"]
+    f: dict[str, Any] = {"domain": "", "township": None, "camera": None, "source": "",
+                         "status": "open", "since": "", "page": 1}
+    if args.get("domain") in host.domains:
+        f["domain"] = args["domain"]
+    for key in ("township", "camera", "page"):
+        try:
+            value = int(args.get(key) or 0)
+        except ValueError:
+            value = 0
+        if value > 0:
+            f[key] = value
+    f["source"] = (args.get("source") or "").strip()[:80]
+    status = args.get("status") or "open"
+    f["status"] = status if status in ("open", "all", *ALERT_STATUSES) else "open"
+    f["since"] = args.get("since") if args.get("since") in SINCE_CHOICES else ""
+    return f
+
+
+def _filtered(stmt: Select, f: dict[str, Any], *, with_status: bool = True) -> Select:
+    if f["domain"]:
+        stmt = stmt.where(Alert.domain == f["domain"])
+    if f["township"]:
+        stmt = stmt.where(Alert.township_id == f["township"])
+    if f["camera"]:
+        stmt = stmt.where(Alert.camera_id == f["camera"])
+    if f["source"]:
+        stmt = stmt.where(Alert.source == f["source"])
+    if f["since"]:
+        stmt = stmt.where(Alert.created_at >= clock.now() - SINCE_CHOICES[f["since"]])
+    if with_status:
+        if f["status"] == "open":
+            stmt = stmt.where(Alert.status.in_(OPEN_ALERT_STATUSES))
+        elif f["status"] != "all":
+            stmt = stmt.where(Alert.status == f["status"])
+    return stmt
+
+
+def queue_statement(f: dict[str, Any]) -> Select:
+    """The page of the queue: open alerts by review due time (most pressing
+    first), any other view newest first."""
+    stmt = _filtered(select(Alert), f)
+    if f["status"] in OPEN_ALERT_STATUSES or f["status"] == "open":
+        stmt = stmt.order_by(Alert.review_due_at.asc(), Alert.id.desc())
+    else:
+        stmt = stmt.order_by(Alert.created_at.desc(), Alert.id.desc())
+    return stmt.limit(PAGE_SIZE + 1).offset((f["page"] - 1) * PAGE_SIZE)
+
+
+def status_counts(f: dict[str, Any]) -> dict[str, int]:
+    rows = db.session.execute(
+        _filtered(select(Alert.status, func.count()), f, with_status=False).group_by(Alert.status)).all()
+    counts = {s: 0 for s in ALERT_STATUSES}
+    counts.update({status: n for status, n in rows})
+    counts["open"] = sum(counts[s] for s in OPEN_ALERT_STATUSES)
+    return counts
+
+
+def queue_context(f: dict[str, Any]) -> dict[str, Any]:
+    rows = db.session.scalars(queue_statement(f).options(
+        selectinload(Alert.camera), selectinload(Alert.township), selectinload(Alert.claimed_by))).all()
+    host = current_app.extensions["nrsc.plugins"]
+    alarm = [a.id for a in rows if a.status in OPEN_ALERT_STATUSES and a.acknowledged_at is None
+             and host.domain(a.domain) is not None and host.domain(a.domain).urgent]
+    return {"alerts": rows[:PAGE_SIZE], "more": len(rows) > PAGE_SIZE, "filters": f,
+            "counts": status_counts(f), "alarm_ids": alarm, "now": clock.now()}
+
+
+def filter_choices() -> dict[str, Any]:
+    return {
+        "townships": db.session.scalars(select(Township).order_by(Township.id)).all(),
+        "cameras": db.session.scalars(select(Camera).order_by(Camera.code)).all(),
+        "sources": db.session.scalars(select(Alert.source).distinct().order_by(Alert.source).limit(50)).all(),
+        "since_choices": list(SINCE_CHOICES),
+    }
+
+
+@bp.route("/")
+@roles_required(*DUTY_ROLES)
+def console():
+    f = read_filters(request.args)
+    ctx = queue_context(f)
+    return render("alerts/console.html", "alerts/_queue.html", **ctx, **filter_choices())
+
+
+@bp.route("/queue")
+@roles_required(*DUTY_ROLES)
+def queue():
+    """The queue alone: polled by the console every 2 s."""
+    f = read_filters(request.args)
+    return render("alerts/_queue.html", None, **queue_context(f))
+
+
+# -- detail -----------------------------------------------------------------------
+def _get_alert(alert_id: int) -> Alert:
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        abort(404)
+    return alert
+
+
+def evidence_url(file_id: int) -> str:
+    """URL of an evidence file, served by the intake area's /files/<id>."""
+    for rule in current_app.url_map.iter_rules():
+        if rule.rule.startswith("/files/<") and rule.arguments:
+            return url_for(rule.endpoint, **{next(iter(rule.arguments)): file_id})
+    return f"/files/{file_id}"
+
+
+def map_data(alert: Alert) -> dict[str, Any]:
+    """What the detail page's Leaflet map draws: point, camera and its view
+    direction, and the parcels around the point."""
+    m = MAP_PARCEL_MARGIN_DEG
+    parcels = db.session.scalars(
+        select(Parcel).where(Parcel.min_lon <= alert.lon + m, Parcel.max_lon >= alert.lon - m,
+                             Parcel.min_lat <= alert.lat + m, Parcel.max_lat >= alert.lat - m)
+        .order_by(Parcel.layer, Parcel.id).limit(MAP_PARCEL_LIMIT)).all()
+    camera = None
+    if alert.camera is not None:
+        cam = alert.camera
+        pan = alert.pan_deg
+        if pan is None and alert.preset_number is not None:
+            preset = next((p for p in cam.presets if p.number == alert.preset_number), None)
+            pan = preset.pan_deg if preset else None
+        hfov = (cam.fov_table[0].get("hfov_deg") if cam.fov_table else None) or 60.0
+        camera = {"lat": cam.lat, "lon": cam.lon, "name": f"{cam.code} {cam.name}",
+                  "azimuth": ((cam.pan_zero_azimuth_deg or 0.0) + pan) % 360 if pan is not None else None,
+                  "hfov": hfov}
+    from webapp.platform.jinja import LAYER_NAMES
+    return {
+        "point": {"lat": alert.lat, "lon": alert.lon, "estimated": bool(alert.location_estimated)},
+        "camera": camera,
+        "parcels": [{"layer": p.layer, "layer_name": str(LAYER_NAMES.get(p.layer, p.layer)),
+                     "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
+        "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
+        "townships": township_outlines(),
+    }
+
+
+def township_outlines() -> list[dict[str, Any]]:
+    """Township boundaries, drawn under everything so a map without base
+    tiles (an intranet without a tile server) still shows where it is."""
+    return [{"name": t.name, "geometry": t.geometry}
+            for t in db.session.scalars(select(Township).order_by(Township.id))]
+
+
+def _boxes(raw: Any) -> list[dict[str, Any]]:
+    """Normalised boxes as {x1, y1, x2, y2, label}; accepts [x1,y1,x2,y2] or
+    {"box": [...], "label": ...}; anything else is skipped."""
+    out = []
+    for item in raw or ():
+        label = None
+        if isinstance(item, dict):
+            label = item.get("label")
+            item = item.get("box") or [item.get(k) for k in ("x1", "y1", "x2", "y2")]
+        try:
+            x1, y1, x2, y2 = (min(1.0, max(0.0, float(v))) for v in item)
+        except (TypeError, ValueError):
+            continue
+        if x2 > x1 and y2 > y1:
+            out.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "label": label})
+    return out
+
+
+def detail_context(alert: Alert) -> dict[str, Any]:
+    host = current_app.extensions["nrsc.plugins"]
+    occurrences = {o.id: o for o in alert.occurrence_rows}
+    snapshots = []
+    for i, ev in enumerate(f for f in alert.evidence if f.kind == "snapshot"):
+        occ = occurrences.get(ev.occurrence_id) if ev.occurrence_id else None
+        boxes = _boxes(occ.boxes if occ is not None else (alert.boxes if i == 0 else []))
+        snapshots.append({"file": ev, "url": evidence_url(ev.id), "boxes": boxes,
+                          "at": occ.occurred_at if occ is not None else alert.occurred_at})
+    history = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "alert", AuditEvent.entity_id == alert.id)
+        .order_by(AuditEvent.at, AuditEvent.id)).all()
+    preset = None
+    if alert.camera is not None and alert.preset_number is not None:
+        preset = next((p for p in alert.camera.presets if p.number == alert.preset_number), None)
+    user = current_user()
+    order = db.session.scalar(select(WorkOrder).where(WorkOrder.alert_id == alert.id))
+    # Once dispatched, the page leads to the order instead of a second dispatch.
+    endpoint = review.dispatch_endpoint() if alert.status == "confirmed" and order is None else None
+    return {
+        "order": order,
+        "alert": alert, "domain": host.domain(alert.domain), "snapshots": snapshots,
+        "occurrences": alert.occurrence_rows, "history": history, "preset": preset,
+        "checklist": review.checklist(alert), "gis": review.gis_context(alert),
+        "map_data": map_data(alert), "reasons": REASON_CODES, "now": clock.now(),
+        "can_act": user.role in DUTY_ROLES or user.role == "admin",
+        "can_takeover": user.role in review.TAKEOVER_ROLES,
+        "urgent": review.is_urgent(alert),
+        "dispatch_url": url_for(endpoint, alert_id=alert.id) if endpoint else None,
+        "duplicate_target": db.session.get(Alert, alert.duplicate_of_id) if alert.duplicate_of_id else None,
+    }
+
+
+@bp.route("/<int:alert_id>")
+@roles_required(*READ_ROLES)
+def detail(alert_id: int):
+    alert = _get_alert(alert_id)
+    return render("alerts/detail.html", **detail_context(alert))
+
+
+# -- page actions -----------------------------------------------------------------
+def _form_version() -> int | None:
+    try:
+        return int(request.form["version"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _refused(alert: Alert, exc: ReviewError):
+    """Show the detail page again with why the action was refused."""
+    db.session.rollback()
+    alert = _get_alert(alert.id)
+    if is_htmx():
+        return api_error(exc.status, exc.code, _conflict_text(exc))
+    return render("alerts/detail.html", **detail_context(alert), problem=exc,
+                  problem_text=_conflict_text(exc)), exc.status
+
+
+def _conflict_text(exc: ReviewError) -> str:
+    from webapp.platform.jinja import fmt_dt
+    if exc.code == "claimed":
+        return _("%(who)s claimed this alert at %(when)s.", who=exc.who, when=fmt_dt(exc.when, "%H:%M:%S"))
+    if exc.code == "already_decided":
+        return _("%(who)s already decided this alert at %(when)s.", who=exc.who,
+                 when=fmt_dt(exc.when, "%Y-%m-%d %H:%M:%S"))
+    if exc.code == "stale":
+        return _("This alert changed after you opened it. Check what changed below, then try again.")
+    return exc.message
+
+
+@bp.route("/<int:alert_id>/claim", methods=["POST"])
+@roles_required(*DUTY_ROLES)
+def claim(alert_id: int):
+    alert = _get_alert(alert_id)
+    try:
+        review.claim(alert, current_user(), takeover=request.form.get("takeover") == "1",
+                     version=_form_version())
+    except ReviewError as exc:
+        return _refused(alert, exc)
+    return redirect(url_for("alerts.detail", alert_id=alert.id))
+
+
+@bp.route("/<int:alert_id>/release", methods=["POST"])
+@roles_required(*DUTY_ROLES)
+def release(alert_id: int):
+    alert = _get_alert(alert_id)
+    try:
+        review.release(alert, current_user(), version=_form_version())
+    except ReviewError as exc:
+        return _refused(alert, exc)
+    flash(_("Alert #%(id)s is back in the queue.", id=alert.id))
+    return redirect(url_for("alerts.console"))
+
+
+@bp.route("/<int:alert_id>/acknowledge", methods=["POST"])
+@roles_required(*DUTY_ROLES)
+def acknowledge(alert_id: int):
+    alert = _get_alert(alert_id)
+    review.acknowledge(alert, current_user())
+    if is_htmx():
+        # The console's queue refreshes itself on this event.
+        return "", 204, {"HX-Trigger": "queue-refresh"}
+    return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
+                    else url_for("alerts.detail", alert_id=alert.id))
+
+
+@bp.route("/<int:alert_id>/correct", methods=["POST"])
+@roles_required(*DUTY_ROLES)
+def correct(alert_id: int):
+    alert = _get_alert(alert_id)
+    domain, _sep, event_type = (request.form.get("kind") or "").partition("/")
+    try:
+        review.correct(alert, current_user(), domain=request.form.get("domain") or domain,
+                       event_type=request.form.get("event_type") or event_type, version=_form_version())
+    except ReviewError as exc:
+        return _refused(alert, exc)
+    flash(_("Domain and event type corrected; prejudgement updated."))
+    return redirect(url_for("alerts.detail", alert_id=alert.id))
+
+
+@bp.route("/<int:alert_id>/verdict", methods=["POST"])
+@roles_required(*DUTY_ROLES)
+def verdict(alert_id: int):
+    alert = _get_alert(alert_id)
+    try:
+        review.decide(alert, current_user(), verdict=request.form.get("verdict", ""),
+                      reason=request.form.get("reason") or None,
+                      duplicate_of=request.form.get("duplicate_of"),
+                      note=request.form.get("note"), version=_form_version())
+    except ReviewError as exc:
+        return _refused(alert, exc)
+    if alert.status == "confirmed":
+        endpoint = review.dispatch_endpoint()
+        flash(_("Alert #%(id)s confirmed.", id=alert.id))
+        if endpoint:
+            return redirect(url_for(endpoint, alert_id=alert.id))
+        return redirect(url_for("alerts.detail", alert_id=alert.id))
+    flash(_("Alert #%(id)s closed as %(status)s.", id=alert.id, status=_status_label(alert.status)))
+    return redirect(url_for("alerts.console"))
+
+
+STATUS_LABELS = {"new": _l("New"), "under_review": _l("Under review"), "false_alarm": _l("False alarm"),
+                 "duplicate": _l("Duplicate"), "confirmed": _l("Confirmed")}
+
+
+def _status_label(status: str) -> str:
+    label = STATUS_LABELS.get(status)
+    return str(label) if label is not None else status
+
+
+# -- manual alerts ----------------------------------------------------------------
+def _manual_form_context(values: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    cameras = db.session.scalars(
+        select(Camera).where(Camera.active.is_(True)).options(selectinload(Camera.presets))
+        .order_by(Camera.code)).all()
+    return {"values": values, "errors": errors, "cameras": cameras,
+            "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
+            "township_outlines": township_outlines(),
+            "camera_positions": [{"code": c.code, "name": c.name, "lat": c.lat, "lon": c.lon} for c in cameras]}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*DUTY_ROLES)
+def new_manual():
+    """A duty officer raises an alert by hand (人工报警)."""
+    if request.method == "GET":
+        return render("alerts/new.html", **_manual_form_context(
+            {"token": uuid.uuid4().hex, "occurred_at": clock.local(clock.now()).strftime("%Y-%m-%dT%H:%M")}, []))
+    values = {k: (request.form.get(k) or "").strip() for k in (
+        "kind", "lat", "lon", "camera_code", "preset", "text", "occurred_at", "token")}
+    payload, errors = _manual_payload(values)
+    images = [(f.filename or "image", f.read()) for f in request.files.getlist("images") if f and f.filename]
+    if errors:
+        return render("alerts/new.html", **_manual_form_context(values, errors)), 400
+    try:
+        alert, _created = _ingest_manual(payload, images)
+    except Exception as exc:  # noqa: BLE001 - intake's own errors carry status and message
+        status = getattr(exc, "status", None)
+        if status is None:
+            raise
+        db.session.rollback()
+        return render("alerts/new.html", **_manual_form_context(
+            values, [getattr(exc, "message", str(exc))])), status
+    flash(_("Manual alert #%(id)s raised.", id=alert.id))
+    return redirect(url_for("alerts.detail", alert_id=alert.id))
+
+
+def _manual_payload(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    host = current_app.extensions["nrsc.plugins"]
+    errors = []
+    domain, _sep, event_type = values["kind"].partition("/")
+    descriptor = host.domain(domain)
+    if descriptor is None:
+        errors.append(_("Choose the domain and event type."))
+    elif descriptor.event_types and descriptor.event_type(event_type) is None:
+        errors.append(_("Choose the domain and event type."))
+    payload: dict[str, Any] = {"domain": domain, "event_type": event_type or domain,
+                               "source_event_id": values["token"] or uuid.uuid4().hex,
+                               "text": values["text"] or None}
+    if values["lat"] or values["lon"]:
+        try:
+            payload["lat"], payload["lon"] = float(values["lat"]), float(values["lon"])
+        except ValueError:
+            errors.append(_("Latitude and longitude must be numbers."))
+    if values["camera_code"]:
+        payload["camera_code"] = values["camera_code"]
+        if values["preset"]:
+            try:
+                payload["preset"] = int(values["preset"])
+            except ValueError:
+                errors.append(_("The preset must be a number."))
+    if "lat" not in payload and "camera_code" not in payload:
+        errors.append(_("Click the point on the map or choose a camera and preset."))
+    if not values["text"]:
+        errors.append(_("Describe what you saw."))
+    try:
+        when = datetime.fromisoformat(values["occurred_at"]) if values["occurred_at"] else None
+    except ValueError:
+        when = None
+        errors.append(_("The time is not valid."))
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=clock.LOCAL_TZ)
+    payload["occurred_at"] = (when or clock.now()).isoformat()
+    return payload, errors
+
+
+def _ingest_manual(payload: dict[str, Any], images: list[tuple[str, bytes]]) -> tuple[Alert, bool]:
+    from webapp.alerts import intake
+    return intake.ingest(payload, images, source="manual", actor=current_user(), manual=True)
+
+
+# -- JSON API ---------------------------------------------------------------------
+def alert_json(alert: Alert) -> dict[str, Any]:
+    endpoint = review.dispatch_endpoint() if alert.status == "confirmed" else None
+    return {
+        "id": alert.id, "status": alert.status, "domain": alert.domain, "event_type": alert.event_type,
+        "version": alert.version,
+        "claimed_by": alert.claimed_by.login if alert.claimed_by else None,
+        "claimed_at": alert.claimed_at.isoformat() if alert.claimed_at else None,
+        "verdict_by": alert.verdict_by.login if alert.verdict_by else None,
+        "verdict_at": alert.verdict_at.isoformat() if alert.verdict_at else None,
+        "reason": alert.verdict_reason, "note": alert.verdict_note,
+        "duplicate_of": alert.duplicate_of_id,
+        "review_due_at": alert.review_due_at.isoformat() if alert.review_due_at else None,
+        "review_overdue": bool(alert.review_overdue),
+        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+        "prejudgement": {"level": alert.prejudgement_level, "reasons": alert.prejudgement_reasons or []},
+        "dispatch_url": url_for(endpoint, alert_id=alert.id) if endpoint else None,
+    }
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if not isinstance(body, dict):
+        raise ReviewError(400, "invalid", "the body must be a JSON object")
+    return body
+
+
+def _version(body: dict[str, Any]) -> int | None:
+    value = body.get("version")
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ReviewError(400, "invalid", "version must be an integer") from None
+
+
+def _api_alert(alert_id: int) -> Alert:
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        abort(404, description=f"no alert #{alert_id}")
+    return alert
+
+
+def _api_call(alert_id: int, action):
+    alert = _api_alert(alert_id)
+    try:
+        action(alert, _body())
+    except ReviewError as exc:
+        db.session.rollback()
+        return jsonify(exc.as_json()), exc.status
+    return jsonify(alert_json(alert))
+
+
+_CONFLICT = {"description": "claimed by someone else, already decided, or stale version "
+                            "(body names who and when, and what changed)",
+             "content": ERROR_CONTENT}
+_INVALID = {"description": "invalid verdict, reason code or duplicate_of",
+            "content": ERROR_CONTENT}
+_ALERT_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_VERSION = {"type": "integer", "description": "the version the client saw; a mismatch is 409"}
+
+
+@api.route("/<int:alert_id>/review", methods=["POST"])
+@api_auth(roles=DUTY_ROLES)
+@documented("/alerts/{id}/review", "post", {
+    "summary": "Record the review verdict of an alert (研判)",
+    "parameters": _ALERT_ID,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["verdict"],
+        "properties": {
+            "verdict": {"type": "string", "enum": list(review.VERDICTS)},
+            "reason": {"type": "string", "enum": list(REASON_CODES),
+                       "description": "required for false_alarm"},
+            "duplicate_of": {"type": "integer", "description": "required for duplicate"},
+            "note": {"type": "string"}, "version": _VERSION}}}}},
+    "responses": {"200": {"description": "the alert after the verdict"}, "400": _INVALID,
+                  "404": {"description": "no such alert"}, "409": _CONFLICT},
+})
+def api_review(alert_id: int):
+    def action(alert: Alert, body: dict[str, Any]) -> None:
+        review.decide(alert, g.api_user, verdict=str(body.get("verdict") or ""),
+                      reason=body.get("reason"), duplicate_of=body.get("duplicate_of"),
+                      note=body.get("note"), version=_version(body))
+    return _api_call(alert_id, action)
+
+
+@api.route("/<int:alert_id>/claim", methods=["POST"])
+@api_auth(roles=DUTY_ROLES)
+@documented("/alerts/{id}/claim", "post", {
+    "summary": "Claim an alert for review; a duty lead may take over with takeover=true",
+    "parameters": _ALERT_ID,
+    "requestBody": {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"takeover": {"type": "boolean"}, "version": _VERSION}}}}},
+    "responses": {"200": {"description": "the alert, claimed"}, "404": {"description": "no such alert"},
+                  "409": _CONFLICT},
+})
+def api_claim(alert_id: int):
+    def action(alert: Alert, body: dict[str, Any]) -> None:
+        review.claim(alert, g.api_user, takeover=body.get("takeover") in (True, "1", "true"),
+                     version=_version(body))
+    return _api_call(alert_id, action)
+
+
+@api.route("/<int:alert_id>/acknowledge", methods=["POST"])
+@api_auth(roles=DUTY_ROLES)
+@documented("/alerts/{id}/acknowledge", "post", {
+    "summary": "Acknowledge an urgent alert's alarm",
+    "parameters": _ALERT_ID,
+    "responses": {"200": {"description": "the alert"}, "404": {"description": "no such alert"}},
+})
+def api_acknowledge(alert_id: int):
+    return _api_call(alert_id, lambda alert, _body: review.acknowledge(alert, g.api_user))
+
+
+@api.route("/<int:alert_id>/correct", methods=["POST"])
+@api_auth(roles=DUTY_ROLES)
+@documented("/alerts/{id}/correct", "post", {
+    "summary": "Correct an alert's domain and event type (re-runs prejudgement)",
+    "parameters": _ALERT_ID,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["domain", "event_type"],
+        "properties": {"domain": {"type": "string"}, "event_type": {"type": "string"},
+                       "version": _VERSION}}}}},
+    "responses": {"200": {"description": "the corrected alert"}, "400": _INVALID,
+                  "404": {"description": "no such alert"}, "409": _CONFLICT},
+})
+def api_correct(alert_id: int):
+    def action(alert: Alert, body: dict[str, Any]) -> None:
+        review.correct(alert, g.api_user, domain=str(body.get("domain") or ""),
+                       event_type=str(body.get("event_type") or ""), version=_version(body))
+    return _api_call(alert_id, action)
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp, url_prefix="/alerts")
+    app.register_blueprint(api, url_prefix="/api/v1/alerts")
+
+    @app.context_processor
+    def alert_helpers() -> dict[str, Any]:
+        return {"status_label": _status_label, "reason_label": lambda c: REASON_CODES.get(c, c)}

@@ -1,0 +1,45 @@
+"""Every background job and long-running service of the core, in one explicit
+registry: what a worker runs never depends on which modules were imported.
+
+``register_jobs`` runs in every process (web workers submit jobs by name);
+recurring schedules and services start only in the one worker process
+(``nrsc worker`` / ``nrsc run``) or in Celery beat."""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Flask
+
+from webapp.alerts import mqtt, review
+from webapp.notify import outbox
+from webapp.orders import workflow
+from webapp.platform.tasks import TaskRunner, get_runner
+
+# (name, function, every seconds or None for on-demand only)
+JOBS: tuple[tuple[str, Callable, float | None], ...] = (
+    (workflow.SLA_JOB, workflow.sla_sweep, workflow.SLA_EVERY_SECONDS),
+    (review.ESCALATION_JOB, review.escalate_overdue, review.ESCALATION_EVERY_SECONDS),
+    (outbox.JOB_NAME, outbox.deliver_notifications, outbox.JOB_EVERY_S),
+)
+# Long-running services started by the worker process, never by web workers.
+SERVICES: tuple[Callable[[Flask], None], ...] = (
+    mqtt.start_mqtt,
+)
+
+
+def register_jobs(runner: TaskRunner) -> None:
+    for name, function, every in JOBS:
+        runner.register(name, function)
+        if every:
+            runner.schedule(name, every)
+
+
+def start_services(app: Flask) -> None:
+    for start in SERVICES:
+        start(app)
+
+
+def start_worker(app: Flask) -> None:
+    """Start the recurring jobs' scheduler and the services in this process."""
+    start_services(app)
+    get_runner(app).start()

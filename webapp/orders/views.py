@@ -1,0 +1,398 @@
+"""Office and duty pages of the work-order loop (the ``orders`` blueprint): open orders with filters (``orders.office``), search, per-unit
+backlog, the order detail with its timeline and the actions the user may
+take, the duty review of feedback beside the original evidence.
+
+Changes go through ``webapp.orders.workflow``; a refused action shows its reason on
+the page, a stale form (409) shows what changed since it was loaded."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from flask import Blueprint, Flask, abort, flash, redirect, request, send_file, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from webapp.alerts import evidence
+from webapp.extensions import db
+from webapp.models import Alert, EvidenceFile, Township, Unit, WorkOrder
+from webapp.orders import queries as oh
+from webapp.orders import workflow
+from webapp.org import chart as orgchart
+from webapp.platform import clock
+from webapp.platform.jinja import render
+from webapp.platform.security import (
+    ALL_UNITS_ROLES,
+    current_user,
+    login_required,
+    roles_required,
+    visible_unit_ids,
+)
+
+OFFICE_LIST_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
+# Page action -> workflow action; who sees each form comes from the workflow's
+# own transition table, so the page and the rule cannot drift apart.
+PAGE_ACTIONS = {
+    "close": "close", "rework": "rework", "redispatch": "redispatch", "supervise": "supervise",
+    "spot_check": "spot-check", "emergency": "emergency", "transfer_case": "transfer-case",
+    "decide_extension": "approve-extension", "reopen": "reopen", "justify_return": "return-decision",
+}
+ACTION_ROLES: dict[str, frozenset[str]] = {page: workflow.staff_roles(action) for page, action in PAGE_ACTIONS.items()}
+bp = Blueprint("orders", __name__, template_folder="templates")
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp, url_prefix="/orders")
+
+
+
+def allowed_actions(order: WorkOrder, user) -> set[str]:
+    """The actions whose forms the detail page shows to ``user`` now."""
+    role_ok = {a for a, roles in ACTION_ROLES.items() if user.role in roles or user.role == "admin"}
+    state = order.state
+    domain = _domain(order.domain)
+    possible = set()
+    if state == "to_review":
+        possible |= {"close", "rework"}
+    if state != "closed":
+        possible.add("supervise")
+    if state == "closed":
+        possible |= {"spot_check", "reopen"}
+    if state in ("in_progress", "to_review", "closed") and not order.case_transferred:
+        possible.add("transfer_case")
+    if state != "closed" and not order.emergency and domain is not None and domain.emergency_allowed:
+        possible.add("emergency")
+    if state == "returned":
+        possible.add("redispatch")
+    if any(p.returned_at and p.return_justified is None for p in order.participants):
+        possible.add("justify_return")
+    if any(x.decision is None for x in order.extensions):
+        possible.add("decide_extension")
+    return possible & role_ok
+
+
+def _domain(code: str | None):
+    from flask import current_app
+    return current_app.extensions["nrsc.plugins"].domain(code) if code else None
+
+
+def _can_view(order: WorkOrder, user) -> bool:
+    ids = visible_unit_ids(user)
+    return ids is None or bool(oh.order_unit_ids(order) & ids)
+
+
+def _order_for_view(order_id: int) -> WorkOrder:
+    order = oh.load_order(order_id)
+    if order is None:
+        abort(404)
+    if not _can_view(order, current_user()):
+        abort(403)
+    return order
+
+
+def _filter_choices() -> dict[str, Any]:
+    return {
+        "townships": db.session.scalars(select(Township).order_by(Township.id)).all(),
+        "units": db.session.scalars(select(Unit).where(Unit.parent_id.is_(None), Unit.kind != "duty")
+                                    .order_by(Unit.sort_order)).all(),
+    }
+
+
+# -- lists ----------------------------------------------------------------------
+@bp.route("/")
+@roles_required(*OFFICE_LIST_ROLES)
+def office():
+    return _list_page("office")
+
+
+@bp.route("/search")
+@roles_required(*OFFICE_LIST_ROLES)
+def search():
+    return _list_page("search")
+
+
+def _list_page(mode: str):
+    filters = oh.OrderFilters.from_args(request.args, default_state="all" if mode == "search" else "")
+    rows, total = oh.page_of(oh.filtered_orders(filters), filters.page)
+    now = clock.now()
+    return render("orders/office.html", "orders/_office_table.html", mode=mode, f=filters, orders=rows,
+                  total=total, pages=max(1, -(-total // oh.PAGE_SIZE)), now=now, next_deadline=oh.next_deadline,
+                  overdue_ids={o.id for o in rows if oh.is_overdue(o, now)}, **_filter_choices())
+
+
+@bp.route("/backlog")
+@roles_required(*OFFICE_LIST_ROLES)
+def backlog():
+    rows = oh.backlog()
+    states = ("to_accept", "in_progress", "returned")
+    return render("orders/office_backlog.html", rows=rows, states=states, now=clock.now())
+
+
+# -- one order ------------------------------------------------------------------
+@bp.route("/<int:order_id>")
+@login_required
+def detail(order_id: int):
+    user = current_user()
+    if user.role not in ALL_UNITS_ROLES and user.role != "admin":
+        # Unit staff have their own page for the order.
+        order = _order_for_view(order_id)
+        return redirect(url_for("unit.order", order_id=order.id))
+    order = _order_for_view(order_id)
+    return render("orders/detail.html", **_detail_context(order, user))
+
+
+def _detail_context(order: WorkOrder, user, **extra: Any) -> dict[str, Any]:
+    from flask import current_app
+
+    files = oh.files_of(order)
+    events = oh.timeline(order)
+    names = oh.user_names({e.actor_id for e in events} | {f.submitted_by_id for f in order.feedbacks})
+    ctx = {
+        "order": order, "alert": oh.alert_of(order), "events": events, "files": files, "names": names,
+        "stages_of": oh.stages, "now": clock.now(), "actions": allowed_actions(order, user),
+        "overdue": oh.is_overdue(order),
+        "units": db.session.scalars(select(Unit).where(Unit.kind.in_(("department", "office", "township")))
+                                    .order_by(Unit.sort_order)).all(),
+        "has_pdf": "print.order_pdf" in current_app.view_functions,
+        "has_deliveries": _template_exists("orders/_deliveries.html"),
+        "has_dispatch": "orders.dispatch" in current_app.view_functions,
+        "form": {}, "error": None, "error_action": None, "conflict": None,
+    }
+    ctx.update(extra)
+    return ctx
+
+
+def _template_exists(name: str) -> bool:
+    from flask import current_app
+    from jinja2 import TemplateNotFound
+    try:
+        current_app.jinja_env.get_template(name)
+    except TemplateNotFound:
+        return False
+    return True
+
+
+@bp.route("/<int:order_id>/review")
+@roles_required("duty_officer", "duty_lead", "office_staff", "leader_viewer")
+def review(order_id: int):
+    order = _order_for_view(order_id)
+    return render("orders/review.html", **_detail_context(order, current_user()))
+
+
+@bp.route("/<int:order_id>/files/<int:file_id>")
+def evidence_file(order_id: int, file_id: int):
+    """A photo or snapshot of the order, to anyone who may see the order."""
+    if current_user() is None:
+        abort(401)
+    order = _order_for_view(order_id)
+    row = db.session.get(EvidenceFile, file_id)
+    if row is None or not oh.file_belongs(order, row):
+        abort(404)
+    path = evidence.absolute_path(row)
+    if not path.exists():
+        abort(404)
+    response = send_file(path, mimetype=row.content_type, max_age=3600, conditional=True)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# -- actions ----------------------------------------------------------------------
+class FormProblem(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _text(name: str, message: str | None = None) -> str:
+    value = (request.form.get(name) or "").strip()
+    if message and not value:
+        raise FormProblem(message)
+    return value
+
+
+def _version() -> int | None:
+    try:
+        return int(request.form.get("version", ""))
+    except ValueError:
+        return None
+
+
+def _run_close(order, user):
+    workflow.close(order, actor=user, note=_text("note") or None, version=_version())
+    return _("Order closed.")
+
+
+def _run_rework(order, user):
+    workflow.rework(order, actor=user, reason=_text("reason", _("Give the reason for rework.")),
+                    version=_version())
+    return _("Order sent back for rework.")
+
+
+def _run_supervise(order, user):
+    workflow.supervise(order, actor=user, note=_text("note", _("Write a supervision note.")),
+                       version=_version())
+    return _("Order is now supervised.")
+
+
+def _run_spot_check(order, user):
+    result = request.form.get("result")
+    if result not in ("pass", "fail"):
+        raise FormProblem(_("Choose pass or fail."))
+    note = _text("note", _("Write a note on the spot check.") if result == "fail" else None)
+    workflow.spot_check(order, actor=user, result=result, note=note or None, version=_version())
+    return _("Spot check recorded.")
+
+
+def _run_emergency(order, user):
+    workflow.emergency(order, actor=user, note=_text("note") or None, version=_version())
+    return _("Emergency response started.")
+
+
+def _run_transfer_case(order, user):
+    workflow.transfer_case(order, actor=user, case_number=_text("case_number", _("Enter the case number.")),
+                           note=_text("note") or None, version=_version())
+    return _("Case transfer recorded.")
+
+
+def _run_justify_return(order, user):
+    verdict = request.form.get("justified")
+    if verdict not in ("yes", "no"):
+        raise FormProblem(_("Choose whether the return was justified."))
+    pid = _int("participant_id")
+    workflow.decide_return(order, actor=user, participant_id=pid, justified=verdict == "yes",
+                           note=_text("note") or None, version=_version())
+    return _("Return judgement recorded.")
+
+
+def _run_redispatch(order, user):
+    # One select per returned participant: the same unit again, or another.
+    units = {p.id: request.form.get(f"unit_{p.id}") for p in order.participants if p.state == "returned"}
+    workflow.redispatch(order, actor=user, units={k: v for k, v in units.items() if v},
+                        note=_text("note") or None, version=_version())
+    return _("Order dispatched again.")
+
+
+def _run_decide_extension(order, user):
+    decision = request.form.get("decision")
+    if decision not in ("approved", "rejected"):
+        raise FormProblem(_("Choose approve or reject."))
+    workflow.approve_extension(order, actor=user, request_id=_int("extension_id"),
+                               approve=decision == "approved", note=_text("note") or None, version=_version())
+    return _("Extension decided.")
+
+
+def _run_reopen(order, user):
+    workflow.reopen(order, actor=user, reason=_text("reason", _("Give the reason for reopening.")),
+                    version=_version())
+    return _("Order reopened.")
+
+
+def _int(name: str) -> int | None:
+    try:
+        return int(request.form.get(name, ""))
+    except ValueError:
+        return None
+
+
+RUNNERS: dict[str, Callable[[WorkOrder, Any], str]] = {
+    "close": _run_close, "rework": _run_rework, "supervise": _run_supervise,
+    "spot_check": _run_spot_check, "emergency": _run_emergency, "transfer_case": _run_transfer_case,
+    "justify_return": _run_justify_return, "redispatch": _run_redispatch,
+    "decide_extension": _run_decide_extension, "reopen": _run_reopen,
+}
+
+
+@bp.route("/<int:order_id>/act/<action>", methods=["POST"])
+@login_required
+def act(order_id: int, action: str):
+
+    runner = RUNNERS.get(action)
+    if runner is None:
+        abort(404)
+    user = current_user()
+    if user.role not in ACTION_ROLES[action] and user.role != "admin":
+        abort(403)
+    order = _order_for_view(order_id)
+    back = request.form.get("back") if request.form.get("back") in ("review", "detail") else "detail"
+    try:
+        message = runner(order, user)
+    except FormProblem as exc:
+        return _refused(order_id, action, back, 400, exc.message)
+    except workflow.WorkflowError as exc:
+        return _refused(order_id, action, back, exc.status, exc.message, exc.changes)
+    flash(message, "success")
+    return redirect(url_for(f"orders.{back}", order_id=order_id))
+
+
+def _refused(order_id: int, action: str, back: str, status: int, message: str,
+             changes: list[dict[str, Any]] | None = None):
+    db.session.rollback()
+    order = _order_for_view(order_id)
+    conflict = None
+    if status == 409:
+        from webapp.orders.unit_views import describe_changes
+        conflict = {"message": message, "changes": describe_changes(changes or [])}
+    form = {k: v for k, v in request.form.items() if k not in ("csrf_token", "version")}
+    ctx = _detail_context(order, current_user(), form=form, error=message, error_action=action, conflict=conflict)
+    response = render("orders/review.html" if back == "review" else "orders/detail.html", **ctx)
+    response.status_code = status
+    return response
+
+
+# -- the dispatch form (issue 4 item 1) ----------------------------------------------
+def _dispatch_choices() -> dict:
+    units = db.session.scalars(select(Unit).where(Unit.active.is_(True)).order_by(Unit.sort_order, Unit.id)).all()
+    return {
+        "departments": [u for u in units if u.kind in ("department", "township", "operator")],
+        "offices": [u for u in units if u.kind == "office"],
+        "cooperating_units": [u for u in units if u.kind in ("department", "township")],
+        "townships": db.session.scalars(select(Township).order_by(Township.id)).all(),
+        "working_groups": orgchart.WORKING_GROUPS,
+    }
+
+
+def _form_data() -> dict:
+    data = request.form.to_dict()
+    data["lead_offices"] = request.form.getlist("lead_offices")
+    data["cooperating"] = request.form.getlist("cooperating")
+    for name in ("as_case", "emergency"):
+        data[name] = name in request.form
+    return data
+
+
+@bp.route("/dispatch/<int:alert_id>", methods=["GET", "POST"])
+@roles_required("duty_officer", "duty_lead")
+def dispatch_form(alert_id: int):
+    """The dispatch form, prefilled by the domain's routing rule."""
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        abort(404)
+    existing = db.session.scalar(select(WorkOrder).where(WorkOrder.alert_id == alert.id))
+    if existing is not None and request.method == "GET":
+        flash(_("This alert was already dispatched as %(number)s.", number=existing.number), "info")
+        return redirect(url_for("orders.detail", order_id=existing.id))
+    plan = workflow.prefill(alert)
+    error = None
+    if request.method == "POST":
+        data = _form_data()
+        try:
+            order = workflow.dispatch(alert, actor=current_user(), data=data)
+        except workflow.WorkflowError as exc:
+            db.session.rollback()
+            error = exc.message
+            try:
+                plan = workflow.plan_from_input(plan, data)
+            except workflow.WorkflowError:
+                pass
+            response = render("orders/dispatch.html", "orders/_dispatch_form.html", alert=alert, plan=plan,
+                              error=error, **_dispatch_choices())
+            response.status_code = exc.status
+            return response
+        flash(_("Work order %(number)s dispatched.", number=order.number), "success")
+        target = url_for("orders.detail", order_id=order.id)
+        if request.headers.get("HX-Request") == "true":
+            response = redirect(target)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    return render("orders/dispatch.html", "orders/_dispatch_form.html", alert=alert, plan=plan, error=error,
+                  **_dispatch_choices())

@@ -1,0 +1,37 @@
+"""The app's areas, attached explicitly: every blueprint, error handler,
+template helper and background job is listed here once."""
+from __future__ import annotations
+
+from flask import Flask
+
+from webapp import jobs
+from webapp.admin import views as admin_views
+from webapp.alerts import api as alerts_api
+from webapp.alerts import views as alerts_views
+from webapp.api import base as api_base
+from webapp.auth import views as auth_views
+from webapp.notify import views as notify_views
+from webapp.orders import api as orders_api
+from webapp.orders import unit_views
+from webapp.orders import views as orders_views
+from webapp.platform import errors, jinja
+from webapp.platform import views as platform_views
+from webapp.platform.tasks import get_runner
+from webapp.printing import views as printing_views
+
+
+def init_app(app: Flask) -> None:
+    jinja.init_app(app)
+    errors.register(app)
+    app.register_blueprint(auth_views.bp)
+    app.register_blueprint(platform_views.bp)
+    app.register_blueprint(admin_views.bp, url_prefix="/admin")
+    app.register_blueprint(notify_views.bp)
+    app.register_blueprint(api_base.bp, url_prefix="/api/v1")
+    alerts_views.register(app)
+    alerts_api.register(app)
+    orders_views.register(app)
+    app.register_blueprint(orders_api.bp, url_prefix="/api/v1")
+    unit_views.register(app)
+    printing_views.register(app)
+    jobs.register_jobs(get_runner(app))
