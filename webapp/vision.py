@@ -189,11 +189,13 @@ def ground_area_m2(region: np.ndarray, ground_scale: Any, full_shape: tuple[int,
 
 
 # -- registration and structure comparison --------------------------------------
-def register_to(frame_gray: np.ndarray, ref_gray: np.ndarray, *, ecc: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+def register_to(frame_gray: np.ndarray, ref_gray: np.ndarray, *, ecc: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Warp ``frame_gray`` onto ``ref_gray``: ORB features with a RANSAC
-    homography, refined by ECC. Returns (warped frame, valid-pixel mask) or
-    None when the two views cannot be matched (camera pointed elsewhere)."""
-    orb = cv2.ORB_create(1500)
+    homography, refined by ECC. Returns (warped frame, valid-pixel mask,
+    homography frame→reference) or None when the two views cannot be
+    matched (camera pointed elsewhere)."""
+    orb = cv2.ORB_create(1000)
     k1, d1 = orb.detectAndCompute(frame_gray, None)
     k2, d2 = orb.detectAndCompute(ref_gray, None)
     h, w = ref_gray.shape
@@ -225,7 +227,7 @@ def register_to(frame_gray: np.ndarray, ref_gray: np.ndarray, *, ecc: bool = Tru
     valid = cv2.warpPerspective(np.full(frame_gray.shape, 255, np.uint8), H, (w, h)) > 0
     if valid.mean() < 0.5:
         return None
-    return warped, cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    return warped, cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool), H
 
 
 def structure_change(a: np.ndarray, b: np.ndarray, window: int = 7) -> np.ndarray:
@@ -360,10 +362,14 @@ def plume_track(frames: Sequence[np.ndarray], min_fraction: float = 0.002) -> li
         for m in masks:
             sub = m.astype(bool) & grown
             if sub.sum() == 0:
-                areas.append(0); tops.append(np.nan); centres.append(np.nan)
+                areas.append(0)
+                tops.append(np.nan)
+                centres.append(np.nan)
                 continue
             ys, xs = np.nonzero(sub)
-            areas.append(int(sub.sum())); tops.append(np.percentile(ys, 5)); centres.append(xs.mean())
+            areas.append(int(sub.sum()))
+            tops.append(np.percentile(ys, 5))
+            centres.append(xs.mean())
         present = sum(a > 0 for a in areas)
         if present < max(2, len(masks) - 1):
             continue
@@ -391,14 +397,14 @@ def reference_change(frame: np.ndarray, reference: np.ndarray, *, max_side: int 
     reg = register_to(g_cur, g_ref)
     if reg is None:
         return None
-    warped, valid = reg
+    warped, valid, H = reg
     change = structure_change(warped, g_ref)
     # Colour change catches a new surface of the same texture (bare soil on grass).
     lab_ref = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
-    cur_aligned = _warp_like(cur, g_cur, warped)
+    cur_aligned = cv2.warpPerspective(cur, H, (ref.shape[1], ref.shape[0]), flags=cv2.INTER_LINEAR)
     lab_cur = cv2.cvtColor(cur_aligned, cv2.COLOR_BGR2LAB).astype(np.float32)
     # Remove a global colour cast/exposure shift before comparing chroma.
-    shift = np.median((lab_cur - lab_ref)[valid], axis=0)
+    shift = np.median((lab_cur - lab_ref)[::4, ::4][valid[::4, ::4]], axis=0)
     chroma = np.linalg.norm((lab_cur - shift - lab_ref)[..., 1:], axis=2)
     chroma = cv2.GaussianBlur(chroma, (0, 0), 2)
     # Where both views are flat (sky, water) the structure term is noise.
@@ -416,19 +422,6 @@ def reference_change(frame: np.ndarray, reference: np.ndarray, *, max_side: int 
     if ignore is not None:
         changed &= ~ignore
     return changed, cur_aligned
-
-
-def _warp_like(cur: np.ndarray, g_cur: np.ndarray, warped_gray: np.ndarray) -> np.ndarray:
-    """Warp the colour frame with the transform that produced ``warped_gray``
-    (re-estimated by ECC from the pair; cheap at working size)."""
-    try:
-        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-4)
-        _, Hm = cv2.findTransformECC(warped_gray, g_cur, np.eye(3, dtype=np.float32),
-                                     cv2.MOTION_HOMOGRAPHY, criteria, None, 5)
-        return cv2.warpPerspective(cur, Hm, (cur.shape[1], cur.shape[0]),
-                                   flags=cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP)
-    except cv2.error:
-        return cur
 
 
 def yellow_machinery_pixels(bgr: np.ndarray) -> np.ndarray:
