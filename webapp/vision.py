@@ -210,6 +210,12 @@ def register_to(frame_gray: np.ndarray, ref_gray: np.ndarray, *, ecc: bool = Tru
                 H = found.astype(np.float32)
             elif len(matches) >= 40:
                 return None
+    # On repetitive texture (striped fields) features can agree on a wrong
+    # homography; a preset usually returns within a few pixels, so keep the
+    # identity when it aligns the two views better.
+    if not np.allclose(H, np.eye(3), atol=1e-6) and _alignment(frame_gray, ref_gray, np.eye(3, dtype=np.float32)) \
+            >= _alignment(frame_gray, ref_gray, H):
+        H = np.eye(3, dtype=np.float32)
     if ecc:
         try:
             criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
@@ -228,6 +234,25 @@ def register_to(frame_gray: np.ndarray, ref_gray: np.ndarray, *, ecc: bool = Tru
     if valid.mean() < 0.5:
         return None
     return warped, cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool), H
+
+
+def _alignment(frame_gray: np.ndarray, ref_gray: np.ndarray, H: np.ndarray) -> float:
+    """Normalised cross-correlation of the gradient images after warping
+    (at quarter size; only to compare candidate warps)."""
+    f = cv2.resize(frame_gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).astype(np.float32)
+    r = cv2.resize(ref_gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).astype(np.float32)
+    S = np.diag([0.25, 0.25, 1]).astype(np.float32)
+    w = cv2.warpPerspective(f, S @ H @ np.linalg.inv(S), (r.shape[1], r.shape[0]))
+    m = cv2.warpPerspective(np.ones_like(f), S @ H @ np.linalg.inv(S), (r.shape[1], r.shape[0])) > 0.5
+
+    def grad(a):
+        return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1))
+
+    a, b = grad(w)[m], grad(r)[m]
+    if a.size < 100:
+        return -1.0
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (np.sqrt((a * a).sum() * (b * b).sum()) + 1e-6))
 
 
 def structure_change(a: np.ndarray, b: np.ndarray, window: int = 7) -> np.ndarray:
@@ -263,8 +288,9 @@ def fire_pixels(bgr: np.ndarray) -> np.ndarray:
     Y, Cr, Cb = ycc[..., 0], ycc[..., 1], ycc[..., 2]
     hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
     hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    rule = (Y > Cb) & (Cr > Cb) & (Y > Y.mean()) & (Cr > Cr.mean()) & (np.abs(Cb - Cr) >= 40)
-    hot = (val >= 170) & ((hue <= 35) | (hue >= 170)) & (sat >= 60)
+    # Celik's |Cb-Cr| >= 40 passes sunlit loess and sand; flames' red lead over blue is larger.
+    rule = (Y > Cb) & (Cr > Cb) & (Y > Y.mean()) & (Cr > Cr.mean()) & (np.abs(Cb - Cr) >= 60)
+    hot = (val >= 170) & ((hue <= 35) | (hue >= 170)) & (sat >= 90)
     return rule & hot
 
 
@@ -274,7 +300,7 @@ def saturation(bgr: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "PixelDetector", "ReferenceChange", "frames_bgr", "fire_regions", "flame_score", "grey_pixels", "plume_track",
-    "reference_change", "yellow_machinery_pixels", "haze_map",
+    "reference_change", "relit_like", "yellow_machinery_pixels", "haze_map",
     "FrameError", "Letterbox", "as_bgr", "box_iou", "components", "context_mask", "fire_pixels",
     "ground_area_m2", "letterbox", "mask_from_polygons", "nms", "norm_box", "register_to",
     "saturation", "structure_change", "working_copy",
@@ -289,10 +315,20 @@ def fire_regions(bgr: np.ndarray, min_fraction: float = 0.0004) -> list[dict]:
     sun is a wide or round smooth region in the upper frame, red soil is
     not bright enough to pass the colour rule at all."""
     h, w = bgr.shape[:2]
+    # Grey-world balance first (damped): a warm cast over the whole view
+    # (evening light) must not turn sunlit loess into flame colours, while a
+    # fire, being local, keeps its colour.
+    med = np.median(bgr.reshape(-1, 3)[::7], 0).astype(np.float32) + 1
+    gains = (med.mean() / med) ** 0.7
+    bgr = np.clip(bgr.astype(np.float32) * gains, 0, 255).astype(np.uint8)
     mask = fire_pixels(bgr)
-    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
     hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
     val = hsv[..., 2].astype(np.float32)
+    # A flame's white-hot core fails the colour rule (it is not saturated):
+    # take it in where it touches flame-coloured pixels.
+    near_white = (val >= 225) & (hsv[..., 1] <= 150)
+    mask |= near_white & cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
     out = []
     for region, (x, y, bw, bh), area in components(mask, max(6, int(min_fraction * h * w))):
         frac_of_frame = area / (h * w)
@@ -307,7 +343,6 @@ def fire_regions(bgr: np.ndarray, min_fraction: float = 0.0004) -> list[dict]:
         hue = hsv[..., 0][region].astype(np.float32)
         hue = np.where(hue > 90, hue - 180, hue)
         spread = float(np.std(hue)) + float(np.std(val[region])) / 8
-        near_white = (val >= 225) & (hsv[..., 1] <= 150)
         grown = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         core = float(near_white[grown].mean())
         out.append({"mask": region, "box": norm_box((x, y, bw, bh), (h, w)), "area": frac_of_frame,
@@ -322,6 +357,8 @@ def flame_score(r: dict) -> float:
         return 0.0  # a band across the view: sky, not a fire seen from a tower
     if r["circularity"] > 0.8 and r["spread"] < 6:
         return 0.0  # a smooth disc: the sun or a lamp
+    # A white-hot core next to red-to-yellow hues and a ragged outline: close
+    # flames. Distant flames without a visible core rely on the learned model.
     score = 0.25
     score += 0.35 * min(1.0, r["core"] / 0.15)
     score += 0.25 * min(1.0, r["spread"] / 8)
@@ -402,10 +439,11 @@ def reference_change(frame: np.ndarray, reference: np.ndarray, *, max_side: int 
     # Colour change catches a new surface of the same texture (bare soil on grass).
     lab_ref = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
     cur_aligned = cv2.warpPerspective(cur, H, (ref.shape[1], ref.shape[0]), flags=cv2.INTER_LINEAR)
-    lab_cur = cv2.cvtColor(cur_aligned, cv2.COLOR_BGR2LAB).astype(np.float32)
-    # Remove a global colour cast/exposure shift before comparing chroma.
-    shift = np.median((lab_cur - lab_ref)[::4, ::4][valid[::4, ::4]], axis=0)
-    chroma = np.linalg.norm((lab_cur - shift - lab_ref)[..., 1:], axis=2)
+    # Light is a smooth per-channel gain field (exposure, a sunset's tint, a
+    # cloud's shadow); divide it out (von Kries, estimated over a large
+    # scale) so that only a change of surface colour remains.
+    lab_cur = cv2.cvtColor(relit_like(cur_aligned, ref, valid), cv2.COLOR_BGR2LAB).astype(np.float32)
+    chroma = np.linalg.norm((lab_cur - lab_ref)[..., 1:], axis=2)
     chroma = cv2.GaussianBlur(chroma, (0, 0), 2)
     # Where both views are flat (sky, water) the structure term is noise.
     def local_sd(g: np.ndarray) -> np.ndarray:
@@ -424,6 +462,24 @@ def reference_change(frame: np.ndarray, reference: np.ndarray, *, max_side: int 
     return changed, cur_aligned
 
 
+def relit_like(image: np.ndarray, reference: np.ndarray, valid: np.ndarray | None = None,
+               scale: float = 0.12) -> np.ndarray:
+    """``image`` with its smooth per-channel illumination field replaced by
+    the reference's: each channel divided by the ratio of the two images
+    blurred over ``scale`` of the frame's size."""
+    h, w = image.shape[:2]
+    f, r = image.astype(np.float32) + 1, reference.astype(np.float32) + 1
+    if valid is not None:
+        f = np.where(valid[..., None], f, r)
+    # The field is smooth: estimate it on a 1/8 copy (a large blur at full size is slow).
+    small = (max(8, w // 8), max(8, h // 8))
+    sigma = max(1.0, scale * max(small))
+    fs = cv2.GaussianBlur(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+    rs = cv2.GaussianBlur(cv2.resize(r, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+    gain = cv2.resize(fs / rs, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(f / np.maximum(gain, 1e-3) - 1, 0, 255).astype(np.uint8)
+
+
 def yellow_machinery_pixels(bgr: np.ndarray) -> np.ndarray:
     """Construction-machinery yellow/orange paint: saturated, bright, hue 15–35°·2."""
     hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
@@ -435,6 +491,9 @@ def haze_map(frame: np.ndarray, reference: np.ndarray, block: int = 24) -> tuple
     insensitive to exposure) and yellow-brown shift (Lab b* and a* gain)."""
     ref, _ = working_copy(reference, 480)
     cur = cv2.resize(frame, (ref.shape[1], ref.shape[0]), interpolation=cv2.INTER_AREA)
+    # A global tint (evening light) is divided out; haze is local and stays.
+    gains = (np.median(cur.reshape(-1, 3), 0) + 1) / (np.median(ref.reshape(-1, 3), 0) + 1)
+    cur = np.clip(cur / gains, 0, 255).astype(np.uint8)
     g_r = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY).astype(np.float32)
     g_c = cv2.cvtColor(cur, cv2.COLOR_BGR2GRAY).astype(np.float32)
     lab_r = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
@@ -450,7 +509,9 @@ def haze_map(frame: np.ndarray, reference: np.ndarray, block: int = 24) -> tuple
     ratio = cv_c / (cv_r + 1e-3)
     yellow = (blocks(lab_c[..., 2]).mean(-1) - blocks(lab_r[..., 2]).mean(-1)) \
         + 0.5 * (blocks(lab_c[..., 1]).mean(-1) - blocks(lab_r[..., 1]).mean(-1))
-    return ratio, yellow
+    # Haze adds light (airlight); a darker new surface (wet or red soil) is not haze.
+    brighter = blocks(lab_c[..., 0]).mean(-1) - blocks(lab_r[..., 0]).mean(-1)
+    return ratio, np.where(brighter > 2, yellow, 0.0)
 
 
 class PixelDetector:
