@@ -226,7 +226,11 @@ def register_to(frame_gray: np.ndarray, ref_gray: np.ndarray, *, ecc: bool = Tru
             r_s = cv2.resize(ref_gray, None, fx=small, fy=small) if small != 1 else ref_gray
             _, Hs = cv2.findTransformECC(r_s, f_s, np.linalg.inv(Hs).astype(np.float32),
                                          cv2.MOTION_HOMOGRAPHY, criteria, None, 5)
-            H = (np.linalg.inv(S) @ np.linalg.inv(Hs) @ S).astype(np.float32)
+            refined = (np.linalg.inv(S) @ np.linalg.inv(Hs) @ S).astype(np.float32)
+            # ECC fits intensities, so a cloud's shadow or a tint can pull it off; keep it only
+            # when the edges agree better than before.
+            if _alignment(frame_gray, ref_gray, refined) > _alignment(frame_gray, ref_gray, H):
+                H = refined
         except cv2.error:
             pass  # ECC did not converge: keep the feature homography
     warped = cv2.warpPerspective(frame_gray, H, (w, h), flags=cv2.INTER_LINEAR)
@@ -463,21 +467,28 @@ def reference_change(frame: np.ndarray, reference: np.ndarray, *, max_side: int 
 
 
 def relit_like(image: np.ndarray, reference: np.ndarray, valid: np.ndarray | None = None,
-               scale: float = 0.12) -> np.ndarray:
-    """``image`` with its smooth per-channel illumination field replaced by
-    the reference's: each channel divided by the ratio of the two images
-    blurred over ``scale`` of the frame's size."""
+               scale: float = 0.25) -> np.ndarray:
+    """``image`` as it would look in the reference's light: per channel, a
+    local affine fit image ≈ a·reference + b over windows of ``scale`` of the
+    frame (exposure, a sunset's tint, a cloud's shadow are smooth in a and b),
+    returned as the reference plus what the fit cannot explain."""
     h, w = image.shape[:2]
-    f, r = image.astype(np.float32) + 1, reference.astype(np.float32) + 1
+    f, r = image.astype(np.float32), reference.astype(np.float32)
     if valid is not None:
         f = np.where(valid[..., None], f, r)
-    # The field is smooth: estimate it on a 1/8 copy (a large blur at full size is slow).
-    small = (max(8, w // 8), max(8, h // 8))
-    sigma = max(1.0, scale * max(small))
-    fs = cv2.GaussianBlur(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
-    rs = cv2.GaussianBlur(cv2.resize(r, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
-    gain = cv2.resize(fs / rs, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(f / np.maximum(gain, 1e-3) - 1, 0, 255).astype(np.uint8)
+    # The fit is smooth: estimate it on a 1/4 copy (large windows at full size are slow).
+    small = (max(8, w // 4), max(8, h // 4))
+    fs = cv2.resize(f, small, interpolation=cv2.INTER_AREA)
+    rs = cv2.resize(r, small, interpolation=cv2.INTER_AREA)
+    k = max(3, int(scale * max(small)) | 1)
+    mr, mf = cv2.blur(rs, (k, k)), cv2.blur(fs, (k, k))
+    var = cv2.blur(rs * rs, (k, k)) - mr * mr
+    cov = cv2.blur(rs * fs, (k, k)) - mr * mf
+    gain = cov / (var + 25.0)
+    offset = mf - gain * mr
+    gain = cv2.resize(cv2.blur(gain, (k, k)), (w, h), interpolation=cv2.INTER_LINEAR)
+    offset = cv2.resize(cv2.blur(offset, (k, k)), (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(r + (f - (gain * r + offset)), 0, 255).astype(np.uint8)
 
 
 def yellow_machinery_pixels(bgr: np.ndarray) -> np.ndarray:
@@ -570,6 +581,13 @@ class ReferenceChange(PixelDetector):
         if result is None:
             return []
         changed, _ = result
+        if len(decoded) > 1:
+            # A scar stays put over a stop; a cloud's shadow or a passing
+            # vehicle moves. Keep what changed in the first frame as well.
+            first = reference_change(decoded[0][1], ref[0][1], threshold=self.param(context, "threshold"),
+                                     masks=context.masks)
+            if first is not None:
+                changed &= cv2.dilate(first[0].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         h, w = changed.shape
         found = []
         for region, xywh, px in components(changed, max(12, int(0.25 * self.param(context, "min_fraction") * h * w))):
