@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
+from flask.cli import with_appcontext
 
 
 @click.group("models")
@@ -36,20 +37,38 @@ def models_list() -> None:
                    f"{r['classes']:>3} classes  {r['licence']}  sha256 {str(r['sha256'])[:12]}")
 
 
+def _toggle(name: str, enabled: bool) -> None:
+    from webapp.detection import models as m
+    from webapp.extensions import db
+    from webapp.platform import audit, dbtools
+    try:
+        dbtools.require_current_schema()
+    except dbtools.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        m.set_enabled(name, enabled)
+    except m.ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit.record("model_toggled", "detector_model", None, actor_label="cli",
+                 to_state="on" if enabled else "off", data={"model": name})
+    db.session.commit()
+    click.echo(f"{name}: {'on' if enabled else 'off'}")
+
+
 @models.command("enable")
 @click.argument("name")
+@with_appcontext
 def models_enable(name: str) -> None:
-    from webapp.detection import models as m
-    m.set_enabled(name, True)
-    click.echo(f"{name}: on")
+    """Switch an installed model on (audited)."""
+    _toggle(name, True)
 
 
 @models.command("disable")
 @click.argument("name")
+@with_appcontext
 def models_disable(name: str) -> None:
-    from webapp.detection import models as m
-    m.set_enabled(name, False)
-    click.echo(f"{name}: off")
+    """Switch an installed model off (audited; kept across reinstalls)."""
+    _toggle(name, False)
 
 
 @click.command("eval")

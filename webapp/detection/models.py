@@ -28,6 +28,8 @@ import numpy as np
 
 from webapp.detection.model import Manifest, ModelDetector, ModelError, sha256_file
 
+__all__ = ["ModelError", "install", "listing", "load_detectors", "models_dir", "set_enabled"]
+
 COCO80 = [
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
     "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
