@@ -302,6 +302,7 @@ def install(names: list[str] | None = None, *, force: bool = False, log: Callabl
             built_dir = cache_dir() / "built" / f"{src.name}-{src.version}"
             if force or not (built_dir / "manifest.json").is_file():
                 archive = fetch(src, log)
+                cache_dir().mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
                     result = src.build(src, archive, Path(tmp), log)
                     staged = Path(tmp) / "staged"
