@@ -1,7 +1,8 @@
 """Benchmark: the duty console's queue page with 100,000 alerts (SQLite).
 
-For each console view it prints p50/p95 of the whole page (HTTP through the
-Flask test client, logged in, template rendered) beside a baseline measured in
+For each console view it prints p50/p95 of the whole page (logged in,
+template rendered), measured in-process through the Flask test client and over
+real HTTP from gunicorn as ``nrsc web`` runs it, beside a baseline measured in
 the same run: the bare SQL of the same page (the same rows, no ORM, no
 template). The gap is what the page adds; the baseline shows the indexes work.
 
@@ -13,8 +14,12 @@ what they buy.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +33,7 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from webapp import create_app  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Alert, Camera, Township, User  # noqa: E402
-from webapp.platform import clock, dbtools
+from webapp.platform import clock, dbtools  # noqa: E402
 from webapp.platform.security import hash_password  # noqa: E402
 
 NOW = datetime(2026, 11, 19, 18, 13, tzinfo=timezone.utc)
@@ -90,6 +95,44 @@ def fill(n: int, seed: int = 7) -> None:
     db.session.commit()
 
 
+def bench_config(data_dir: str) -> dict:
+    return {"NRSC_DATA_DIR": data_dir, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
+            "NRSC_TASKS_EAGER": True}
+
+
+def gunicorn_app():
+    """Built in each gunicorn worker: the same app, the same frozen clock."""
+    clock.set_clock(lambda: NOW)
+    return create_app(bench_config(os.environ["BENCH_DATA_DIR"]))
+
+
+def serve_gunicorn(data_dir: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from webapp.config import load_config\n"
+            "from webapp.platform.web import WebServer, gunicorn_options\n"
+            "cfg = load_config({'NRSC_DATA_DIR': %r})\n"
+            "WebServer('bench_queue:gunicorn_app()', gunicorn_options(cfg, '127.0.0.1', %d)).run()\n") % (
+        str(Path(__file__).resolve().parent), str(data_dir / "gunicorn"), port)
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "BENCH_DATA_DIR": str(data_dir)})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start")
+            time.sleep(0.2)
+
+    def stop():
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    return f"http://127.0.0.1:{port}", stop
+
+
 def timed(fn, runs: int) -> list[float]:
     fn()  # warm caches once
     out = []
@@ -109,8 +152,7 @@ def main() -> int:
 
     clock.set_clock(lambda: NOW)
     data_dir = Path(tempfile.mkdtemp(prefix="nrsc-bench-"))
-    app = create_app({"NRSC_DATA_DIR": str(data_dir), "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-                      "NRSC_TASKS_EAGER": True})
+    app = create_app(bench_config(str(data_dir)))
     from webapp.alerts.views import queue_statement, read_filters
     from webapp.demo.data import load_organisation
 
@@ -145,12 +187,31 @@ def main() -> int:
         "manual, last 7 days": {"source": "manual", "since": "7d", "status": "all"},
         "false alarms, page 3": {"status": "false_alarm", "page": "3"},
     }
-    print(f"\n{'view':24} {'page p50':>9} {'page p95':>9} {'bare p50':>9} {'bare p95':>9}   (ms, {args.runs} runs)")
-    worst = 0.0
+    import requests
+    url, stop_gunicorn = serve_gunicorn(data_dir)
+    try:
+        return _compare(args, app, client, views, town, cam, url, requests.Session())
+    finally:
+        stop_gunicorn()
+
+
+def _compare(args, app, client, views, town, cam, url, http) -> int:
+    from webapp.alerts.views import queue_statement, read_filters
+    resp = http.post(f"{url}/login", data={"login": "bench", "password": PASSWORD}, allow_redirects=False)
+    assert resp.status_code == 302, resp.status_code
+    for _ in range(8):  # every worker's first request (imports, caches) outside the timing
+        http.get(f"{url}/alerts/queue")
+    print(f"\n{'':24} {'in-process':>19} {'gunicorn (HTTP)':>19} {'bare SQL':>19}")
+    print(f"{'view':24} {'p50':>9} {'p95':>9} {'p50':>9} {'p95':>9} {'p50':>9} {'p95':>9}   (ms, {args.runs} runs)")
+    worst = worst_gunicorn = 0.0
     for label, params in views.items():
         def page():
             r = client.get("/alerts/queue", query_string=params)
             assert r.status_code == 200
+
+        def served():
+            r = http.get(f"{url}/alerts/queue", params=params)
+            assert r.status_code == 200 and "queue-counts" in r.text, (r.status_code, r.url)
         with app.test_request_context("/alerts/queue", query_string=params):
             sql = queue_statement(read_filters(params)).compile(
                 db.engine, compile_kwargs={"literal_binds": True}).string
@@ -160,11 +221,14 @@ def main() -> int:
             with engine.connect() as conn:
                 conn.exec_driver_sql(sql).fetchall()
         p = timed(page, args.runs)
+        g = timed(served, args.runs)
         b = timed(bare, args.runs)
         worst = max(worst, percentile(p, 0.95))
+        worst_gunicorn = max(worst_gunicorn, percentile(g, 0.95))
         print(f"{label:24} {statistics.median(p):9.1f} {percentile(p, 0.95):9.1f} "
+              f"{statistics.median(g):9.1f} {percentile(g, 0.95):9.1f} "
               f"{statistics.median(b):9.2f} {percentile(b, 0.95):9.2f}")
-    print(f"\nworst page p95: {worst:.1f} ms")
+    print(f"\nworst page p95: in-process {worst:.1f} ms, gunicorn {worst_gunicorn:.1f} ms")
     return 0
 
 

@@ -18,16 +18,32 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, text
 
 from webapp import create_app
 from webapp.platform import clock as clock_module
+from webapp.testing import FreshGlobalsClient
+
+# Tests hold an app context while they send requests; each request still gets
+# its own ``g``, as behind a real server (see FreshGlobalsClient).
+Flask.test_client_class = FreshGlobalsClient
 
 TEST_DB = os.environ.get("NRSC_TEST_DB", "sqlite")
 PG_URL = os.environ.get("NRSC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "test-password-1"
 # 2026-11-20 02:13 in Hongsipu (UTC+8): a Friday night.
 DEFAULT_NOW = datetime(2026, 11, 19, 18, 13, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing():
+    """scrypt with N=2^10 instead of 2^15: the same code path, a fraction of the
+    cost (tests create and log in hundreds of users)."""
+    from webapp.platform import security
+    saved, security.PASSWORD_HASH_METHOD = security.PASSWORD_HASH_METHOD, "scrypt:1024:8:1"
+    yield
+    security.PASSWORD_HASH_METHOD = saved
 
 
 def pytest_collection_modifyitems(config, items):

@@ -4,16 +4,17 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from flask import Flask, g, request, session
+from flask import Flask, request, session
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp.config import ConfigError, load_config
+from webapp.config import LANGUAGES, ConfigError, load_config
 from webapp.extensions import babel, csrf, db
 from webapp.platform.tasks import TaskRunner
 from webapp.plugins import PluginError, build_plugin_host
 
 __all__ = ["create_app", "ConfigError", "PluginError"]
-LANGUAGES = ("zh_CN", "en")
+
 log = logging.getLogger(__name__)
 
 
@@ -28,9 +29,6 @@ def create_app(
     app = Flask(__name__, instance_path=None)
     cfg = load_config(config)
     app.config.update(cfg)
-    # Registered first so it runs before every other before_request hook.
-    app.before_request(_fresh_request_globals)
-
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale,
@@ -54,13 +52,12 @@ def create_app(
     # must not pull every view and service of the core in with it.
     from webapp import wiring
     wiring.init_app(app)
+    if app.config["NRSC_TRUSTED_PROXIES"]:
+        # Behind nginx: client address, scheme, host and prefix come from the
+        # X-Forwarded-* headers the trusted proxies set (docs/operations.md).
+        hops = app.config["NRSC_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     return app
-
-
-def _fresh_request_globals() -> None:
-    # A request reuses an app context that is already pushed (tests, scripts),
-    # and with it ``g``: drop the previous request's user, locale and CSRF state.
-    g.__dict__.clear()
 
 
 def _select_locale() -> str:

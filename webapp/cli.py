@@ -10,6 +10,12 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from webapp import ConfigError, PluginError, create_app
+from webapp.demo.data import DemoDataError, demo_logins_text, load_demo
+from webapp.extensions import db as sa
+from webapp.gis import context as gis
+from webapp.models import ApiToken, Unit, User
+from webapp.platform import audit, clock, dbtools, services
+from webapp.platform.security import UNIT_ROLES, create_api_token, hash_password
 
 
 def _factory():
@@ -37,7 +43,6 @@ def db() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    from webapp.platform import dbtools
     dbtools.upgrade(revision)
     click.echo(f"database at {dbtools.schema_status()['current']}")
 
@@ -47,7 +52,6 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def db_downgrade(revision: str) -> None:
     """Downgrade the schema to REVISION (e.g. base)."""
-    from webapp.platform import dbtools
     dbtools.downgrade(revision)
     click.echo(f"database at {dbtools.schema_status()['current']}")
 
@@ -55,13 +59,11 @@ def db_downgrade(revision: str) -> None:
 @db.command("status")
 @with_appcontext
 def db_status() -> None:
-    from webapp.platform import dbtools
     s = dbtools.schema_status()
     click.echo(f"current {s['current']}  head {s['head']}")
 
 
 def _require_schema() -> None:
-    from webapp.platform import dbtools
     try:
         dbtools.require_current_schema()
     except dbtools.SchemaError as exc:
@@ -80,7 +82,6 @@ def demo() -> None:
 def demo_load(no_history: bool) -> None:
     """Load (or update) the synthetic demo organisation, cameras, parcels and history."""
     _require_schema()
-    from webapp.demo.data import DemoDataError, demo_logins_text, load_demo
     try:
         summary = load_demo(history=not no_history)
     except DemoDataError as exc:
@@ -107,10 +108,6 @@ def user() -> None:
 def user_create(login: str, display_name: str | None, role: str, unit_code: str | None, password: str) -> None:
     """Create a user with a hashed password."""
     _require_schema()
-    from webapp.extensions import db as sa
-    from webapp.models import Unit, User
-    from webapp.platform import audit
-    from webapp.platform.security import UNIT_ROLES, hash_password
 
     if sa.session.scalar(select(User).where(User.login == login)):
         raise click.ClickException(f"user {login!r} already exists")
@@ -146,10 +143,6 @@ def token() -> None:
 def token_create(source: str | None, login: str | None, label: str) -> None:
     """Create an API token and print it once."""
     _require_schema()
-    from webapp.extensions import db as sa
-    from webapp.models import User
-    from webapp.platform import audit
-    from webapp.platform.security import create_api_token
 
     if bool(source) == bool(login):
         raise click.UsageError("give exactly one of --source NAME or --user LOGIN")
@@ -171,9 +164,6 @@ def token_create(source: str | None, login: str | None, label: str) -> None:
 @with_appcontext
 def token_revoke(prefix: str) -> None:
     """Revoke the token whose printed value starts with PREFIX (12 characters)."""
-    from webapp.extensions import db as sa
-    from webapp.models import ApiToken
-    from webapp.platform import audit, clock
 
     row = sa.session.scalar(select(ApiToken).where(ApiToken.prefix == prefix[:12]))
     if row is None:
@@ -196,19 +186,53 @@ def free_port(host: str = "127.0.0.1") -> int:
 @click.option("--port", type=int, default=0, help="0 picks a free port")
 @with_appcontext
 def run(host: str, port: int) -> None:
-    """Run the platform: web server, background worker (and the camera simulator
-    and patrol once they exist)."""
+    """Run the platform on one machine: the web server (gunicorn) and the
+    background worker as two child processes; Ctrl-C or SIGTERM stops both."""
     _require_schema()
-    from webapp import jobs
-    from webapp.platform import services
-    app = current_app._get_current_object()
+    sa.engine.dispose()  # nothing of this parent's pool is needed once the children run
     port = port or free_port(host)
-    jobs.start_worker(app)
-    try:
-        services.serve(app, host, port,
-                       on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"))
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    if not _port_free(host, port):
+        raise click.ClickException(f"cannot listen on {host}:{port} (address in use)")
+    status = services.run_all(
+        host, port, graceful_s=current_app.config["NRSC_WEB_GRACEFUL_S"],
+        on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"),
+        echo=lambda line: click.echo(line, err=True))
+    sys.exit(status)
+
+
+@main.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@with_appcontext
+def web(host: str, port: int) -> None:
+    """Serve HTTP with gunicorn (NRSC_WEB_WORKERS processes x NRSC_WEB_THREADS
+    threads); no background work runs here."""
+    _require_schema()
+    from webapp.extensions import db as sa
+    from webapp.platform import web as web_server
+    config = dict(current_app.config)
+    sa.engine.dispose()  # the workers fork from this process; no connection may cross
+    web_server.serve(config, host, port)
+
+
+@main.command("worker")
+@with_appcontext
+def worker() -> None:
+    """Run the background work: recurring jobs (SLA sweep, escalation, outbox)
+    and the MQTT subscriber. Run exactly one per installation."""
+    _require_schema()
+    from webapp import worker as background
+    background.run(current_app._get_current_object(),
+                   on_ready=lambda line: click.echo(f"NRSC worker running: {line}"))
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 # -- GIS layers (intake) ----------------------------------------------------------
@@ -219,7 +243,7 @@ def parcels() -> None:
 
 @parcels.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--layer", required=True, help="layer code, e.g. basic_farmland, mining_permit")
+@click.option("--layer", required=True, help="layer code, one the installed plugins declare (register_gis_layers)")
 @click.option("--code-field", default="code", show_default=True, help="property holding the parcel code")
 @click.option("--name-field", default="name", show_default=True)
 @click.option("--strict", is_flag=True, help="write nothing if any feature is rejected")
@@ -231,9 +255,6 @@ def parcels_import(path: str, layer: str, code_field: str, name_field: str, stri
 
     from tqdm import tqdm
 
-    from webapp.extensions import db as sa
-    from webapp.gis import context as gis
-    from webapp.platform import audit
 
     try:
         features = gis.read_feature_collection(path)

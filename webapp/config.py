@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+# UI languages: zh_CN by default, English when chosen.
+LANGUAGES = ("zh_CN", "en")
+
 
 class ConfigError(RuntimeError):
     """Configuration that cannot work; the message names the setting."""
@@ -48,6 +51,23 @@ def _instance_secret(data_dir: Path) -> str:
     return key
 
 
+def _number(env, name: str, kind=float):
+    """An optional numeric setting: None when unset, so the module's default applies."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def default_web_workers() -> int:
+    # gthread workers: one process per core keeps every core busy; threads
+    # (not processes) absorb slow clients and long-held MJPEG live views.
+    return max(2, os.cpu_count() or 1)
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     overrides = dict(overrides or {})
     env = os.environ
@@ -69,7 +89,22 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_BASE_URL": env.get("NRSC_BASE_URL", ""),
         "NRSC_LOAD_ENTRYPOINTS": env.get("NRSC_LOAD_ENTRYPOINTS", "1") != "0",
         "NRSC_DISABLED_PLUGINS": [p for p in env.get("NRSC_DISABLED_PLUGINS", "").split(",") if p],
-        "NRSC_INPROCESS_WORKER": env.get("NRSC_INPROCESS_WORKER", "1") != "0",
+        # MQTT intake (webapp/alerts/mqtt.py): topics, a topic prefix, Frigate label map (JSON).
+        "NRSC_MQTT_TOPICS": env.get("NRSC_MQTT_TOPICS") or None,
+        "NRSC_MQTT_PREFIX": env.get("NRSC_MQTT_PREFIX", ""),
+        "NRSC_FRIGATE_LABELS": env.get("NRSC_FRIGATE_LABELS") or None,
+        # Intake and GIS tuning; None leaves the module's default.
+        "NRSC_GIS_NEAR_M": _number(env, "NRSC_GIS_NEAR_M"),
+        "NRSC_DEDUPE_RADIUS_M": _number(env, "NRSC_DEDUPE_RADIUS_M"),
+        "NRSC_DEDUPE_WINDOW_MIN": _number(env, "NRSC_DEDUPE_WINDOW_MIN"),
+        "NRSC_MAX_IMAGES": _number(env, "NRSC_MAX_IMAGES", int),
+        "NRSC_NOTIFY_MAX_ATTEMPTS": _number(env, "NRSC_NOTIFY_MAX_ATTEMPTS", int),
+        # The web server (gunicorn, gthread workers; see docs/operations.md).
+        "NRSC_WEB_WORKERS": _number(env, "NRSC_WEB_WORKERS", int) or default_web_workers(),
+        "NRSC_WEB_THREADS": _number(env, "NRSC_WEB_THREADS", int) or 32,
+        "NRSC_WEB_GRACEFUL_S": _number(env, "NRSC_WEB_GRACEFUL_S", int) or 10,
+        # Reverse proxies in front (nginx = 1) whose X-Forwarded-* headers are trusted.
+        "NRSC_TRUSTED_PROXIES": _number(env, "NRSC_TRUSTED_PROXIES", int) or 0,
         # Office hours for working-time SLA clocks, and how long a closed order may be reopened.
         "NRSC_OFFICE_HOURS": env.get("NRSC_OFFICE_HOURS", "08:30-12:00,14:30-18:00"),
         "NRSC_REOPEN_DAYS": int(env.get("NRSC_REOPEN_DAYS", "30")),

@@ -1,8 +1,14 @@
 """Every hook a plugin may implement.
 
-Each docstring follows one template: purpose, parameters, returns, and whether
-the first non-None result wins. Hooks are always called with keyword
-arguments; new parameters may be added, none removed.
+Each docstring follows one template: a one-line purpose, then
+``Parameters:``, ``Returns:``, ``Called:`` (when, and on which plugins) and
+``Results:`` (how the answers are combined). Hooks are always called with
+keyword arguments; new parameters may be added, none removed.
+
+Domain-scoped hooks (``route_alert``, ``prejudge_alert``, ``review_checklist``,
+``workorder_template``) are called only on the plugin that declared the domain
+in ``register_domains``, then on the core's defaults: a plugin never sees, and
+can never answer for, another plugin's alerts.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from webapp.plugin_api import (
     Detector,
     Domain,
     GisContext,
+    GisLayer,
     Notifier,
     Prejudgement,
     Routing,
@@ -24,6 +31,10 @@ from webapp.plugin_api import (
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
+# The hooks whose answers depend on an alert's domain; the host calls them on
+# the domain's owner only (see webapp.plugins.PluginHost).
+DOMAIN_SCOPED = ("route_alert", "prejudge_alert", "review_checklist", "workorder_template")
+
 
 @hookspec
 def register_domains() -> list[Domain]:
@@ -31,8 +42,24 @@ def register_domains() -> list[Domain]:
 
     Parameters: none.
     Returns: a list of :class:`Domain` (code, names, colour, icon, working
-    group, event types, SLA clocks, urgency).
-    Results: all plugins' lists are joined; a code declared twice stops start-up.
+    group, event types with their external labels, SLA clocks, urgency).
+    Called: once at start-up, on every plugin.
+    Results: all plugins' lists are joined; a code declared twice stops
+    start-up, and so does an external label claimed by two event types.
+    """
+
+
+@hookspec
+def register_gis_layers() -> list[GisLayer]:
+    """Declare the GIS layers this plugin's rules read.
+
+    Parameters: none.
+    Returns: a list of :class:`GisLayer` (code, names, map colour, geometry
+    kind). Parcels can be imported only into declared layers; the admin
+    parcels page, the map and the PDF show their names and colours.
+    Called: once at start-up, on every plugin.
+    Results: all plugins' lists are joined; identical declarations of one code
+    are merged, different ones stop start-up.
     """
 
 
@@ -44,6 +71,7 @@ def register_detectors(settings: Mapping[str, Any]) -> list[Detector]:
     Returns: a list of objects with ``name``, ``domains``, ``params`` and
     ``detect(frames, context) -> list[Detection]``; detectors are pure
     functions of pixels and context.
+    Called: once at start-up, on every plugin.
     Results: all plugins' lists are joined; a name declared twice stops start-up.
     """
 
@@ -55,9 +83,11 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
     Parameters: ``alert`` — the confirmed alert; ``context`` — its township and
     the unit answering for that township.
     Returns: a :class:`Routing` (lead unit and offices, cooperating units, units
-    the lead forwards to, working group, clocks) or None when the alert is not
-    of this plugin's domain.
-    Results: first non-None wins; the core's default answers last.
+    the lead forwards to, working group, clocks), or None to leave it to the
+    core's default.
+    Called: only on the plugin that declared ``alert.domain``.
+    Results: the owner's answer; the core's default answers when it gives None
+    or raises.
     """
 
 
@@ -68,8 +98,10 @@ def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None
     Parameters: ``alert`` — the new alert; ``context`` — the township and the
     parcels and zones at or near its point.
     Returns: a :class:`Prejudgement` (level low/medium/high and reasons in
-    Chinese) or None when the alert is not of this plugin's domain.
-    Results: first non-None wins; the core's default answers last.
+    Chinese), or None to leave it to the core's default.
+    Called: only on the plugin that declared ``alert.domain``.
+    Results: the owner's answer; the core's default (medium) answers when it
+    gives None or raises.
     """
 
 
@@ -78,9 +110,9 @@ def review_checklist(alert: AlertView) -> list[str]:
     """List what the duty officer should check before a verdict.
 
     Parameters: ``alert`` — the alert under review.
-    Returns: checklist lines in Chinese, or an empty list when the alert is
-    not of this plugin's domain.
-    Results: all plugins' lines are joined in registration order.
+    Returns: checklist lines in Chinese.
+    Called: only on the plugin that declared ``alert.domain``.
+    Results: the owner's lines, in its implementations' registration order.
     """
 
 
@@ -90,8 +122,10 @@ def workorder_template(domain: str) -> str | None:
 
     Parameters: ``domain`` — a domain code.
     Returns: a Jinja template name that extends ``orders/pdf/base.html``, or
-    None when the domain is not this plugin's.
-    Results: first non-None wins; the core's base template answers last.
+    None for the core's base template.
+    Called: only on the plugin that declared ``domain``.
+    Results: the owner's answer; the core's base template answers when it
+    gives None or raises.
     """
 
 
@@ -101,5 +135,6 @@ def register_notifiers(settings: Mapping[str, Any]) -> list[Notifier]:
 
     Parameters: ``settings`` — the ``NRSC_NOTIFIERS`` configuration mapping.
     Returns: a list of objects with ``channel`` and ``send(message) -> Delivery``.
+    Called: once at start-up, on every plugin.
     Results: all plugins' lists are joined; a channel declared twice stops start-up.
     """

@@ -12,12 +12,12 @@ from flask import Flask
 
 from webapp.alerts import mqtt, review
 from webapp.notify import outbox
-from webapp.orders import workflow
+from webapp.orders import deadlines
 from webapp.platform.tasks import TaskRunner, get_runner
 
 # (name, function, every seconds or None for on-demand only)
 JOBS: tuple[tuple[str, Callable, float | None], ...] = (
-    (workflow.SLA_JOB, workflow.sla_sweep, workflow.SLA_EVERY_SECONDS),
+    (deadlines.SLA_JOB, deadlines.sla_sweep, deadlines.SLA_EVERY_SECONDS),
     (review.ESCALATION_JOB, review.escalate_overdue, review.ESCALATION_EVERY_SECONDS),
     (outbox.JOB_NAME, outbox.deliver_notifications, outbox.JOB_EVERY_S),
 )

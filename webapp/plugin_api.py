@@ -7,8 +7,8 @@ reaches a database session or an ORM object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Literal, Mapping, Protocol, Sequence
 
 import pluggy
 
@@ -17,6 +17,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 TimeBasis = Literal["natural", "working"]
 PrejudgementLevel = Literal["low", "medium", "high"]
+GeometryKind = Literal["polygon", "point", "line"]
+
+# Hongsipu keeps China Standard Time all year (no DST), so a fixed offset is
+# exact and spares plugins a tz database.
+LOCAL_TZ = timezone(timedelta(hours=8))
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,14 @@ class SlaClocks:
 
 @dataclass(frozen=True)
 class EventType:
+    """One kind of event of a domain. ``external_labels`` are the labels other
+    systems give it (e.g. Frigate's ``smoke``): an alert arriving under such a
+    label is taken in as this domain and event type."""
+
     code: str
     name_zh: str
     name_en: str
+    external_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,20 @@ class Domain:
 
     def event_type(self, code: str) -> EventType | None:
         return next((e for e in self.event_types if e.code == code), None)
+
+
+@dataclass(frozen=True)
+class GisLayer:
+    """A GIS layer a plugin needs (parcels or zones it reads in prejudgement).
+
+    Several plugins may declare the same layer if their declarations are
+    identical; two different declarations of one code stop start-up."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    colour: str
+    geometry: GeometryKind = "polygon"
 
 
 @dataclass(frozen=True)
@@ -251,9 +275,79 @@ class Notifier(Protocol):
     def send(self, message: Message) -> Delivery: ...
 
 
+# -- helpers plugins share ------------------------------------------------------
+# Plain functions of the dataclasses above, so an installed plugin package does
+# not re-implement them (and get the calendar day or a permit's bounds wrong).
+
+def local_date(when: datetime) -> date:
+    """The calendar day in Hongsipu; naive datetimes are UTC, as the core stores them."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(LOCAL_TZ).date()
+
+
+def as_date(value: Any) -> date | None:
+    """A date from a GIS attribute: a date, a datetime or an ISO string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def valid_on(feature: GisFeature, day: date) -> bool:
+    """Whether a permit or approval (attributes ``valid_from``/``valid_to``) is
+    in force on ``day``; a missing bound is open."""
+    start = as_date(feature.attributes.get("valid_from"))
+    end = as_date(feature.attributes.get("valid_to"))
+    return (start is None or start <= day) and (end is None or day <= end)
+
+
+def validity(feature: GisFeature) -> str:
+    """A permit's validity period for a reason line: '2024-04-01 至 2027-03-31'."""
+    start = as_date(feature.attributes.get("valid_from"))
+    end = as_date(feature.attributes.get("valid_to"))
+    return f"{start or '…'} 至 {end or '…'}"
+
+
+def near(context: GisContext, layer: str, metres: float) -> list[GisFeature]:
+    """Features of ``layer`` containing the point or within ``metres``, nearest first."""
+    found = [f for f in context.layer(layer) if f.inside or f.distance_m <= metres]
+    return sorted(found, key=lambda f: (not f.inside, f.distance_m))
+
+
+def label(feature: GisFeature) -> str:
+    """A feature's name, else its code."""
+    return feature.name or feature.code
+
+
+def where(feature: GisFeature) -> str:
+    """'范围内' or the distance, for reasons shown to the duty officer."""
+    return "范围内" if feature.inside else f"附近（{feature.distance_m:.0f} 米）"
+
+
+def with_township(units: Iterable[str], context: RoutingContext) -> tuple[str, ...]:
+    """``units`` plus the event's township unit when the core found one."""
+    units = tuple(units)
+    if context.township_unit and context.township_unit not in units:
+        units += (context.township_unit,)
+    return units
+
+
+def township_note(context: RoutingContext) -> str:
+    """A sentence for ``Routing.note`` when the core found no township."""
+    return "" if context.township_unit else "未能确定事件所在乡镇，请派发时补充。"
+
+
 __all__ = [
     "AlertView", "Clock", "Delivery", "Detection", "DetectionContext", "Detector",
-    "Domain", "EventType", "GisContext", "GisFeature", "Message", "Notifier",
-    "Prejudgement", "Routing", "RoutingContext", "SimpleDetector", "SlaClocks",
-    "hookimpl",
+    "Domain", "EventType", "GisContext", "GisFeature", "GisLayer", "LOCAL_TZ", "Message",
+    "Notifier", "Prejudgement", "Routing", "RoutingContext", "SimpleDetector", "SlaClocks",
+    "as_date", "hookimpl", "label", "local_date", "near", "township_note", "valid_on",
+    "validity", "where", "with_township",
 ]

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 
 from webapp.org.chart import TOWNSHIPS, UNITS, WORKING_GROUPS, township_unit
 from webapp.platform import clock as clock_module
@@ -53,7 +55,6 @@ DEFAULT_NOW = datetime(2026, 11, 19, 18, 13, tzinfo=timezone.utc)
 # A point in the district, for alerts whose place does not matter.
 DEFAULT_POINT = (37.45, 106.25)
 UNIT_CODES = frozenset(code for code, *_ in UNITS)
-OTHER_DOMAIN = "__not_this_plugins_domain__"
 
 
 # -- building the data plugins receive ----------------------------------------
@@ -119,10 +120,7 @@ def plugin_problems(plugin: Any, *, template_folders: Iterable[str | Path] = ())
             problems += _template_problems(plugin, host, domain, template_folders)
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{domain.code}: a hook raised {type(exc).__name__}: {exc}")
-    try:
-        problems += _silence_problems(host, name)
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"a hook raised for another domain's alert: {type(exc).__name__}: {exc}")
+    problems += _layer_problems(host, name)
     return problems
 
 
@@ -192,16 +190,19 @@ def _first(host, name: str, hook: str, **kwargs: Any) -> Any:
     return next((r for r in _call_own(host, name, hook, **kwargs) if r is not None), None)
 
 
-def _silence_problems(host, name: str) -> list[str]:
-    alert = alert_view(OTHER_DOMAIN, "anything")
-    answers = {
-        "route_alert": _first(host, name, "route_alert", alert=alert, context=routing_context()),
-        "prejudge_alert": _first(host, name, "prejudge_alert", alert=alert, context=gis_context()),
-        "review_checklist": _first(host, name, "review_checklist", alert=alert) or None,
-        "workorder_template": _first(host, name, "workorder_template", domain=OTHER_DOMAIN),
-    }
-    return [f"{hook} answers for a domain that is not the plugin's: {answer!r}"
-            for hook, answer in answers.items() if answer is not None]
+def _layer_problems(host, plugin_name: str) -> list[str]:
+    problems = []
+    for items in _call_own(host, plugin_name, "register_gis_layers"):
+        for layer in items or []:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", layer.code):
+                problems.append(f"GIS layer code {layer.code!r} is not lower_snake_case")
+            if not re.fullmatch(r"#[0-9a-fA-F]{6}", layer.colour):
+                problems.append(f"GIS layer {layer.code}: colour {layer.colour!r} is not #rrggbb")
+            if not layer.name_zh or not layer.name_en:
+                problems.append(f"GIS layer {layer.code}: needs both name_zh and name_en")
+            if layer.geometry not in ("polygon", "point", "line"):
+                problems.append(f"GIS layer {layer.code}: geometry {layer.geometry!r} is not polygon, point or line")
+    return problems
 
 
 def _template_problems(plugin: Any, host, domain: Domain, folders: Iterable[str | Path]) -> list[str]:
@@ -260,6 +261,28 @@ def nrsc_migrated_sqlite(tmp_path_factory) -> Path:
     return folder / "nrsc.sqlite3"
 
 
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request gets its own ``g``.
+
+    A test that holds an app context (``with app.app_context():``, as the
+    ``nrsc_app`` fixture does) makes Flask reuse that context, and its ``g``,
+    for each request: one request's user, locale and CSRF state would leak
+    into the next. A server never does that; this client gives each request a
+    fresh ``g`` and puts the test's own back afterwards. The database session
+    stays the test's, so objects the test holds see what requests commit."""
+
+    def open(self, *args: Any, **kwargs: Any):
+        ctx = _cv_app.get(None)
+        if ctx is None or ctx.app is not self.application:
+            return super().open(*args, **kwargs)
+        held = ctx.g
+        ctx.g = self.application.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            ctx.g = held
+
+
 @pytest.fixture
 def nrsc_app_factory(nrsc_migrated_sqlite, tmp_path, nrsc_clock):
     """``factory(plugins=(), load_entrypoints=False, config=None)`` builds an
@@ -279,6 +302,7 @@ def nrsc_app_factory(nrsc_migrated_sqlite, tmp_path, nrsc_clock):
             "TESTING": True, "NRSC_TASKS_EAGER": True, "SECRET_KEY": "nrsc-testing",
             **(config or {}),
         }, plugins=plugins, load_entrypoints=load_entrypoints)
+        app.test_client_class = FreshGlobalsClient
         built.append(app)
         return app
 
@@ -309,7 +333,7 @@ def nrsc_client(nrsc_app):
 
 
 __all__ = [
-    "alert_view", "assert_plugin_ok", "build_host", "gis_context", "gis_feature", "nrsc_app",
+    "FreshGlobalsClient", "alert_view", "assert_plugin_ok", "build_host", "gis_context", "gis_feature", "nrsc_app",
     "nrsc_app_factory", "nrsc_client", "nrsc_clock", "nrsc_host", "nrsc_load_entrypoints",
     "nrsc_migrated_sqlite", "nrsc_plugins", "plugin_problems", "routing_context",
 ]

@@ -9,7 +9,9 @@ from webapp.admin import views as admin_views
 from webapp.alerts import api as alerts_api
 from webapp.alerts import views as alerts_views
 from webapp.api import base as api_base
+from webapp.api.schema import BoundedIntConverter
 from webapp.auth import views as auth_views
+from webapp.gis import layers as gis_layers
 from webapp.notify import views as notify_views
 from webapp.orders import api as orders_api
 from webapp.orders import unit_views
@@ -21,7 +23,10 @@ from webapp.printing import views as printing_views
 
 
 def init_app(app: Flask) -> None:
+    # Before any rule is added: ids past 2^63-1 match no route (404), not a 500.
+    app.url_map.converters["int"] = BoundedIntConverter
     jinja.init_app(app)
+    gis_layers.init_app(app)
     errors.register(app)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(platform_views.bp)
@@ -29,7 +34,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(notify_views.bp)
     app.register_blueprint(api_base.bp, url_prefix="/api/v1")
     alerts_views.register(app)
-    alerts_api.register(app)
+    app.register_blueprint(alerts_api.bp, url_prefix="/api/v1/alerts")
     orders_views.register(app)
     app.register_blueprint(orders_api.bp, url_prefix="/api/v1")
     unit_views.register(app)

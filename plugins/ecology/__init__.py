@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from plugins._common import (
     PROMPT_CLOCKS,
-    label,
-    near,
+    layers,
     template_for,
-    township_note,
-    where,
-    with_township,
 )
 from webapp.plugin_api import (
     AlertView,
     Domain,
     EventType,
     GisContext,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     hookimpl,
+    label,
+    near,
+    township_note,
+    where,
+    with_township,
 )
 
 CODE = "ecology"
@@ -57,9 +59,12 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    return layers("basic_farmland", "cultivated_land", "forest_grassland", "grazing_ban_zone", "construction_approval")
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None
     return Routing(
         lead_unit="ecology_environment",
         cooperating=with_township(COOPERATING_BY_EVENT.get(alert.event_type, ()), context),
@@ -69,8 +74,6 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
 
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
     if alert.event_type == STRAW_BURNING:
         fields = context.layer("basic_farmland", inside=True) + context.layer("cultivated_land", inside=True)
         forest = near(context, "forest_grassland", 500)
@@ -91,8 +94,6 @@ def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     lines = {
         STRAW_BURNING: ["燃烧物是否为秸秆？如为林草火情，改为森林草原防火领域。",
                         "是否位于耕地内，周边是否有林草地或村庄？"],
@@ -106,7 +107,7 @@ def review_checklist(alert: AlertView) -> list[str]:
 
 @hookimpl
 def workorder_template(domain: str) -> str | None:
-    return template_for(CODE) if domain == CODE else None
+    return template_for(CODE)
 
 
 @hookimpl

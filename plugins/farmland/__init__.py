@@ -8,23 +8,25 @@ from __future__ import annotations
 
 from plugins._common import (
     ROUTINE_CLOCKS,
-    label,
     land_use,
-    local_date,
+    layers,
     template_for,
-    township_note,
-    valid_on,
-    with_township,
 )
 from webapp.plugin_api import (
     AlertView,
     Domain,
     EventType,
     GisContext,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     hookimpl,
+    label,
+    local_date,
+    township_note,
+    valid_on,
+    with_township,
 )
 
 CODE = "farmland"
@@ -47,9 +49,12 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    return layers("construction_approval", "basic_farmland", "cultivated_land", "land_use_plan")
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None
     return Routing(
         lead_unit="natural_resources",
         lead_offices=("natural_resources.enforcement", "natural_resources.farmland_office"),
@@ -61,8 +66,6 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
 
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
     day = local_date(alert.occurred_at)
     approved = [f for f in context.layer("construction_approval", inside=True) if valid_on(f, day)]
     if approved:
@@ -80,8 +83,6 @@ def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     return [
         "图像中是否有挖掘、堆土、硬化或建房等占用耕地的行为？",
         "对照图层：是否位于永久基本农田或耕地图斑内？",
@@ -92,7 +93,7 @@ def review_checklist(alert: AlertView) -> list[str]:
 
 @hookimpl
 def workorder_template(domain: str) -> str | None:
-    return template_for(CODE) if domain == CODE else None
+    return template_for(CODE)
 
 
 @hookimpl

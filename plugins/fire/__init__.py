@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from plugins._common import (
     EMERGENCY_CLOCKS,
-    label,
-    near,
+    layers,
     template_for,
-    township_note,
-    where,
-    with_township,
 )
 from webapp.plugin_api import (
     AlertView,
     Domain,
     EventType,
     GisContext,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     hookimpl,
+    label,
+    near,
+    township_note,
+    where,
+    with_township,
 )
 
 CODE = "fire"
@@ -34,8 +36,9 @@ DOMAIN = Domain(
     code=CODE, name_zh="森林草原防火", name_en="Forest and grassland fire prevention",
     colour="#d32f2f", icon="flame", working_group=3,
     event_types=(
-        EventType("fire", "火情", "Fire"),
-        EventType("smoke", "烟雾", "Smoke"),
+        # Frigate's labels for what its fire/smoke models see.
+        EventType("fire", "火情", "Fire", external_labels=("fire",)),
+        EventType("smoke", "烟雾", "Smoke", external_labels=("smoke",)),
     ),
     sla=EMERGENCY_CLOCKS, urgent=True, emergency_allowed=True,
 )
@@ -47,9 +50,12 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    return layers("forest_grassland", "key_enterprise")
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None
     return Routing(
         lead_unit="forestry_grassland",
         lead_offices=("forestry_grassland.resources_office",),
@@ -60,8 +66,6 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
 
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
     reasons = [f"林草地 {label(f)} {where(f)}" for f in near(context, "forest_grassland", FOREST_RADIUS_M)[:2]]
     reasons += [f"重点企业 {label(f)} {where(f)}"
                 for f in near(context, "key_enterprise", ENTERPRISE_RADIUS_M)[:2]]
@@ -73,8 +77,6 @@ def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     return [
         "烟雾是否从固定点位持续升起？",
         "是否排除了已知的窑炉、炊烟、秸秆堆和扬尘？",
@@ -85,7 +87,7 @@ def review_checklist(alert: AlertView) -> list[str]:
 
 @hookimpl
 def workorder_template(domain: str) -> str | None:
-    return template_for(CODE) if domain == CODE else None
+    return template_for(CODE)
 
 
 @hookimpl

@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from plugins._common import (
     EMERGENCY_CLOCKS,
-    label,
-    near,
+    layers,
     template_for,
-    township_note,
-    where,
-    with_township,
 )
 from webapp.plugin_api import (
     AlertView,
     Domain,
     EventType,
     GisContext,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     hookimpl,
+    label,
+    near,
+    township_note,
+    where,
+    with_township,
 )
 
 CODE = "geohazard"
@@ -48,9 +50,12 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    return layers("geohazard_point")
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None
     return Routing(
         lead_unit="natural_resources",
         lead_offices=("natural_resources.geology_mining_office",),
@@ -61,8 +66,6 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
 
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
     points = near(context, "geohazard_point", HAZARD_RADIUS_M)
     if points:
         return Prejudgement("high", tuple(
@@ -72,8 +75,6 @@ def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     return [
         "与隐患点历史图像比对：是否出现新的崩塌、滑坡、裂缝或泥石流痕迹？",
         "是否威胁道路、房屋或人员安全？",
@@ -83,7 +84,7 @@ def review_checklist(alert: AlertView) -> list[str]:
 
 @hookimpl
 def workorder_template(domain: str) -> str | None:
-    return template_for(CODE) if domain == CODE else None
+    return template_for(CODE)
 
 
 @hookimpl

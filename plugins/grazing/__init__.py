@@ -9,11 +9,8 @@ from datetime import date
 
 from plugins._common import (
     ROUTINE_CLOCKS,
-    label,
-    local_date,
+    layers,
     template_for,
-    township_note,
-    with_township,
 )
 from webapp.plugin_api import (
     AlertView,
@@ -21,10 +18,15 @@ from webapp.plugin_api import (
     EventType,
     GisContext,
     GisFeature,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     hookimpl,
+    label,
+    local_date,
+    township_note,
+    with_township,
 )
 
 CODE = "grazing"
@@ -48,9 +50,12 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    return layers("grazing_ban_zone", "forest_grassland")
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None
     return Routing(
         lead_unit="forestry_grassland",
         lead_offices=("forestry_grassland.resources_office",),
@@ -96,8 +101,6 @@ def _period_text(zone: GisFeature) -> str:
 
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
     if alert.event_type == WILDLIFE:
         return _prejudge_wildlife(context)
     day = local_date(alert.occurred_at)
@@ -119,8 +122,6 @@ def _prejudge_wildlife(context: GisContext) -> Prejudgement:
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     if alert.event_type == WILDLIFE:
         return [
             "是否涉及猎捕、采挖、运输或出售野生动植物？",
@@ -136,4 +137,4 @@ def review_checklist(alert: AlertView) -> list[str]:
 
 @hookimpl
 def workorder_template(domain: str) -> str | None:
-    return template_for(CODE) if domain == CODE else None
+    return template_for(CODE)

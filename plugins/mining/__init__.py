@@ -8,24 +8,26 @@ from __future__ import annotations
 
 from plugins._common import (
     ROUTINE_CLOCKS,
-    label,
     land_use,
-    local_date,
+    layers,
     template_for,
-    township_note,
-    valid_on,
-    validity,
-    with_township,
 )
 from webapp.plugin_api import (
     AlertView,
     Domain,
     EventType,
     GisContext,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     hookimpl,
+    label,
+    local_date,
+    township_note,
+    valid_on,
+    validity,
+    with_township,
 )
 
 CODE = "mining"
@@ -47,9 +49,12 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    return layers("mining_permit", "construction_approval", "land_use_plan")
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None
     return Routing(
         lead_unit="natural_resources",
         lead_offices=("natural_resources.enforcement", "natural_resources.geology_mining_office"),
@@ -61,8 +66,6 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
 
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
     day = local_date(alert.occurred_at)
     permits = context.layer("mining_permit", inside=True)
     valid = [f for f in permits if valid_on(f, day)]
@@ -83,8 +86,6 @@ def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     return [
         "是否有挖掘机、装载机或运矿车辆在作业？",
         "对照采矿权图层：是否在有效采矿证范围内、是否在有效期内？",
@@ -96,7 +97,7 @@ def review_checklist(alert: AlertView) -> list[str]:
 
 @hookimpl
 def workorder_template(domain: str) -> str | None:
-    return template_for(CODE) if domain == CODE else None
+    return template_for(CODE)
 
 
 @hookimpl

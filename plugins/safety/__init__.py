@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from plugins._common import (
     PROMPT_CLOCKS,
-    label,
-    near,
+    layers,
     template_for,
-    township_note,
-    where,
-    with_township,
 )
 from webapp.plugin_api import (
     AlertView,
     Domain,
     EventType,
     GisContext,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     hookimpl,
+    label,
+    near,
+    township_note,
+    where,
+    with_township,
 )
 
 CODE = "safety"
@@ -49,9 +51,12 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    return layers("key_enterprise")
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None
     return Routing(
         lead_unit="emergency_management",
         cooperating=with_township((), context),
@@ -61,8 +66,6 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
 
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
     reasons = ["疑似发生生产安全事故"] if alert.event_type == ACCIDENT else []
     reasons += [f"重点企业 {label(f)} {where(f)}" for f in near(context, "key_enterprise", ENTERPRISE_RADIUS_M)[:2]]
     if reasons:
@@ -72,8 +75,6 @@ def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     return [
         "是否位于重点区域或重点企业？",
         "是否有违规作业、违规动火或危险化学品隐患？",
@@ -83,4 +84,4 @@ def review_checklist(alert: AlertView) -> list[str]:
 
 @hookimpl
 def workorder_template(domain: str) -> str | None:
-    return template_for(CODE) if domain == CODE else None
+    return template_for(CODE)

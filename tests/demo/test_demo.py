@@ -13,8 +13,8 @@ from webapp import ptz
 from webapp.cli import main
 from webapp.demo import data as demo
 from webapp.extensions import db
+from webapp.gis import layers as gis_layers
 from webapp.models import (
-    PARCEL_LAYERS,
     CalendarDay,
     Camera,
     NotificationChannel,
@@ -105,13 +105,13 @@ def test_presets_aim_where_ptz_says(loaded):
 
 def test_every_layer_has_parcels_with_gis_context_at_aim_points(loaded):
     parcels = db.session.scalars(select(Parcel)).all()
-    assert {p.layer for p in parcels} == set(PARCEL_LAYERS)
+    assert {p.layer for p in parcels} == set(gis_layers.codes())
     aims = [Point(p.aim_lon, p.aim_lat) for p in db.session.scalars(select(Preset))]
     for parcel in parcels:
         geom = shape(parcel.geometry)
         assert geom.is_valid and parcel.attributes["synthetic"] == demo.SYNTHETIC_NOTE
         assert (parcel.min_lon, parcel.min_lat, parcel.max_lon, parcel.max_lat) == pytest.approx(geom.bounds)
-    for layer in PARCEL_LAYERS:
+    for layer in gis_layers.codes():
         shapes = [shape(p.geometry) for p in parcels if p.layer == layer]
         assert any(s.contains(a) for s in shapes for a in aims), layer
 

@@ -32,7 +32,7 @@ def duty(make_user):
 def make_order(org, duty, clock):
     """make_order(domain="fire", event_type=None, lat=, lon=) -> WorkOrder, dispatched now."""
     from webapp.alerts import intake, review
-    from webapp.orders import workflow
+    from webapp.orders import planning
 
     counter = iter(range(1, 10_000))
 
@@ -45,5 +45,5 @@ def make_order(org, duty, clock):
                    "lat": lat, "lon": lon, "text": f"test event {n}"}
         alert, _ = intake.ingest(payload, [("snap.jpg", jpeg((10 * n % 255, 80, 80)))], source="field-tests")
         review.decide(alert, duty, verdict="confirmed")
-        return workflow.dispatch(alert, actor=duty, data=data or {})
+        return planning.dispatch(alert, actor=duty, data=data or {})
     return factory

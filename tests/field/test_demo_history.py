@@ -75,13 +75,13 @@ def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, lo
     assert any(a.domain == "fire" and a.status == "new" for a in waiting)
     assert [a.claimed_by_id for a in waiting if a.status == "under_review"] == [duty02.id]
     # ...and the open orders mostly keep their clocks: a few are overdue and supervised.
-    from webapp.orders import workflow
-    open_orders = [o for o in orders if o.state in workflow.OPEN_STATES]
+    from webapp.orders import deadlines, states
+    open_orders = [o for o in orders if o.state in states.OPEN_STATES]
 
     def overdue(o):
-        return any(getattr(p, f"{s}_due_at") is not None and workflow.stage_done_at(p, s) is None
+        return any(getattr(p, f"{s}_due_at") is not None and deadlines.stage_done_at(p, s) is None
                    and getattr(p, f"{s}_due_at") < now
-                   for p in workflow.active_participants(o) if p.state != "returned"
+                   for p in states.active_participants(o) if p.state != "returned"
                    for s in ("accept", "arrive", "feedback"))
     late_open = [o for o in open_orders if overdue(o)]
     assert len(open_orders) >= 8 and 1 <= len(late_open) <= demo_history.OVERDUE_ORDERS

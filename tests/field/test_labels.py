@@ -33,9 +33,9 @@ def _between(page: str, start: str, end: str) -> str:
 def test_every_recorded_action_has_a_label():
     """A guard: an action code written anywhere in webapp/ without a label
     would reach users raw."""
-    # audit.record("x", ...), the workflow's _record(order, "x") and _act(order, "x"),
+    # audit.record("x", ...), the order engine's record(order, "x") and act(order, "x"),
     # and review's _apply(alert, action="x").
-    patterns = (r'audit\.record\(\s*"([^"]+)"', r'_record\(order,\s*"([^"]+)"', r'_act\(order,\s*"([^"]+)"',
+    patterns = (r'audit\.record\(\s*"([^"]+)"', r'\brecord\(order,\s*"([^"]+)"', r'\bact\(order,\s*"([^"]+)"',
                 r'_apply\(alert,\s*action="([^"{]+)"')
     codes: set[str] = set()
     for path in WEBAPP.rglob("*.py"):
@@ -121,14 +121,14 @@ def test_phone_and_dispatch_pages_name_the_event_type(org, make_order, login_as,
 
 
 def test_sla_notes_and_messages_use_chinese_stage_names(org, make_order, clock):
-    from webapp.orders import workflow
+    from webapp.orders import deadlines
 
     order = make_order("fire")  # emergency clocks: accept 10 min, arrive 60 min (natural time)
     unit = order.lead.unit.name
     clock.advance(minutes=8)
-    workflow.sla_sweep()
+    deadlines.sla_sweep()
     clock.advance(minutes=5)
-    workflow.sla_sweep()
+    deadlines.sla_sweep()
 
     notes: dict[str, list[str]] = {}
     for action, note in db.session.execute(select(AuditEvent.action, AuditEvent.note).where(

@@ -92,7 +92,10 @@ def test_nrsc_run_serves_health_and_login(db_url, tmp_path):
     proc = subprocess.Popen([NRSC, "run", "--host", "127.0.0.1", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()  # blocks until the server socket is bound
+        line = ""
+        while not line.startswith("NRSC listening on"):  # the worker may report first
+            line = proc.stdout.readline()  # blocks until the server answers
+            assert line, "nrsc run ended before listening"
         assert line.startswith("NRSC listening on http://127.0.0.1:"), line
         base = line.split()[3]
         with urllib.request.urlopen(base + "healthz", timeout=10) as resp:

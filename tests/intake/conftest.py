@@ -16,6 +16,7 @@ from webapp.plugin_api import (
     Clock,
     Domain,
     EventType,
+    GisLayer,
     Prejudgement,
     SlaClocks,
     hookimpl,
@@ -27,7 +28,13 @@ OUTSIDE = (38.60, 106.00)
 
 
 class IntakeTestPlugin:
-    """Two domains and a prejudgement that reads the GIS context."""
+    """Two domains (fire taking Frigate's smoke and fire labels), the two
+    layers the tests import into, and a prejudgement that reads the GIS context."""
+
+    @hookimpl
+    def register_gis_layers(self):
+        return [GisLayer("basic_farmland", "永久基本农田", "Basic farmland", "#f9a825"),
+                GisLayer("mining_permit", "采矿权", "Mining permit", "#6d4c41")]
 
     @hookimpl
     def register_domains(self):
@@ -35,7 +42,8 @@ class IntakeTestPlugin:
         slow = SlaClocks(Clock(30), Clock(120), Clock(working_days=1), Clock(working_days=3))
         return [
             Domain("fire", "森林草原防火", "Fire", "#d62728", "fire", 3,
-                   (EventType("smoke", "烟雾", "Smoke"), EventType("fire", "明火", "Fire")), emergency,
+                   (EventType("smoke", "烟雾", "Smoke", external_labels=("smoke",)),
+                    EventType("fire", "明火", "Fire", external_labels=("fire",))), emergency,
                    urgent=True),
             Domain("mining", "矿产资源保护", "Mining", "#8c564b", "pickaxe", 1,
                    (EventType("illegal_mining", "盗采", "Illegal mining"),), slow),

@@ -129,7 +129,7 @@ def test_api_pdf_with_a_user_token(make_order, make_user, app, tmp_path):
     assert client.get(f"/api/v1/orders/{a.id}/pdf",
                       headers={"Authorization": f"Bearer {source_token}"}).status_code == 403
     spec = client.get("/api/v1/openapi.json").json
-    assert "application/pdf" in spec["paths"]["/orders/{order_id}/pdf"]["get"]["responses"]["200"]["content"]
+    assert "application/pdf" in spec["paths"]["/orders/{id}/pdf"]["get"]["responses"]["200"]["content"]
 
 
 def test_domain_plugin_template_fills_the_details_block(app_config, clock, tmp_path):
@@ -140,12 +140,18 @@ def test_domain_plugin_template_fills_the_details_block(app_config, clock, tmp_p
     from webapp.demo.data import load_organisation
     from webapp.extensions import db
     from webapp.models import WorkOrder
-    from webapp.plugin_api import hookimpl
+    from webapp.plugin_api import Clock, Domain, EventType, SlaClocks, hookimpl
 
     class PrintPlugin:
+        # The host asks for a domain's template only the plugin that declared it.
+        @hookimpl
+        def register_domains(self):
+            return [Domain("testdomain", "试验领域", "Test domain", "#123456", "x", 1,
+                           (EventType("test", "试验", "Test"),), SlaClocks(*(Clock(30),) * 4))]
+
         @hookimpl
         def workorder_template(self, domain):
-            return "orders/pdf/testdomain.html" if domain == "testdomain" else None
+            return "orders/pdf/testdomain.html"
 
     application = create_app(app_config, plugins=[PrintPlugin()], load_entrypoints=False)
     application.jinja_env.loader = ChoiceLoader([DictLoader({"orders/pdf/testdomain.html": (

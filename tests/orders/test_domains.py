@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import AuditEvent
-from webapp.orders import workflow
+from webapp.orders import deadlines
 
 # domain, event type, where, lead, lead offices, cooperating, forward_to, working group, basis
 CASES = [
@@ -91,7 +91,7 @@ def test_scenario_3_geohazard_township_on_time_lead_late(app, make_alert, people
     town = next(p for p in r.get_json()["participants"] if p["unit"] == "town.liuquan")
     assert town["sla"]["arrive"]["on_time"] is True and 50 < town["arrive_distance_m"] < 60
     clock.set(datetime(2026, 11, 20, 16, 3, tzinfo=LOCAL_TZ))
-    workflow.sla_sweep()
+    deadlines.sla_sweep()
     clock.set(datetime(2026, 11, 20, 16, 9, tzinfo=LOCAL_TZ))
     r = people.nr.post(f"/api/v1/orders/{oid}/arrive", json={"lat": places.liuquan[0], "lon": places.liuquan[1]})
     body = r.get_json()

@@ -8,14 +8,14 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, OrderParticipant, OutboxMessage
-from webapp.orders import workflow
+from webapp.orders import deadlines, engine, planning
 from webapp.platform.clock import LOCAL_TZ
 from webapp.platform.tasks import get_runner
 
 
 def _p(order_id, unit_code) -> OrderParticipant:
     db.session.expire_all()
-    return next(p for p in workflow.get_order(order_id).participants if p.unit.code == unit_code)
+    return next(p for p in engine.get_order(order_id).participants if p.unit.code == unit_code)
 
 
 def _leader_messages(login):
@@ -24,8 +24,8 @@ def _leader_messages(login):
 
 def test_sla_job_is_registered_and_scheduled(app):
     runner = get_runner(app)
-    assert runner.jobs[workflow.SLA_JOB] is workflow.sla_sweep
-    assert runner.recurring[workflow.SLA_JOB].every.total_seconds() == 30
+    assert runner.jobs[deadlines.SLA_JOB] is deadlines.sla_sweep
+    assert runner.recurring[deadlines.SLA_JOB].every.total_seconds() == 30
 
 
 def test_warning_overdue_supervision_and_frozen_flag(app, dispatched, people, make_user, clock):
@@ -54,7 +54,7 @@ def test_warning_overdue_supervision_and_frozen_flag(app, dispatched, people, ma
     lead = _p(order["id"], "natural_resources")
     assert "accept" in lead.overdue and lead.accept_on_time is False
     assert _p(order["id"], "town.liuquan").accept_on_time is True
-    fresh = workflow.get_order(order["id"])
+    fresh = engine.get_order(order["id"])
     assert fresh.supervised is True and "超时" in fresh.supervise_note
     assert _leader_messages(leader.login), "the lead unit's leader is notified"
     assert not _leader_messages(town_leader.login)
@@ -73,13 +73,13 @@ def test_working_time_clock_waits_for_office_hours(app, dispatched, people, cloc
     lead = _p(order["id"], "natural_resources")
     assert lead.accept_due_at == datetime(2026, 11, 20, 10, 30, tzinfo=LOCAL_TZ)
     clock.set(datetime(2026, 11, 20, 8, 29, tzinfo=LOCAL_TZ))
-    workflow.sla_sweep()
+    deadlines.sla_sweep()
     assert _p(order["id"], "natural_resources").warned == {}
     clock.set(datetime(2026, 11, 20, 10, 0, tzinfo=LOCAL_TZ))  # 90 of 120 working minutes
-    workflow.sla_sweep()
+    deadlines.sla_sweep()
     assert "accept" in _p(order["id"], "natural_resources").warned
     clock.set(datetime(2026, 11, 20, 10, 31, tzinfo=LOCAL_TZ))
-    workflow.sla_sweep()
+    deadlines.sla_sweep()
     assert "accept" in _p(order["id"], "natural_resources").overdue
 
 
@@ -92,7 +92,7 @@ def test_holiday_moves_a_working_time_deadline(app, make_alert, people, clock):
     db.session.add(CalendarDay(day=date(2026, 11, 21), kind="workday", name="调休"))
     db.session.commit()
     alert = make_alert("paper", "form")
-    order = workflow.dispatch(alert, actor=people.duty.user)
+    order = planning.dispatch(alert, actor=people.duty.user)
     # Friday is off, Saturday is worked.
     assert order.lead.accept_due_at == datetime(2026, 11, 21, 10, 30, tzinfo=LOCAL_TZ)
     assert order.lead.arrive_due_at == datetime(2026, 11, 21, 18, 0, tzinfo=LOCAL_TZ)
@@ -110,7 +110,7 @@ def test_geohazard_style_arrival_within_the_hour(app, dispatched, people, make_u
     r = people.liuquan.post(f"/api/v1/orders/{oid}/arrive", json={"lat": 37.1405, "lon": 106.35})
     assert r.status_code == 200
     clock.advance(minutes=16)
-    workflow.sla_sweep()
+    deadlines.sla_sweep()
     assert _p(oid, "natural_resources").arrive_on_time is False
     assert _p(oid, "emergency_management").arrive_on_time is False
     assert _leader_messages(leader.login)
@@ -118,4 +118,35 @@ def test_geohazard_style_arrival_within_the_hour(app, dispatched, people, make_u
     people.nr.post(f"/api/v1/orders/{oid}/arrive", json={"lat": 37.14, "lon": 106.35})
     assert _p(oid, "town.liuquan").arrive_on_time is True
     assert _p(oid, "natural_resources").arrive_on_time is False
-    assert workflow.get_order(oid).supervised is True
+    assert engine.get_order(oid).supervised is True
+
+
+def test_sweep_never_overwrites_a_concurrent_accept(app, dispatched, clock):
+    """The sweep read the order, then the unit accepted (another worker) before
+    the sweep wrote: the sweep's compare-and-swap on the version fails, it
+    leaves the order to its next run, and the on-time accept stays on time."""
+    from sqlalchemy.orm import Session
+
+    from webapp.models import WorkOrder
+
+    order = dispatched()  # drill: accept 10 min, natural time
+    clock.advance(minutes=9, seconds=59)
+    stale = db.session.get(WorkOrder, order["id"])
+    lead = next(p for p in stale.participants if p.role == "lead")
+    assert lead.accepted_at is None
+
+    with Session(db.engine) as other_worker:  # the accept, committed in between
+        p = other_worker.get(OrderParticipant, lead.id)
+        p.accepted_at, p.accept_on_time, p.state = clock(), True, "in_progress"
+        other_worker.get(WorkOrder, order["id"]).version += 1
+        other_worker.commit()
+    clock.advance(seconds=2)  # the sweep runs past the deadline, still holding the old reading
+
+    counts = deadlines.sla_sweep()
+    assert counts["skipped"] == 1 and counts["overdue"] == 0
+    db.session.expire_all()
+    p = _p(order["id"], "natural_resources")
+    assert p.accept_on_time is True and "accept" not in (p.overdue or {})
+    deadlines.sla_sweep()  # the next run sees the accept: only the cooperating units are late
+    assert "accept" not in (_p(order["id"], "natural_resources").overdue or {})
+    assert "accept" in _p(order["id"], "town.liuquan").overdue

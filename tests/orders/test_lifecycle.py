@@ -15,7 +15,7 @@ from webapp.models import (
     OutboxMessage,
     WorkOrder,
 )
-from webapp.orders import workflow
+from webapp.orders import planning, states
 
 
 def part(order_json, unit_code):
@@ -317,11 +317,11 @@ def test_maintenance_order_for_a_camera(app, org, people, api_as, with_photo):
     camera = Camera(code="T-09", name="T-09", kind="tower", lat=37.3, lon=106.2)
     db.session.add(camera)
     db.session.commit()
-    order = workflow.create_maintenance_order(camera, "T-09 无响应", "三次抓图失败")
+    order = planning.create_maintenance_order(camera, "T-09 无响应", "三次抓图失败")
     assert order.kind == "maintenance" and order.alert_id is None
     assert order.lead.unit.code == "operator" and order.number.startswith("HSB-2026-")
     # A flapping camera does not raise a second order while one is open.
-    assert workflow.create_maintenance_order(camera, "T-09 无响应").id == order.id
+    assert planning.create_maintenance_order(camera, "T-09 无响应").id == order.id
     operator = api_as("unit_handler", "operator")
     assert operator.post(f"/api/v1/orders/{order.id}/accept").status_code == 200
     r = operator.post(f"/api/v1/orders/{order.id}/feedback", data=with_photo(result="resolved", text="光纤中断，已修复"))
@@ -333,13 +333,13 @@ def test_every_action_is_its_own_documented_path(app, people):
     spec = people.duty.get("/api/v1/openapi.json").get_json()
     paths = spec["paths"]
     assert "post" in paths["/alerts/{id}/dispatch"] and "get" in paths["/orders/{id}"]
-    for action in workflow.API_ACTIONS:
+    for action in states.API_ACTIONS:
         op = paths[f"/orders/{{id}}/{action}"]["post"]
         assert op["responses"]["409"] and op["summary"]
     for action in ("arrive", "feedback"):
         assert "multipart/form-data" in paths[f"/orders/{{id}}/{action}"]["post"]["requestBody"]["content"]
     rules = {r.rule for r in app.url_map.iter_rules()}
-    assert {f"/api/v1/orders/<int:order_id>/{a}" for a in workflow.API_ACTIONS} <= rules
+    assert {f"/api/v1/orders/<int:order_id>/{a}" for a in states.API_ACTIONS} <= rules
 
 
 def test_numbers_are_unique_and_sequential_per_year(app, org, clock):
@@ -347,8 +347,8 @@ def test_numbers_are_unique_and_sequential_per_year(app, org, clock):
 
     from webapp.platform.clock import LOCAL_TZ
 
-    numbers = [workflow.next_number() for _ in range(3)]
+    numbers = [planning.next_number() for _ in range(3)]
     db.session.commit()
     assert numbers == ["HSB-2026-000001", "HSB-2026-000002", "HSB-2026-000003"]
     clock.set(datetime(2027, 1, 1, 0, 5, tzinfo=LOCAL_TZ))
-    assert workflow.next_number() == "HSB-2027-000001"
+    assert planning.next_number() == "HSB-2027-000001"

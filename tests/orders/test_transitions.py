@@ -7,7 +7,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import WorkOrder
-from webapp.orders import workflow
+from webapp.orders import planning, states, workflow
 
 
 def _photo(make_jpeg):
@@ -17,7 +17,7 @@ def _photo(make_jpeg):
 def _order_in(state, make_alert, people, make_jpeg) -> WorkOrder:
     """An order brought to ``state`` by the service functions."""
     alert = make_alert()
-    order = workflow.dispatch(alert, actor=people.duty.user)
+    order = planning.dispatch(alert, actor=people.duty.user)
     if state == "to_accept":
         return order
     if state == "returned":
@@ -54,14 +54,14 @@ def _request(action, make_jpeg):
     }[action]
 
 
-ILLEGAL = [(action, state) for action, t in workflow.TRANSITIONS.items()
-           for state in sorted(workflow.ALL_STATES - t.sources)]
+ILLEGAL = [(action, state) for action, t in states.TRANSITIONS.items()
+           for state in sorted(states.ALL_STATES - t.sources)]
 
 
 def test_table_covers_the_api_actions():
-    assert set(workflow.API_ACTIONS) <= set(workflow.TRANSITIONS)
+    assert set(states.API_ACTIONS) <= set(states.TRANSITIONS)
     # Each documented action has a row that forbids something.
-    assert {a for a, _ in ILLEGAL} >= set(workflow.API_ACTIONS) - {"supervise", "emergency"} - {"return-decision"}
+    assert {a for a, _ in ILLEGAL} >= set(states.API_ACTIONS) - {"supervise", "emergency"} - {"return-decision"}
 
 
 @pytest.mark.parametrize("action, state", ILLEGAL, ids=[f"{a}-from-{s}" for a, s in ILLEGAL])

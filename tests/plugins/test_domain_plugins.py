@@ -6,7 +6,7 @@ import importlib
 import pytest
 from jinja2 import ChoiceLoader, DictLoader
 
-from webapp.plugin_api import Domain, EventType, Routing, hookimpl
+from webapp.plugin_api import Domain, EventType, GisLayer, Routing, hookimpl
 from webapp.plugins import build_plugin_host
 from webapp.testing import alert_view, assert_plugin_ok, plugin_problems
 
@@ -60,8 +60,12 @@ def test_contract_check_names_what_a_bad_plugin_gets_wrong():
             return [bad]
 
         @hookimpl
+        def register_gis_layers(self):
+            return [GisLayer("Bad Layer", "坏图层", "", "blue", geometry="blob")]
+
+        @hookimpl
         def route_alert(self, alert, context):
-            # Answers for every domain and names a unit that does not exist.
+            # Names a unit that does not exist.
             return Routing(lead_unit="ministry_of_magic", working_group=1)
 
         @hookimpl
@@ -79,7 +83,8 @@ def test_contract_check_names_what_a_bad_plugin_gets_wrong():
     for expected in ("'Bad-Code' is not lower_snake_case", "colour 'red'", "working group 9",
                      "name_zh and name_en", "event type codes repeat", "unknown unit 'ministry_of_magic'",
                      "prejudge_alert returned None", "review_checklist gives no lines",
-                     "route_alert answers for a domain that is not the plugin's",
+                     "GIS layer code 'Bad Layer'", "GIS layer Bad Layer: colour 'blue'",
+                     "GIS layer Bad Layer: needs both", "geometry 'blob'",
                      "template 'orders/pdf/missing.html' not found"):
         assert expected in problems
 

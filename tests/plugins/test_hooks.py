@@ -17,7 +17,10 @@ from webapp.plugin_api import (
     DetectionContext,
     Domain,
     EventType,
+    GisLayer,
     Message,
+    Prejudgement,
+    Routing,
     SimpleDetector,
     SlaClocks,
     hookimpl,
@@ -32,7 +35,7 @@ from webapp.testing import (
 )
 
 SEVEN = ("farmland", "mining", "geohazard", "fire", "grazing", "safety", "ecology")
-HOOKS = ("register_domains", "register_detectors", "route_alert", "prejudge_alert",
+HOOKS = ("register_domains", "register_gis_layers", "register_detectors", "route_alert", "prejudge_alert",
          "review_checklist", "workorder_template", "register_notifiers")
 SLA = SlaClocks(review=Clock.parse("30m"), accept=Clock.parse("2h"),
                 arrive=Clock.parse("1wd"), feedback=Clock.parse("3wd"))
@@ -53,11 +56,11 @@ class SecondFire:
 
 
 class Broken:
-    """Raises in every hook it implements."""
+    """Declares a domain, then raises in every alert hook."""
 
     @hookimpl
     def register_domains(self):
-        raise RuntimeError("cannot read my domain file")
+        return [make_domain("broken")]
 
     @hookimpl
     def route_alert(self, alert, context):
@@ -70,6 +73,43 @@ class Broken:
     @hookimpl
     def review_checklist(self, alert):
         raise ValueError("bad checklist")
+
+    @hookimpl
+    def workorder_template(self, domain):
+        raise OSError("template folder missing")
+
+
+class BrokenDeclaration:
+    """Cannot even declare its domain."""
+
+    @hookimpl
+    def register_domains(self):
+        raise RuntimeError("cannot read my domain file")
+
+
+class Rogue:
+    """Owns one domain but answers every call for any domain, as a careless
+    (or hostile) package would."""
+
+    @hookimpl
+    def register_domains(self):
+        return [make_domain("rogue")]
+
+    @hookimpl
+    def route_alert(self, alert, context):
+        return Routing(lead_unit="duty", working_group=5, note="captured")
+
+    @hookimpl
+    def prejudge_alert(self, alert, context):
+        return Prejudgement("low", ("captured",))
+
+    @hookimpl
+    def review_checklist(self, alert):
+        return ["captured"]
+
+    @hookimpl
+    def workorder_template(self, domain):
+        return "orders/pdf/rogue.html"
 
 
 class BrightDetector:
@@ -107,10 +147,32 @@ class NotifierPlugin:
         return [RecordingNotifier(settings.get("test-channel", {}).get("prefix", ""))]
 
 
-class ExtraChecklist:
+class TwoChecklists:
+    """A second plugin with a checklist, for a domain of its own."""
+
+    @hookimpl
+    def register_domains(self):
+        return [make_domain("two_lists")]
+
     @hookimpl
     def review_checklist(self, alert):
-        return ["额外检查项"] if alert.domain == "fire" else []
+        return [f"先看 {alert.event_type}"]
+
+
+class LayerPlugin:
+    def __init__(self, *layers):
+        self.layers = layers
+
+    @hookimpl
+    def register_gis_layers(self):
+        return list(self.layers)
+
+
+class OtherLayerPlugin(LayerPlugin):
+    pass
+
+
+PIT = GisLayer("quarry_pit", "采坑", "Quarry pit", "#795548")
 
 
 # -- the contract's shape ----------------------------------------------------
@@ -120,7 +182,7 @@ def test_every_hook_is_specified_with_a_templated_docstring():
     assert sorted(specs) == sorted(HOOKS)
     for name, fn in specs.items():
         doc = inspect.getdoc(fn) or ""
-        for part in ("Parameters:", "Returns:", "Results:"):
+        for part in ("Parameters:", "Returns:", "Called:", "Results:"):
             assert part in doc, f"{name} docstring lacks {part}"
 
 
@@ -149,7 +211,7 @@ def test_app_with_chosen_plugins_and_entry_points_off(tmp_path):
 
 
 # -- one test per hook -------------------------------------------------------
-def test_register_domains_joins_every_plugins_list():
+def test_hook_register_domains_joins_every_plugins_list():
     host = build_plugin_host(plugins=[], load_entrypoints=True)
     assert {code: host.domains[code].working_group for code in SEVEN} == {
         "farmland": 1, "mining": 1, "geohazard": 1, "fire": 3, "grazing": 3, "safety": 2, "ecology": 4}
@@ -158,7 +220,7 @@ def test_register_domains_joins_every_plugins_list():
     assert host.domain("nothing") is None
 
 
-def test_register_detectors_gets_its_settings_and_detects():
+def test_hook_register_detectors_gets_its_settings_and_detects():
     host = build_host(BrightDetector(), settings={"NRSC_DETECTORS": {"bright": {"threshold": 100}}})
     detector = host.detectors["bright"]
     assert detector.params == {"threshold": 100}
@@ -176,7 +238,7 @@ def test_two_detectors_with_one_name_stop_start_up():
         build_plugin_host(load_entrypoints=False, plugins=[BrightDetector(), OtherBright()])
 
 
-def test_route_alert_first_answer_wins_and_core_default_answers_last():
+def test_hook_route_alert_owner_answers_and_core_default_answers_last():
     host = build_plugin_host(load_entrypoints=True)
     routing = host.route(alert_view("fire", "fire"), routing_context("dahe"))
     assert routing.lead_unit == "forestry_grassland"
@@ -184,7 +246,7 @@ def test_route_alert_first_answer_wins_and_core_default_answers_last():
     assert (fallback.lead_unit, fallback.cooperating) == ("natural_resources", ("town.dahe",))
 
 
-def test_prejudge_alert_through_the_host():
+def test_hook_prejudge_alert_through_the_host():
     host = build_plugin_host(load_entrypoints=True)
     verdict = host.prejudge(alert_view("farmland", "illegal_occupation"),
                             gis_context(gis_feature("basic_farmland", "JB-1")))
@@ -192,22 +254,77 @@ def test_prejudge_alert_through_the_host():
     assert host.prejudge(alert_view("no_plugin_domain"), gis_context()).level == "medium"
 
 
-def test_review_checklist_joins_lines_in_registration_order():
-    host = build_plugin_host(load_entrypoints=True, plugins=[ExtraChecklist()])
+def test_hook_review_checklist_asks_the_owner_only():
+    host = build_plugin_host(load_entrypoints=True, plugins=[TwoChecklists()])
     lines = host.checklist(alert_view("fire", "fire"))
-    assert lines[0] == "烟雾是否从固定点位持续升起？"
-    assert lines[-1] == "额外检查项"
+    assert lines[0] == "烟雾是否从固定点位持续升起？" and len(lines) == 4
+    assert host.checklist(alert_view("two_lists", "dust")) == ["先看 dust"]
     assert host.checklist(alert_view("no_plugin_domain")) == []
 
 
-def test_workorder_template_names_each_domains_template():
+def test_hook_register_gis_layers_the_seven_declare_todays_nine():
+    host = build_plugin_host(load_entrypoints=True)
+    assert set(host.gis_layers) == {
+        "basic_farmland", "cultivated_land", "mining_permit", "construction_approval", "land_use_plan",
+        "geohazard_point", "grazing_ban_zone", "key_enterprise", "forest_grassland"}
+    # Declared by fire, grazing and ecology (all three read it): one layer.
+    assert host.gis_layers["forest_grassland"] == GisLayer(
+        "forest_grassland", "林地／草地", "Forest / grassland", "#43a047", "polygon")
+    # A new plugin's layer joins without a core change; a repeat is merged.
+    more = build_host(LayerPlugin(PIT), OtherLayerPlugin(PIT))
+    assert more.gis_layers == {"quarry_pit": PIT}
+
+
+def test_two_different_layers_with_one_code_stop_start_up():
+    other = GisLayer("forest_grassland", "林地", "Forest", "#000000")
+    with pytest.raises(PluginError, match="GIS layer 'forest_grassland' is declared differently by plugin "
+                                          r"'\w+' .* and plugin 'LayerPlugin'"):
+        build_plugin_host(load_entrypoints=True, plugins=[LayerPlugin(other)])
+
+
+def test_external_labels_come_from_event_types_and_may_not_clash():
+    host = build_plugin_host(load_entrypoints=True)
+    assert host.external_labels == {"fire": ("fire", "fire"), "smoke": ("fire", "smoke")}
+
+    class SmokeToo:
+        @hookimpl
+        def register_domains(self):
+            return [Domain(code="chimney", name_zh="烟囱", name_en="Chimney", colour="#123456", icon="x",
+                           working_group=4, sla=SLA,
+                           event_types=(EventType("smoke", "烟", "Smoke", external_labels=("smoke",)),))]
+
+    with pytest.raises(PluginError, match="external label 'smoke' is claimed by fire/smoke and by chimney/smoke"):
+        build_plugin_host(load_entrypoints=True, plugins=[SmokeToo()])
+
+
+def test_a_rogue_plugin_answering_for_every_domain_does_not_affect_other_domains():
+    """Registered last, it would be called first for everything under plain
+    pluggy; the host asks it only about its own domain."""
+    host = build_plugin_host(load_entrypoints=True, plugins=[Rogue()])
+    fire = alert_view("fire", "fire")
+    assert host.route(fire, routing_context("dahe")).lead_unit == "forestry_grassland"
+    assert host.prejudge(fire, gis_context()).reasons != ("captured",)
+    assert "captured" not in host.checklist(fire)
+    assert host.workorder_template("fire") == "orders/pdf/fire.html"
+    # A domain no plugin owns gets the core's defaults, not the rogue's answers.
+    stray = alert_view("no_plugin_domain", "x")
+    assert host.route(stray, routing_context("dahe")).lead_unit == "natural_resources"
+    assert host.prejudge(stray, gis_context()).level == "medium"
+    assert host.checklist(stray) == []
+    assert host.workorder_template("no_plugin_domain") == "orders/pdf/base.html"
+    # Its own domain it answers for.
+    assert host.route(alert_view("rogue", "rogue"), routing_context()).note == "captured"
+    assert host.checklist(alert_view("rogue", "rogue")) == ["captured"]
+
+
+def test_hook_workorder_template_names_each_domains_template():
     host = build_plugin_host(load_entrypoints=True)
     assert {code: host.workorder_template(code) for code in SEVEN} == {
         code: f"orders/pdf/{code}.html" for code in SEVEN}
     assert host.workorder_template("no_plugin_domain") == "orders/pdf/base.html"
 
 
-def test_register_notifiers_gets_its_settings_and_sends():
+def test_hook_register_notifiers_gets_its_settings_and_sends():
     host = build_host(NotifierPlugin(), settings={"NRSC_NOTIFIERS": {"test-channel": {"prefix": "to:"}}})
     notifier = host.notifiers["test-channel"]
     delivery = notifier.send(Message(channel="test-channel", target="forestry", title="t", body="b"))
@@ -225,17 +342,23 @@ def test_duplicate_domain_code_fails_create_app_naming_both_plugins(tmp_path):
     assert "'fire'" in message and "'SecondFire'" in message
 
 
-@pytest.mark.parametrize("extra_plugins", [[Broken()]])
+@pytest.mark.parametrize("extra_plugins", [[Broken(), BrokenDeclaration()]])
 def test_plugin_raising_is_reported_by_name_and_app_keeps_working(app, org, login_as):
     host = app.extensions["nrsc.plugins"]
-    assert set(SEVEN) <= set(host.domains)
+    assert set(SEVEN) <= set(host.domains) and "broken" in host.domains
     fire = alert_view("fire", "fire")
     assert host.route(fire, routing_context("dahe")).lead_unit == "forestry_grassland"
-    assert host.prejudge(fire, gis_context()).level in ("medium", "high")
     assert host.checklist(fire)[0] == "烟雾是否从固定点位持续升起？"
+    # The owner raises: the core's defaults answer in its place.
+    broken = alert_view("broken", "broken")
+    assert host.route(broken, routing_context("dahe")).lead_unit == "natural_resources"
+    assert host.prejudge(broken, gis_context()).level == "medium"
+    assert host.checklist(broken) == []
+    assert host.workorder_template("broken") == "orders/pdf/base.html"
     failed = {(f.plugin, f.hook) for f in host.failures}
-    assert failed == {("Broken", "register_domains"), ("Broken", "route_alert"),
-                      ("Broken", "prejudge_alert"), ("Broken", "review_checklist")}
+    assert failed == {("BrokenDeclaration", "register_domains"), ("Broken", "route_alert"),
+                      ("Broken", "prejudge_alert"), ("Broken", "review_checklist"),
+                      ("Broken", "workorder_template")}
     assert any("division by zero" in f.error for f in host.failures)
     browser, _ = login_as("leader_viewer")
     page = browser.get("/", follow_redirects=True)
@@ -280,3 +403,40 @@ def test_disabled_plugin_is_not_loaded(tmp_path):
                      load_entrypoints=True)
     domains = app.extensions["nrsc.plugins"].domains
     assert "grazing" not in domains and "fire" in domains
+
+
+def test_working_groups_list_the_domains_their_plugins_name(app, org):
+    from webapp.extensions import db
+    from webapp.models import WorkingGroup
+
+    groups = {g.number: set(g.domains) for g in db.session.query(WorkingGroup)}
+    # Group 1 may hold installed plugins' domains too (the example's 违法建设).
+    assert groups[1] >= {"farmland", "mining", "geohazard"}
+    assert {n: groups[n] for n in (2, 3, 4, 5)} == {
+        2: {"safety"}, 3: {"fire", "grazing"}, 4: {"ecology"}, 5: set()}
+
+
+def test_the_core_default_answers_when_the_owner_returns_none():
+    class Shy:
+        @hookimpl
+        def register_domains(self):
+            return [make_domain("shy")]
+
+        @hookimpl
+        def route_alert(self, alert, context):
+            return None
+
+        @hookimpl
+        def prejudge_alert(self, alert, context):
+            return None
+
+        @hookimpl
+        def workorder_template(self, domain):
+            return None
+
+    host = build_host(Shy())
+    shy = alert_view("shy", "shy")
+    assert host.route(shy, routing_context("dahe")).lead_unit == "natural_resources"
+    assert host.prejudge(shy, gis_context()).level == "medium"
+    assert host.workorder_template("shy") == "orders/pdf/base.html"
+    assert host.failures == []

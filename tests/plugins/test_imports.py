@@ -18,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("webapp", "plugins", "simulator")
 
 CHECK = r"""
-import importlib, json, sys, traceback
-ours = tuple(sys.argv[1].split(","))
+import importlib, importlib.metadata, json, sys, traceback
+# Our packages, and installed plugin packages: they import our plugin API, so a
+# copy left loaded would hold classes of a purged webapp.plugin_api.
+ours = tuple(sys.argv[1].split(",")) + tuple(
+    ep.value.split(":")[0].split(".")[0] for ep in importlib.metadata.entry_points(group="nrsc.plugins"))
 failures = {}
 for name in json.loads(sys.stdin.read()):
     for loaded in [m for m in sys.modules if m.split(".")[0] in ours]:

@@ -6,8 +6,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
+from webapp.gis import layers as gis_layers
 from webapp.models import (
-    PARCEL_LAYERS,
     Camera,
     Parcel,
     Township,
@@ -71,12 +71,12 @@ def parcels():
     page = _page()
     stmt = select(Parcel).order_by(Parcel.layer, Parcel.code)
     count_stmt = select(func.count(Parcel.id))
-    if layer in PARCEL_LAYERS:
+    if layer in gis_layers.declared():
         stmt = stmt.where(Parcel.layer == layer)
         count_stmt = count_stmt.where(Parcel.layer == layer)
     total = db.session.scalar(count_stmt) or 0
     rows = db.session.scalars(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     per_layer = dict(db.session.execute(select(Parcel.layer, func.count(Parcel.id)).group_by(Parcel.layer)).all())
     return render("admin/parcels.html", "admin/_parcels_table.html", parcels=rows, layer=layer,
-                  layers=PARCEL_LAYERS, per_layer=per_layer, page=page, total=total,
+                  layers=gis_layers.codes(), per_layer=per_layer, page=page, total=total,
                   pages=max(1, -(-total // PAGE_SIZE)))

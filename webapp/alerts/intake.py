@@ -17,10 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from flask import current_app
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.alerts import evidence
+from webapp.alerts import evidence, review
+from webapp.alerts.adapters import alert_view
+from webapp.alerts.schemas import AlertIntake
+from webapp.api.schema import describe
 from webapp.extensions import db
 from webapp.gis import context as gis
 from webapp.models import (
@@ -32,7 +36,7 @@ from webapp.models import (
     User,
 )
 from webapp.platform import audit, clock
-from webapp.plugin_api import AlertView, GisContext
+from webapp.plugin_api import GisContext
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +45,8 @@ DEFAULT_DEDUPE_WINDOW_MIN = 60.0
 DEFAULT_MAX_IMAGES = 10
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
-# name -> (kind, max length for strings); the request fields of DESIGN.md §8.
-FIELDS: dict[str, tuple[str, int | None]] = {
-    "domain": ("str", 40),
-    "event_type": ("str", 60),
-    "source_event_id": ("str", 120),
-    "occurred_at": ("datetime", None),
-    "lat": ("float", None),
-    "lon": ("float", None),
-    "camera_code": ("str", 40),
-    "preset": ("int", None),
-    "pan": ("float", None),
-    "tilt": ("float", None),
-    "zoom": ("float", None),
-    "label": ("str", 80),
-    "score": ("float", None),
-    "boxes": ("boxes", None),
-    "text": ("str", 2000),
-}
+# The request fields of DESIGN.md §8, as the schema declares them.
+FIELDS: tuple[str, ...] = tuple(name for name in AlertIntake.model_fields if name != "images")
 # Inline images for senders that cannot post multipart (MQTT, some boxes).
 INLINE_IMAGES = "images"
 
@@ -100,94 +88,35 @@ def _setting(name: str, default: float) -> float:
 
 
 # -- validation ---------------------------------------------------------------
-def _coerce(name: str, kind: str, limit: int | None, value: Any) -> Any:
-    bad = lambda what: IntakeError(400, "invalid_field", f"{name} must be {what}")  # noqa: E731
-    if kind == "str":
-        if not isinstance(value, str):
-            raise bad("a string")
-        value = value.strip()
-        if limit and len(value) > limit:
-            raise bad(f"at most {limit} characters")
-        return value or None
-    if kind in ("float", "int"):
-        if isinstance(value, bool):
-            raise bad("a number")
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise bad("a number") from None
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad("a finite number")
-        if kind == "int":
-            if value != int(value):
-                raise bad("an integer")
-            return int(value)
-        return float(value)
-    if kind == "datetime":
-        if not isinstance(value, str):
-            raise bad("an ISO 8601 date-time string with an offset")
-        try:
-            when = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise bad("an ISO 8601 date-time with an offset, e.g. 2026-11-20T02:13:00+08:00") from None
-        if when.tzinfo is None:
-            raise bad("an ISO 8601 date-time WITH an offset (+08:00 or Z)")
-        return when
-    if kind == "boxes":
-        if isinstance(value, str):
-            import json
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise bad("a JSON list") from None
-        return _check_boxes(value)
-    raise AssertionError(kind)
-
-
-def _check_boxes(value: Any) -> list[Any]:
-    """Boxes are ``[x1, y1, x2, y2]`` normalised to 0..1, or objects with
-    ``box`` (normalised) or ``box_px`` (pixels) and optional label and score."""
-    def numbers(v: Any, normalised: bool) -> bool:
-        return (isinstance(v, list) and len(v) == 4
-                and all(isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n) for n in v)
-                and (not normalised or all(0.0 <= n <= 1.0 for n in v)))
-
-    if not isinstance(value, list) or len(value) > 100:
-        raise IntakeError(400, "invalid_field", "boxes must be a list of at most 100 boxes")
-    for i, item in enumerate(value):
-        ok = numbers(item, True) or (
-            isinstance(item, dict) and set(item) <= {"box", "box_px", "label", "score"}
-            and (("box" in item and numbers(item["box"], True)) or ("box_px" in item and numbers(item["box_px"], False))))
-        if not ok:
-            raise IntakeError(400, "invalid_field",
-                              f"boxes[{i}] must be [x1, y1, x2, y2] in 0..1 or an object with box or box_px")
-    return value
+def _error_code(exc: ValidationError) -> str:
+    kinds = {err["type"] for err in exc.errors()}
+    if "missing" in kinds:
+        return "missing_field"
+    if "extra_forbidden" in kinds:
+        return "unknown_field"
+    return "invalid_field"
 
 
 def parse_report(payload: Any) -> Report:
+    """Validate a payload against :class:`AlertIntake` (the schema the OpenAPI
+    document shows), then the rules that span fields."""
     if not isinstance(payload, dict):
         raise IntakeError(400, "invalid_body", "the alert must be a JSON object")
-    unknown = sorted(set(payload) - set(FIELDS) - {INLINE_IMAGES})
-    if unknown:
-        raise IntakeError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, (kind, limit) in FIELDS.items():
-        raw = payload.get(name)
-        if raw is None or raw == "":
-            continue
-        values[name] = _coerce(name, kind, limit, raw)
-    for required in ("domain", "event_type"):
-        if not values.get(required):
-            raise IntakeError(400, "missing_field", f"{required} is required")
+    # Senders leave fields out as null or "" (multipart forms): both mean absent.
+    given = {k: v for k, v in payload.items()
+             if v is not None and not (isinstance(v, str) and not v.strip())}
+    try:
+        model = AlertIntake.model_validate(given)
+    except ValidationError as exc:
+        extra = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden")
+        code = _error_code(exc)
+        message = f"unknown field(s): {', '.join(extra)}" if code == "unknown_field" else describe(exc)
+        raise IntakeError(400, code, message) from None
+    values = model.model_dump(exclude_none=True, exclude={INLINE_IMAGES})
     if ("lat" in values) != ("lon" in values):
         raise IntakeError(400, "missing_field", "lat and lon go together")
     if "lat" not in values and "camera_code" not in values:
         raise IntakeError(400, "missing_field", "give lat and lon, or a camera_code")
-    if "lat" in values and not (-90 <= values["lat"] <= 90 and -180 <= values["lon"] <= 180):
-        raise IntakeError(400, "invalid_field", "lat must be in -90..90 and lon in -180..180")
-    if "score" in values and not 0.0 <= values["score"] <= 1.0:
-        raise IntakeError(400, "invalid_field", "score must be in 0..1")
     now = clock.now()
     values.setdefault("occurred_at", now)
     if values["occurred_at"] > now + FUTURE_TOLERANCE:
@@ -304,15 +233,6 @@ def find_replay(source: str, source_event_id: str | None) -> Alert | None:
 
 def _actor_kwargs(source: str, actor: User | None) -> dict[str, Any]:
     return {"actor": actor} if actor is not None else {"actor_label": f"source:{source}"}
-
-
-def alert_view(alert: Alert) -> AlertView:
-    return AlertView(
-        domain=alert.domain, event_type=alert.event_type, lat=alert.lat, lon=alert.lon,
-        occurred_at=alert.occurred_at, id=alert.id, source=alert.source,
-        camera_code=alert.camera.code if alert.camera else None, preset=alert.preset_number,
-        label=alert.label, score=alert.score, text=alert.text, manual=alert.manual,
-        location_estimated=alert.location_estimated, occurrences=alert.occurrences)
 
 
 def ingest(payload: dict[str, Any], images: Iterable[tuple[str | None, bytes]] = (), *,
@@ -434,7 +354,7 @@ def _new_alert(report: Report, placement: Placement, domain, *, source: str, act
         camera=placement.camera, preset_number=report.preset, pan_deg=report.pan, tilt_deg=report.tilt,
         zoom=report.zoom, label=report.label, score=report.score, boxes=report.boxes, text=report.text,
         township_id=town.id if town else None, gis_context=gis.context_to_json(context),
-        review_due_at=now + timedelta(minutes=domain.sla.review.minutes + 1440 * domain.sla.review.working_days),
+        review_due_at=review.review_due(domain.code, now),
     )
     db.session.add(alert)
     _prejudge(alert, context)

@@ -24,15 +24,13 @@ from urllib.parse import unquote, urlparse
 
 from flask import Flask
 
+from webapp.alerts.intake import IntakeError, ingest
+from webapp.api.schema import BodyError, parse_json
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPICS = ("nrsc/alerts/+", "frigate/events")
 FRIGATE_SOURCE = "frigate"
-# Frigate label -> (domain, event_type); override with NRSC_FRIGATE_LABELS (JSON).
-DEFAULT_FRIGATE_LABELS: dict[str, tuple[str, str]] = {
-    "fire": ("fire", "fire"),
-    "smoke": ("fire", "smoke"),
-}
 
 
 class Skip(Exception):
@@ -41,13 +39,16 @@ class Skip(Exception):
 
 def _config(app: Flask, name: str, default: Any = None) -> Any:
     value = app.config.get(name)
-    return value if value is not None else os.environ.get(name, default)
+    return value if value is not None else default
 
 
 def frigate_labels(app: Flask) -> dict[str, tuple[str, str]]:
+    """Frigate label -> (domain, event_type): the ``external_labels`` the domain
+    plugins declare on their event types, unless NRSC_FRIGATE_LABELS (JSON)
+    replaces them."""
     raw = _config(app, "NRSC_FRIGATE_LABELS")
     if not raw:
-        return dict(DEFAULT_FRIGATE_LABELS)
+        return dict(app.extensions["nrsc.plugins"].external_labels)
     data = json.loads(raw) if isinstance(raw, str) else raw
     return {label: tuple(value.split("/", 1)) if isinstance(value, str) else tuple(value)
             for label, value in data.items()}
@@ -185,7 +186,6 @@ class MqttIntake:
 
     def handle(self, topic: str, raw: bytes) -> Outcome:
         """Take in one message; never raises."""
-        from webapp.alerts.intake import IntakeError, ingest
 
         with self.app.app_context():
             try:
@@ -202,12 +202,12 @@ class MqttIntake:
             return Outcome(topic, "created" if created else "existing", alert.id)
 
     def _payload(self, topic: str, raw: bytes) -> tuple[dict[str, Any], str]:
-        from webapp.alerts.intake import IntakeError
 
         try:
-            message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise IntakeError(400, "invalid_json", f"message is not JSON ({exc})") from None
+            # The HTTP API's reader: same depth limit, no NaN/Infinity.
+            message = parse_json(raw)
+        except BodyError as exc:
+            raise IntakeError(exc.status, exc.code, f"message: {exc.message}") from None
         if self.prefix and topic.startswith(self.prefix):
             topic = topic[len(self.prefix):]
         if topic == "frigate/events":
@@ -222,7 +222,7 @@ class MqttIntake:
 
 def start_mqtt(app: Flask) -> None:
     """Background starter: subscribe when NRSC_MQTT_URL is set."""
-    url = app.config.get("MQTT_URL") or os.environ.get("NRSC_MQTT_URL")
+    url = app.config.get("MQTT_URL")
     if not url:
         return
     topics = tuple(t.strip() for t in str(_config(app, "NRSC_MQTT_TOPICS", ",".join(DEFAULT_TOPICS))).split(",")

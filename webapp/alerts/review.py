@@ -8,17 +8,20 @@ form is refused with what changed since it was loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, select, update
 
+from webapp.alerts.adapters import alert_view, gis_context
 from webapp.extensions import db
-from webapp.models import OPEN_ALERT_STATUSES, Alert, AuditEvent, OutboxMessage, User
+from webapp.models import OPEN_ALERT_STATUSES, Alert, AuditEvent, User
+from webapp.notify import outbox as notify
+from webapp.orders import sla
 from webapp.platform import audit, clock
-from webapp.plugin_api import AlertView, GisContext
+from webapp.plugin_api import Clock
 
 VERDICTS = ("false_alarm", "duplicate", "confirmed")
 # False-alarm reason codes; labels are translated in the UI.
@@ -31,7 +34,7 @@ REASON_CODES: dict[str, Any] = {
     "other": _l("Other (explain in the note)"),
 }
 TAKEOVER_ROLES = frozenset({"duty_lead", "admin"})
-DEFAULT_REVIEW_MINUTES = 30
+DEFAULT_REVIEW_CLOCK = Clock(minutes=30)
 ESCALATION_JOB = "alerts.review_sla"
 ESCALATION_EVERY_SECONDS = 30
 
@@ -66,37 +69,26 @@ def host():
     return current_app.extensions["nrsc.plugins"]
 
 
-def alert_view(alert: Alert) -> AlertView:
-    return AlertView(
-        domain=alert.domain, event_type=alert.event_type, lat=alert.lat, lon=alert.lon,
-        occurred_at=alert.occurred_at, id=alert.id, source=alert.source,
-        camera_code=alert.camera.code if alert.camera else None, preset=alert.preset_number,
-        label=alert.label, score=alert.score, text=alert.text, manual=bool(alert.manual),
-        location_estimated=bool(alert.location_estimated), occurrences=alert.occurrences or 1)
-
-
-def gis_context(alert: Alert) -> GisContext:
-    """The GIS context stored on the alert at intake, as the plugins' dataclass."""
-    from webapp.gis.context import context_from_json
-    return context_from_json(alert.gis_context)
-
-
 def checklist(alert: Alert) -> list[str]:
     return host().checklist(alert_view(alert))
 
 
 # -- review SLA -----------------------------------------------------------------
-def review_minutes(domain_code: str) -> int:
-    """The review clock in minutes; review always counts natural time."""
+def review_clock(domain_code: str) -> Clock:
+    """The domain's review clock; unknown domains get the default."""
     domain = host().domain(domain_code) if has_app_context() else None
-    if domain is None:
-        return DEFAULT_REVIEW_MINUTES
-    clock_ = domain.sla.review
-    return clock_.minutes + clock_.working_days * 24 * 60
+    return domain.sla.review if domain is not None else DEFAULT_REVIEW_CLOCK
 
 
 def review_due(domain_code: str, created_at: datetime) -> datetime:
-    return created_at + timedelta(minutes=review_minutes(domain_code))
+    """When an alert created at ``created_at`` must have been reviewed: the one
+    place the review deadline is computed (intake and the insert listener
+    both call it). The duty office works 24/7, so the review clock always
+    counts natural time (docs/workflow.md), where a working day is 24 h —
+    the SLA module's natural-time arithmetic, not a second copy of it."""
+    if created_at.tzinfo is None:  # the core stores UTC
+        created_at = created_at.replace(tzinfo=timezone.utc)
+    return sla.deadline(created_at, review_clock(domain_code), "natural")
 
 
 @event.listens_for(Alert, "before_insert")
@@ -138,12 +130,11 @@ def escalate_overdue() -> int:
                      note=f"研判时限 {clock.local(alert.review_due_at):%Y-%m-%d %H:%M:%S}",
                      data={"version": alert.version, "notified": [u.login for u in leads]})
         for lead in leads:
-            db.session.add(OutboxMessage(
-                idempotency_key=f"alert:{alert.id}:review_overdue:user:{lead.id}",
-                channel="internal", target=f"user:{lead.id}",
-                title=f"预警 #{alert.id} 研判超时",
-                body=f"预警 #{alert.id}（{_domain_name(alert.domain)}）已超过研判时限，请值守组长处理。",
-                link=f"/alerts/{alert.id}", unit_id=lead.unit_id, alert_id=alert.id))
+            notify.enqueue(
+                notify.INTERNAL, notify.user_target(lead), f"预警 #{alert.id} 研判超时",
+                f"预警 #{alert.id}（{_domain_name(alert.domain)}）已超过研判时限，请值守组长处理。",
+                notify.alert_link(alert.id), f"alert:{alert.id}:review_overdue:user:{lead.id}",
+                unit_id=lead.unit_id, alert_id=alert.id)
         count += 1
     db.session.commit()
     return count
@@ -347,12 +338,6 @@ def _original(alert: Alert, duplicate_of: Any) -> Alert:
 
 
 def dispatch_endpoint() -> str | None:
-    """The work-order dispatch form's endpoint, once that area exists."""
-    try:
-        from webapp.orders import workflow  # noqa: F401
-    except ImportError:
-        return None
-    if not hasattr(workflow, "dispatch"):
-        return None
+    """The work-order dispatch form's endpoint, when the orders area is attached."""
     endpoint = "orders.dispatch_form"
     return endpoint if endpoint in current_app.view_functions else None

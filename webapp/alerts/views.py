@@ -1,5 +1,6 @@
 """The duty officer's review console (研判): live queue, alert detail,
-verdicts, manual alerts, and the review API under /api/v1/alerts."""
+verdicts, manual alerts; and the evidence file route /files/<id> for
+logged-in users. (The review API is in :mod:`webapp.alerts.api`.)"""
 from __future__ import annotations
 
 import uuid
@@ -12,10 +13,9 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
-    jsonify,
     redirect,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -23,28 +23,35 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
-from webapp.alerts import review
+from webapp.alerts import evidence, intake, review
+from webapp.alerts.access import can_see_file
 from webapp.alerts.review import REASON_CODES, ReviewError
-from webapp.api.base import ERROR_CONTENT, api_auth, documented
-from webapp.extensions import csrf, db
+from webapp.extensions import db, htmx
+from webapp.gis import layers
 from webapp.models import (
     ALERT_STATUSES,
     OPEN_ALERT_STATUSES,
     Alert,
     AuditEvent,
     Camera,
+    EvidenceFile,
     Parcel,
     Township,
     WorkOrder,
 )
 from webapp.platform import clock
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import is_htmx, render
-from webapp.platform.security import DUTY_ROLES, current_user, roles_required
+from webapp.platform.jinja import fmt_dt, render
+from webapp.platform.security import (
+    DUTY_ROLES,
+    current_user,
+    login_required,
+    roles_required,
+)
 
 bp = Blueprint("alerts", __name__, template_folder="templates")
-api = Blueprint("alerts_api", __name__)
-csrf.exempt(api)
+# Evidence files are read by pages of several areas (alerts, orders, phone).
+files_bp = Blueprint("files", __name__)
 
 PAGE_SIZE = 50
 READ_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
@@ -160,11 +167,7 @@ def _get_alert(alert_id: int) -> Alert:
 
 
 def evidence_url(file_id: int) -> str:
-    """URL of an evidence file, served by the intake area's /files/<id>."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.rule.startswith("/files/<") and rule.arguments:
-            return url_for(rule.endpoint, **{next(iter(rule.arguments)): file_id})
-    return f"/files/{file_id}"
+    return url_for("files.evidence_file", file_id=file_id)
 
 
 def map_data(alert: Alert) -> dict[str, Any]:
@@ -186,11 +189,10 @@ def map_data(alert: Alert) -> dict[str, Any]:
         camera = {"lat": cam.lat, "lon": cam.lon, "name": f"{cam.code} {cam.name}",
                   "azimuth": ((cam.pan_zero_azimuth_deg or 0.0) + pan) % 360 if pan is not None else None,
                   "hfov": hfov}
-    from webapp.platform.jinja import LAYER_NAMES
     return {
         "point": {"lat": alert.lat, "lon": alert.lon, "estimated": bool(alert.location_estimated)},
         "camera": camera,
-        "parcels": [{"layer": p.layer, "layer_name": str(LAYER_NAMES.get(p.layer, p.layer)),
+        "parcels": [{"layer": p.layer, "layer_name": layers.name(p.layer), "colour": layers.colour(p.layer),
                      "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
         "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
         "townships": township_outlines(),
@@ -274,14 +276,13 @@ def _refused(alert: Alert, exc: ReviewError):
     """Show the detail page again with why the action was refused."""
     db.session.rollback()
     alert = _get_alert(alert.id)
-    if is_htmx():
+    if htmx:
         return api_error(exc.status, exc.code, _conflict_text(exc))
     return render("alerts/detail.html", **detail_context(alert), problem=exc,
                   problem_text=_conflict_text(exc)), exc.status
 
 
 def _conflict_text(exc: ReviewError) -> str:
-    from webapp.platform.jinja import fmt_dt
     if exc.code == "claimed":
         return _("%(who)s claimed this alert at %(when)s.", who=exc.who, when=fmt_dt(exc.when, "%H:%M:%S"))
     if exc.code == "already_decided":
@@ -321,7 +322,7 @@ def release(alert_id: int):
 def acknowledge(alert_id: int):
     alert = _get_alert(alert_id)
     review.acknowledge(alert, current_user())
-    if is_htmx():
+    if htmx:
         # The console's queue refreshes itself on this event.
         return "", 204, {"HX-Trigger": "queue-refresh"}
     return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
@@ -449,147 +450,29 @@ def _manual_payload(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _ingest_manual(payload: dict[str, Any], images: list[tuple[str, bytes]]) -> tuple[Alert, bool]:
-    from webapp.alerts import intake
     return intake.ingest(payload, images, source="manual", actor=current_user(), manual=True)
 
 
-# -- JSON API ---------------------------------------------------------------------
-def alert_json(alert: Alert) -> dict[str, Any]:
-    endpoint = review.dispatch_endpoint() if alert.status == "confirmed" else None
-    return {
-        "id": alert.id, "status": alert.status, "domain": alert.domain, "event_type": alert.event_type,
-        "version": alert.version,
-        "claimed_by": alert.claimed_by.login if alert.claimed_by else None,
-        "claimed_at": alert.claimed_at.isoformat() if alert.claimed_at else None,
-        "verdict_by": alert.verdict_by.login if alert.verdict_by else None,
-        "verdict_at": alert.verdict_at.isoformat() if alert.verdict_at else None,
-        "reason": alert.verdict_reason, "note": alert.verdict_note,
-        "duplicate_of": alert.duplicate_of_id,
-        "review_due_at": alert.review_due_at.isoformat() if alert.review_due_at else None,
-        "review_overdue": bool(alert.review_overdue),
-        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
-        "prejudgement": {"level": alert.prejudgement_level, "reasons": alert.prejudgement_reasons or []},
-        "dispatch_url": url_for(endpoint, alert_id=alert.id) if endpoint else None,
-    }
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-    if not isinstance(body, dict):
-        raise ReviewError(400, "invalid", "the body must be a JSON object")
-    return body
-
-
-def _version(body: dict[str, Any]) -> int | None:
-    value = body.get("version")
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ReviewError(400, "invalid", "version must be an integer") from None
-
-
-def _api_alert(alert_id: int) -> Alert:
-    alert = db.session.get(Alert, alert_id)
-    if alert is None:
-        abort(404, description=f"no alert #{alert_id}")
-    return alert
-
-
-def _api_call(alert_id: int, action):
-    alert = _api_alert(alert_id)
-    try:
-        action(alert, _body())
-    except ReviewError as exc:
-        db.session.rollback()
-        return jsonify(exc.as_json()), exc.status
-    return jsonify(alert_json(alert))
-
-
-_CONFLICT = {"description": "claimed by someone else, already decided, or stale version "
-                            "(body names who and when, and what changed)",
-             "content": ERROR_CONTENT}
-_INVALID = {"description": "invalid verdict, reason code or duplicate_of",
-            "content": ERROR_CONTENT}
-_ALERT_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_VERSION = {"type": "integer", "description": "the version the client saw; a mismatch is 409"}
-
-
-@api.route("/<int:alert_id>/review", methods=["POST"])
-@api_auth(roles=DUTY_ROLES)
-@documented("/alerts/{id}/review", "post", {
-    "summary": "Record the review verdict of an alert (研判)",
-    "parameters": _ALERT_ID,
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["verdict"],
-        "properties": {
-            "verdict": {"type": "string", "enum": list(review.VERDICTS)},
-            "reason": {"type": "string", "enum": list(REASON_CODES),
-                       "description": "required for false_alarm"},
-            "duplicate_of": {"type": "integer", "description": "required for duplicate"},
-            "note": {"type": "string"}, "version": _VERSION}}}}},
-    "responses": {"200": {"description": "the alert after the verdict"}, "400": _INVALID,
-                  "404": {"description": "no such alert"}, "409": _CONFLICT},
-})
-def api_review(alert_id: int):
-    def action(alert: Alert, body: dict[str, Any]) -> None:
-        review.decide(alert, g.api_user, verdict=str(body.get("verdict") or ""),
-                      reason=body.get("reason"), duplicate_of=body.get("duplicate_of"),
-                      note=body.get("note"), version=_version(body))
-    return _api_call(alert_id, action)
-
-
-@api.route("/<int:alert_id>/claim", methods=["POST"])
-@api_auth(roles=DUTY_ROLES)
-@documented("/alerts/{id}/claim", "post", {
-    "summary": "Claim an alert for review; a duty lead may take over with takeover=true",
-    "parameters": _ALERT_ID,
-    "requestBody": {"required": False, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"takeover": {"type": "boolean"}, "version": _VERSION}}}}},
-    "responses": {"200": {"description": "the alert, claimed"}, "404": {"description": "no such alert"},
-                  "409": _CONFLICT},
-})
-def api_claim(alert_id: int):
-    def action(alert: Alert, body: dict[str, Any]) -> None:
-        review.claim(alert, g.api_user, takeover=body.get("takeover") in (True, "1", "true"),
-                     version=_version(body))
-    return _api_call(alert_id, action)
-
-
-@api.route("/<int:alert_id>/acknowledge", methods=["POST"])
-@api_auth(roles=DUTY_ROLES)
-@documented("/alerts/{id}/acknowledge", "post", {
-    "summary": "Acknowledge an urgent alert's alarm",
-    "parameters": _ALERT_ID,
-    "responses": {"200": {"description": "the alert"}, "404": {"description": "no such alert"}},
-})
-def api_acknowledge(alert_id: int):
-    return _api_call(alert_id, lambda alert, _body: review.acknowledge(alert, g.api_user))
-
-
-@api.route("/<int:alert_id>/correct", methods=["POST"])
-@api_auth(roles=DUTY_ROLES)
-@documented("/alerts/{id}/correct", "post", {
-    "summary": "Correct an alert's domain and event type (re-runs prejudgement)",
-    "parameters": _ALERT_ID,
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["domain", "event_type"],
-        "properties": {"domain": {"type": "string"}, "event_type": {"type": "string"},
-                       "version": _VERSION}}}}},
-    "responses": {"200": {"description": "the corrected alert"}, "400": _INVALID,
-                  "404": {"description": "no such alert"}, "409": _CONFLICT},
-})
-def api_correct(alert_id: int):
-    def action(alert: Alert, body: dict[str, Any]) -> None:
-        review.correct(alert, g.api_user, domain=str(body.get("domain") or ""),
-                       event_type=str(body.get("event_type") or ""), version=_version(body))
-    return _api_call(alert_id, action)
+# -- evidence files -------------------------------------------------------------------
+@files_bp.route("/files/<int:file_id>")
+@login_required
+def evidence_file(file_id: int):
+    row = db.session.get(EvidenceFile, file_id)
+    # 404 either way, so ids of files one may not see are not confirmed.
+    if row is None or not can_see_file(row, current_user()):
+        abort(404)
+    path = evidence.absolute_path(row)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=row.content_type, conditional=True, etag=row.sha256, max_age=3600)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def register(app: Flask) -> None:
     app.register_blueprint(bp, url_prefix="/alerts")
-    app.register_blueprint(api, url_prefix="/api/v1/alerts")
+    app.register_blueprint(files_bp)
 
     @app.context_processor
     def alert_helpers() -> dict[str, Any]:

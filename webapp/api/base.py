@@ -1,17 +1,19 @@
-"""The JSON API under /api/v1: token auth, JSON errors, the OpenAPI document.
+"""The JSON API under /api/v1: token auth and the OpenAPI document's route.
 
-Each endpoint documents itself with :func:`documented`, so the OpenAPI file is
-built from the same code that serves the requests."""
+Each endpoint documents itself with :func:`webapp.api.schema.operation`; the
+document is built per request by :mod:`webapp.api.openapi`."""
 from __future__ import annotations
 
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Callable
+from typing import Callable, Literal
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError
 
+from webapp.api import openapi
+from webapp.api.schema import Reply, Response, operation
 from webapp.extensions import csrf, db
 from webapp.platform import clock
 from webapp.platform.errors import api_error
@@ -20,35 +22,6 @@ from webapp.platform.security import current_user, token_from_request
 bp = Blueprint("api", __name__)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 csrf.exempt(bp)
-
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {}
-OPENAPI_COMPONENTS: dict[str, Any] = {
-    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-    "schemas": {
-        "Error": {
-            "type": "object", "required": ["error", "message"],
-            "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-        },
-    },
-}
-
-
-# The response content of every JSON error, for endpoints' OpenAPI specs.
-ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-
-
-def documented(path: str, method: str, spec: dict[str, Any]) -> Callable:
-    """Record an endpoint's OpenAPI operation (``path`` in OpenAPI form)."""
-    def decorator(view: Callable) -> Callable:
-        op = {"security": [{"bearer": []}], **spec}
-        op.setdefault("responses", {})
-        for code, text in (("401", "missing, wrong or revoked token"),
-                           ("403", "not allowed for this token's role or unit")):
-            op["responses"].setdefault(code, {"description": text, "content": ERROR_CONTENT})
-        OPENAPI_PATHS.setdefault(path, {})[method.lower()] = op
-        return view
-    return decorator
-
 
 def api_auth(*, roles: frozenset[str] | None = None, source_allowed: bool = False) -> Callable:
     """Require a valid token (a browser session also works for user actions).
@@ -87,31 +60,34 @@ def api_auth(*, roles: frozenset[str] | None = None, source_allowed: bool = Fals
             if g.api_user is not None and roles is not None and g.api_user.role not in (roles | {"admin"}):
                 return api_error(403, "forbidden", f"role {g.api_user.role} may not do this")
             return view(*args, **kwargs)
+        # Read by the OpenAPI builder: the operation needs a token (401/403).
+        wrapped.api_auth = {"roles": roles, "source_allowed": source_allowed}
         return wrapped
     return decorator
 
 
+class Me(Reply):
+    kind: Literal["user", "source"]
+    login: str | None = None
+    role: str | None = None
+    unit: str | None = None
+    source: str | None = None
+
+
 @bp.route("/openapi.json")
-def openapi():
-    return jsonify({
-        "openapi": "3.1.0",
-        "info": {"title": "NRSC 自然资源综合监管指挥平台 API", "version": "1"},
-        "servers": [{"url": "/api/v1"}],
-        "paths": dict(sorted(OPENAPI_PATHS.items())),
-        "components": OPENAPI_COMPONENTS,
-    })
+@operation("This document (OpenAPI 3.1)", responses={200: Response("the OpenAPI document", content={
+    "application/json": {"schema": {"type": "object"}}})}, tags=("meta",))
+def openapi_document():
+    return jsonify(openapi.build(current_app))
 
 
 @bp.route("/me")
 @api_auth(source_allowed=True)
-@documented("/me", "get", {
-    "summary": "Who this token acts as",
-    "responses": {"200": {"description": "the user or source bound to the token"}},
-})
+@operation("Who this token acts as", responses={200: ("the user or source bound to the token", Me)},
+           tags=("meta",))
 def me():
     if g.api_user is not None:
         u = g.api_user
         return jsonify(kind="user", login=u.login, role=u.role,
                        unit=u.unit.code if u.unit else None)
     return jsonify(kind="source", source=g.api_source)
-

@@ -5,6 +5,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from webapp.config import LANGUAGES
 from webapp.extensions import db
 from webapp.models import User
 from webapp.platform import audit, clock
@@ -50,7 +51,6 @@ def logout():
 
 @bp.route("/lang/<code>", methods=["POST"])
 def set_language(code: str):
-    from webapp import LANGUAGES
     if code in LANGUAGES:
         session["lang"] = code
     return redirect(_safe_next(request.form.get("next")))

@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from flask import current_app
 from shapely.geometry import MultiPoint, Point, Polygon, mapping, shape
 from shapely.ops import voronoi_diagram
 from sqlalchemy import select
 
 from webapp import ptz
+from webapp.demo.history import load_history
 from webapp.extensions import db
+from webapp.gis import layers as gis_layers
 from webapp.models import (
-    PARCEL_LAYERS,
     CalendarDay,
     Camera,
     NotificationChannel,
@@ -123,9 +125,11 @@ def load_organisation(commit: bool = True) -> dict[str, int]:
     db.session.flush()
     for code, (name, unit_code) in orgchart.TOWNSHIPS.items():
         _upsert(Township, "code", code, name=name, geometry=mapping(polygons[code]), unit_id=units[unit_code].id)
-    for number, (name, lead, domains, duties) in orgchart.WORKING_GROUPS.items():
+    # Which domains a group handles is each domain plugin's declaration.
+    host = current_app.extensions["nrsc.plugins"]
+    for number, (name, lead, duties) in orgchart.WORKING_GROUPS.items():
         _upsert(WorkingGroup, "number", number, name=name, lead_unit_id=units[lead].id,
-                domains=list(domains), duties=duties)
+                domains=list(host.domains_of_group(number)), duties=duties)
     if commit:
         db.session.commit()
     return {"units": len(units), "townships": len(polygons), "working_groups": len(orgchart.WORKING_GROUPS)}
@@ -453,8 +457,10 @@ def validate_parcels(parcels: list[ParcelSpec]) -> list[Any]:
     shapes, seen = [], set()
     for spec in parcels:
         what = f"parcel {spec.layer}/{spec.code or '?'}"
-        if spec.layer not in PARCEL_LAYERS:
-            raise DemoDataError(f"{what}: unknown layer (expected one of {', '.join(PARCEL_LAYERS)})")
+        try:
+            gis_layers.require(spec.layer)
+        except gis_layers.UnknownLayer as exc:
+            raise DemoDataError(f"{what}: {exc}") from None
         if not spec.code:
             raise DemoDataError(f"{what}: missing code")
         if (spec.layer, spec.code) in seen:
@@ -643,7 +649,6 @@ def load_demo(extra_parcels: list[ParcelSpec] | None = None, *, history: bool = 
         raise
     # Three months of synthetic alerts and orders, made once (webapp/demo_history.py).
     if history:
-        from webapp.demo.history import load_history
         load_history()
     return summary
 

@@ -25,8 +25,8 @@ from sqlalchemy import exists, func, select
 
 from webapp.alerts import intake, review
 from webapp.extensions import db
-from webapp.models import Alert, Camera, Township, Unit, User, WorkOrder
-from webapp.orders import workflow
+from webapp.models import Alert, Camera, OutboxMessage, Township, Unit, User, WorkOrder
+from webapp.orders import deadlines, planning, states, workflow
 from webapp.platform import clock
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def load_history(seed: int = 2026) -> dict[str, int]:
                 counts["orders"] += 1
                 _live(rng, order, cast, frozen, photos, end=end, recent=True, pace=pace)
         frozen.set(end)
-        workflow.sla_sweep()
+        deadlines.sla_sweep()
         counts["alerts"] += _present_alerts(rng, end, townships, domains, photos, cameras, cast, frozen)
         _quiet_outbox(end)
     finally:
@@ -148,7 +148,6 @@ def _quiet_outbox(end: datetime) -> None:
     sender must not post three months of old news to anyone."""
     from sqlalchemy import update
 
-    from webapp.models import OutboxMessage
     history_orders = select(WorkOrder.id).join(Alert, WorkOrder.alert_id == Alert.id).where(Alert.source == SOURCE)
     db.session.execute(update(OutboxMessage).where(
         OutboxMessage.status == "pending", OutboxMessage.order_id.in_(history_orders)).values(
@@ -278,7 +277,7 @@ def _review(rng: random.Random, alert: Alert, cast: Cast, frozen: clock.FrozenCl
         return None
     review.decide(alert, cast.duty, verdict="confirmed", note="合成演示数据")
     frozen.advance(minutes=rng.randint(1, 4))
-    return workflow.dispatch(alert, actor=cast.duty, data={"note": "合成演示数据"})
+    return planning.dispatch(alert, actor=cast.duty, data={"note": "合成演示数据"})
 
 
 # -- an order's life ---------------------------------------------------------------------
@@ -311,13 +310,13 @@ def _stuck_stage(rng: random.Random, order: WorkOrder, end: datetime) -> str | N
 def _miss_clocks(order: WorkOrder, frozen: clock.FrozenClock, end: datetime) -> None:
     """A stuck order's clocks run out one by one, and the timer notices each
     a minute later, as it would live (not all at once when the demo loads)."""
-    dues = sorted({due for p in workflow.active_participants(order) for s in ("accept", "arrive", "feedback")
-                   if (due := getattr(p, f"{s}_due_at")) is not None and workflow.stage_done_at(p, s) is None})
+    dues = sorted({due for p in states.active_participants(order) for s in ("accept", "arrive", "feedback")
+                   if (due := getattr(p, f"{s}_due_at")) is not None and deadlines.stage_done_at(p, s) is None})
     for due in dues:
         if due + timedelta(minutes=1) >= end:
             break
         frozen.set(max(frozen.current, due + timedelta(minutes=1)))
-        workflow.sla_sweep()
+        deadlines.sla_sweep()
 
 
 def _wait(frozen: clock.FrozenClock, minutes: int, end: datetime) -> bool:
@@ -361,12 +360,12 @@ def _live(rng: random.Random, order: WorkOrder, cast: Cast, frozen: clock.Frozen
     if stop == "accept":
         return
     # Every participant accepts; late ones past the accept clock.
-    for p in list(workflow.active_participants(order)):
+    for p in list(states.active_participants(order)):
         fraction = rng.uniform(1.1, 1.8) if late and p.role == "lead" else rng.uniform(0.1, 0.7) * pace
         if not _step_to(frozen, _fraction_of(p, "accept", fraction, frozen.current), end):
             return
         if late and p.role == "lead" and rng.random() < 0.6:
-            workflow.sla_sweep()  # marks it overdue and supervises it, as the live timer would
+            deadlines.sla_sweep()  # marks it overdue and supervises it, as the live timer would
         workflow.accept(order, actor=cast.handler(p.unit), participant_id=p.id)
     lead = order.lead
     if supervised and _wait(frozen, rng.randint(20, 240), end) and not order.supervised:
@@ -379,7 +378,7 @@ def _live(rng: random.Random, order: WorkOrder, cast: Cast, frozen: clock.Frozen
     # Cooperating units arrive too (in old orders only about half bother);
     # in recent ones they also report, so the open order owes them nothing.
     helpers = []
-    for p in list(workflow.active_participants(order)):
+    for p in list(states.active_participants(order)):
         if p.role != "lead" and not recent and rng.random() < 0.5:
             continue
         fraction = (rng.uniform(1.05, 1.5) if late and p.role == "lead" and rng.random() < 0.5

@@ -9,7 +9,6 @@ checked on every lookup, so an import in another process is seen at once.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,6 +21,7 @@ from shapely.strtree import STRtree
 from sqlalchemy import func, select
 
 from webapp.extensions import db
+from webapp.gis import layers
 from webapp.models import Parcel, Township
 from webapp.platform import clock
 from webapp.plugin_api import GisContext, GisFeature
@@ -36,11 +36,9 @@ BORDER_TOLERANCE_M = 1.0
 
 
 def setting(name: str, default: float) -> float:
-    """A numeric setting from the app config, else the environment."""
+    """A numeric setting from the app config (read by webapp/config.py), else ``default``."""
     from flask import current_app
     value = current_app.config.get(name) if current_app else None
-    if value is None:
-        value = os.environ.get(name)
     return float(value) if value not in (None, "") else default
 
 
@@ -283,9 +281,10 @@ def import_parcels(features: list[Any], layer: str, *, source: str = "", code_fi
     transaction (the caller commits). Bad features are skipped and reported."""
     from shapely.validation import explain_validity
 
-    from webapp.models import PARCEL_LAYERS
-    if layer not in PARCEL_LAYERS:
-        raise ImportFatal(f"unknown layer {layer!r}; choose one of {', '.join(PARCEL_LAYERS)}")
+    try:
+        layers.require(layer)
+    except layers.UnknownLayer as exc:
+        raise ImportFatal(str(exc)) from None
     existing = {p.code: p for p in db.session.scalars(select(Parcel).where(Parcel.layer == layer))}
     seen: set[str] = set()
     report = ImportReport()

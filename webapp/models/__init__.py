@@ -11,7 +11,6 @@ from webapp.models.alerts import (  # noqa: F401
 from webapp.models.cameras import (  # noqa: F401
     CAMERA_KINDS,
     CAMERA_STATUSES,
-    PARCEL_LAYERS,
     CalendarDay,
     Camera,
     Parcel,
@@ -20,7 +19,6 @@ from webapp.models.cameras import (  # noqa: F401
 from webapp.models.orders import (  # noqa: F401
     FEEDBACK_RESULTS,
     ORDER_KINDS,
-    ORDER_STATES,
     ExtensionRequest,
     Feedback,
     OrderParticipant,

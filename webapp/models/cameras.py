@@ -26,17 +26,6 @@ from webapp.models._common import UTCDateTime, utcnow
 
 CAMERA_KINDS = ("tower", "checkpoint")
 CAMERA_STATUSES = ("unknown", "online", "offline", "stuck")
-PARCEL_LAYERS = (
-    "basic_farmland",         # 永久基本农田
-    "cultivated_land",        # 耕地
-    "mining_permit",          # 采矿权
-    "construction_approval",  # 建设用地审批
-    "land_use_plan",          # 用地规划
-    "geohazard_point",        # 地质灾害隐患点
-    "grazing_ban_zone",       # 禁牧区
-    "key_enterprise",         # 重点企业
-    "forest_grassland",       # 林地草地
-)
 
 
 class Camera(db.Model):
@@ -95,7 +84,8 @@ class Preset(db.Model):
 
 
 class Parcel(db.Model):
-    """A parcel or zone of one GIS layer (see ``PARCEL_LAYERS``)."""
+    """A parcel or zone of one GIS layer; layers are declared by plugins
+    (``webapp.gis.layers``), so ``layer`` is a plain string."""
 
     __tablename__ = "parcels"
     __table_args__ = (

@@ -11,7 +11,6 @@ from webapp.extensions import db
 from webapp.models._common import UTCDateTime, utcnow
 
 ORDER_KINDS = ("alert", "maintenance")
-ORDER_STATES = ("to_accept", "in_progress", "to_review", "closed", "returned")
 PARTICIPANT_ROLES = ("lead", "cooperating", "forwarded")
 FEEDBACK_RESULTS = ("stopped", "rectification_ordered", "case_filed", "not_as_reported",
                     "resolved", "other")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import urllib.parse
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,13 +50,31 @@ def backoff(attempts: int) -> timedelta:
 
 
 def max_attempts() -> int:
-    raw = current_app.config.get("NRSC_NOTIFY_MAX_ATTEMPTS") or os.environ.get("NRSC_NOTIFY_MAX_ATTEMPTS")
+    raw = current_app.config.get("NRSC_NOTIFY_MAX_ATTEMPTS")
     return max(int(raw or DEFAULT_MAX_ATTEMPTS), 1)
 
 
-def order_link(order_id: int) -> str:
+def _link(path: str) -> str:
+    # Messages leave the platform (WeCom, DingTalk, SMS): links are absolute
+    # when NRSC_BASE_URL is set, so a phone outside the browser can open them.
     base = (current_app.config.get("NRSC_BASE_URL") or "").rstrip("/")
-    return f"{base}/orders/{order_id}"
+    return f"{base}{path}"
+
+
+def order_link(order_id: int) -> str:
+    """The link to a work order in a message: the one builder of it."""
+    return _link(f"/orders/{order_id}")
+
+
+def alert_link(alert_id: int) -> str:
+    """The link to an alert's review page in a message."""
+    return _link(f"/alerts/{alert_id}")
+
+
+def user_target(user: Any) -> str:
+    """The ``internal`` channel's target for one person's inbox: ``user:<login>``
+    (a unit's inbox is the unit's code). The one format, used by every sender."""
+    return f"user:{user.login}"
 
 
 def _fit_key(key: str) -> str:

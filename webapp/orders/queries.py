@@ -22,12 +22,11 @@ from webapp.models import (
     User,
     WorkOrder,
 )
+from webapp.orders.states import ACTIVE_PARTICIPANT_STATES, OPEN_STATES, ORDER_STATES
 from webapp.platform import clock
 
-OPEN_STATES = ("to_accept", "in_progress", "to_review", "returned")
 PAGE_SIZE = 50
 # Participant states in which a participant still owes something.
-ACTIVE_PARTICIPANT_STATES = ("to_accept", "in_progress")
 STAGE_FIELDS = {
     # stage -> (due column, done column, on-time flag)
     "accept": ("accept_due_at", "accepted_at", "accept_on_time"),
@@ -148,7 +147,6 @@ def _local_midnight(day: date) -> datetime:
 def filtered_orders(f: OrderFilters) -> Select:
     """Orders matching the filters, most urgent first (overdue, supervised,
     emergency, then newest)."""
-    from webapp.models import ORDER_STATES
 
     now = clock.now()
     stmt = select(WorkOrder)

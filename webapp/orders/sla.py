@@ -20,6 +20,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
+from webapp.extensions import db
+from webapp.models import CalendarDay
 from webapp.platform.clock import LOCAL_TZ
 from webapp.plugin_api import Clock, TimeBasis
 
@@ -204,8 +206,6 @@ def calendar_from_db() -> WorkCalendar:
     """The calendar from the CalendarDay rows."""
     from sqlalchemy import select
 
-    from webapp.extensions import db
-    from webapp.models import CalendarDay
 
     return make_calendar(db.session.execute(select(CalendarDay.day, CalendarDay.kind)).all())
 

@@ -19,9 +19,10 @@ from sqlalchemy.orm import selectinload
 
 from webapp.alerts import evidence
 from webapp.extensions import db
-from webapp.models import FEEDBACK_RESULTS, OrderParticipant, Unit, WorkOrder
+from webapp.models import FEEDBACK_RESULTS, Feedback, OrderParticipant, Unit, WorkOrder
+from webapp.orders import errors, workflow
 from webapp.orders import queries as oh
-from webapp.orders import workflow
+from webapp.orders.states import ACTIVE_PARTICIPANT_STATES
 from webapp.platform import clock
 from webapp.platform.jinja import render
 from webapp.platform.security import current_user, roles_required, visible_unit_ids
@@ -83,7 +84,7 @@ def my_orders():
         me = my_participant(order, user)
         if me is None:
             continue
-        active = me.state in oh.ACTIVE_PARTICIPANT_STATES
+        active = me.state in ACTIVE_PARTICIPANT_STATES
         if tab != "done":
             counts["open" if active else "review"] += 1
             if (tab == "open") != active:
@@ -214,7 +215,7 @@ def _act(order_id: int, form_name: str, action: Callable[[WorkOrder, OrderPartic
         return _fail(order_id, form_name, exc.status, exc.message)
     except evidence.EvidenceError as exc:
         return _fail(order_id, form_name, exc.status, exc.message)
-    except workflow.WorkflowError as exc:
+    except errors.WorkflowError as exc:
         return _fail(order_id, form_name, exc.status, exc.message, conflict=exc.status == 409,
                      changes=exc.changes)
     return _done(order, message)
@@ -292,7 +293,6 @@ def feedback(order_id: int):
 
 
 def _already_sent(key: str | None) -> bool:
-    from webapp.models import Feedback
     return bool(key) and db.session.scalar(select(exists().where(Feedback.client_key == key)))
 
 

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from webapp.alerts import evidence
 from webapp.extensions import db
 from webapp.models import Alert, EvidenceFile, Township, Unit, WorkOrder
+from webapp.orders import errors, planning, states, workflow
 from webapp.orders import queries as oh
-from webapp.orders import workflow
+from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
 from webapp.platform import clock
 from webapp.platform.jinja import render
@@ -36,7 +37,7 @@ PAGE_ACTIONS = {
     "spot_check": "spot-check", "emergency": "emergency", "transfer_case": "transfer-case",
     "decide_extension": "approve-extension", "reopen": "reopen", "justify_return": "return-decision",
 }
-ACTION_ROLES: dict[str, frozenset[str]] = {page: workflow.staff_roles(action) for page, action in PAGE_ACTIONS.items()}
+ACTION_ROLES: dict[str, frozenset[str]] = {page: states.staff_roles(action) for page, action in PAGE_ACTIONS.items()}
 bp = Blueprint("orders", __name__, template_folder="templates")
 
 
@@ -46,28 +47,21 @@ def register(app: Flask) -> None:
 
 
 def allowed_actions(order: WorkOrder, user) -> set[str]:
-    """The actions whose forms the detail page shows to ``user`` now."""
-    role_ok = {a for a, roles in ACTION_ROLES.items() if user.role in roles or user.role == "admin"}
-    state = order.state
+    """The actions whose forms the detail page shows to ``user`` now: the
+    transition table's states and roles, plus what each form needs to exist."""
+    possible = {page for page, action in PAGE_ACTIONS.items()
+                if order.state in states.TRANSITIONS[action].sources
+                and (user.role in ACTION_ROLES[page] or user.role == "admin")}
     domain = _domain(order.domain)
-    possible = set()
-    if state == "to_review":
-        possible |= {"close", "rework"}
-    if state != "closed":
-        possible.add("supervise")
-    if state == "closed":
-        possible |= {"spot_check", "reopen"}
-    if state in ("in_progress", "to_review", "closed") and not order.case_transferred:
-        possible.add("transfer_case")
-    if state != "closed" and not order.emergency and domain is not None and domain.emergency_allowed:
-        possible.add("emergency")
-    if state == "returned":
-        possible.add("redispatch")
-    if any(p.returned_at and p.return_justified is None for p in order.participants):
-        possible.add("justify_return")
-    if any(x.decision is None for x in order.extensions):
-        possible.add("decide_extension")
-    return possible & role_ok
+    if order.case_transferred:
+        possible.discard("transfer_case")
+    if order.emergency or domain is None or not domain.emergency_allowed:
+        possible.discard("emergency")
+    if not any(p.returned_at and p.return_justified is None for p in order.participants):
+        possible.discard("justify_return")
+    if not any(x.decision is None for x in order.extensions):
+        possible.discard("decide_extension")
+    return possible
 
 
 def _domain(code: str | None):
@@ -317,7 +311,7 @@ def act(order_id: int, action: str):
         message = runner(order, user)
     except FormProblem as exc:
         return _refused(order_id, action, back, 400, exc.message)
-    except workflow.WorkflowError as exc:
+    except errors.WorkflowError as exc:
         return _refused(order_id, action, back, exc.status, exc.message, exc.changes)
     flash(message, "success")
     return redirect(url_for(f"orders.{back}", order_id=order_id))
@@ -329,7 +323,6 @@ def _refused(order_id: int, action: str, back: str, status: int, message: str,
     order = _order_for_view(order_id)
     conflict = None
     if status == 409:
-        from webapp.orders.unit_views import describe_changes
         conflict = {"message": message, "changes": describe_changes(changes or [])}
     form = {k: v for k, v in request.form.items() if k not in ("csrf_token", "version")}
     ctx = _detail_context(order, current_user(), form=form, error=message, error_action=action, conflict=conflict)
@@ -370,18 +363,18 @@ def dispatch_form(alert_id: int):
     if existing is not None and request.method == "GET":
         flash(_("This alert was already dispatched as %(number)s.", number=existing.number), "info")
         return redirect(url_for("orders.detail", order_id=existing.id))
-    plan = workflow.prefill(alert)
+    plan = planning.prefill(alert)
     error = None
     if request.method == "POST":
         data = _form_data()
         try:
-            order = workflow.dispatch(alert, actor=current_user(), data=data)
-        except workflow.WorkflowError as exc:
+            order = planning.dispatch(alert, actor=current_user(), data=data)
+        except errors.WorkflowError as exc:
             db.session.rollback()
             error = exc.message
             try:
-                plan = workflow.plan_from_input(plan, data)
-            except workflow.WorkflowError:
+                plan = planning.plan_from_input(plan, data)
+            except errors.WorkflowError:
                 pass
             response = render("orders/dispatch.html", "orders/_dispatch_form.html", alert=alert, plan=plan,
                               error=error, **_dispatch_choices())

@@ -35,17 +35,18 @@ TOWNSHIPS: dict[str, tuple[str, str]] = {
     "liuquan": ("柳泉乡", "town.liuquan"),
 }
 
-# number -> (name, lead unit code, domains, duties)
-WORKING_GROUPS: dict[int, tuple[str, str, tuple[str, ...], str]] = {
-    1: ("自然资源领域疑似违法处置工作小组", "natural_resources", ("farmland", "mining", "geohazard"),
+# number -> (name, lead unit code, duties). Which domains a group handles is
+# not the core's to say: each domain plugin names its group (Domain.working_group).
+WORKING_GROUPS: dict[int, tuple[str, str, str]] = {
+    1: ("自然资源领域疑似违法处置工作小组", "natural_resources",
         "对破坏耕地、盗采矿产资源等违法行为进行识别处置；盯紧地质灾害隐患点监测，发生地质灾害及时启动应急响应"),
-    2: ("安全生产领域疑似违法处置工作小组", "emergency_management", ("safety",),
+    2: ("安全生产领域疑似违法处置工作小组", "emergency_management",
         "对平台收集到的安全生产违法信息进行核查处置，必要时启动应急响应"),
-    3: ("林草资源领域疑似违法处置工作小组", "forestry_grassland", ("fire", "grazing"),
+    3: ("林草资源领域疑似违法处置工作小组", "forestry_grassland",
         "森林草原防火、封山禁牧、野生动植物保护等报警信息的识别处置"),
-    4: ("生态环境领域疑似违法处置工作小组", "ecology_environment", ("ecology",),
+    4: ("生态环境领域疑似违法处置工作小组", "ecology_environment",
         "环境污染事件及时响应，对倾倒垃圾、焚烧秸秆、扬尘污染等问题及时处置"),
-    5: ("违法案件查处工作小组", "natural_resources", (),
+    5: ("违法案件查处工作小组", "natural_resources",
         "各领域违法违规案件的查处和办理，统筹协调对平台发现的违法行为开展执法工作"),
 }
 CASE_GROUP = 5

@@ -7,6 +7,7 @@ from flask import has_request_context, request
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, User
+from webapp.platform.security import current_user
 
 
 def record(
@@ -23,7 +24,6 @@ def record(
 ) -> AuditEvent:
     """Add an audit event to the current transaction (committed with the change)."""
     if actor is None and actor_label is None and has_request_context():
-        from webapp.platform.security import current_user
         actor = current_user()
     event = AuditEvent(
         actor_id=actor.id if actor else None,

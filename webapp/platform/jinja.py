@@ -4,25 +4,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, make_response, render_template, request
+from flask import Flask, make_response, render_template
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from webapp.extensions import htmx
+from webapp.platform import labels
 from webapp.platform.clock import local
+from webapp.platform.security import current_user
 
 
 def fmt_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return local(value).strftime(fmt) if value else ""
 
 
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def render(full: str, partial: str | None = None, **context: Any):
     """Render the partial alone for HTMX requests and the full page otherwise;
     responses vary on HX-Request so caches keep the two apart."""
-    template = partial if partial and is_htmx() else full
+    template = partial if partial and htmx else full
     response = make_response(render_template(template, **context))
     response.headers["Vary"] = "HX-Request"
     return response
@@ -30,18 +29,6 @@ def render(full: str, partial: str | None = None, **context: Any):
 
 # (endpoint, label, roles); an entry shows once its blueprint exists and the
 # user's role is listed (admin sees everything).
-LAYER_NAMES = {
-    "basic_farmland": _l("Basic farmland"),
-    "cultivated_land": _l("Cultivated land"),
-    "mining_permit": _l("Mining permit"),
-    "construction_approval": _l("Construction approval"),
-    "land_use_plan": _l("Land-use plan zone"),
-    "geohazard_point": _l("Geohazard point"),
-    "grazing_ban_zone": _l("Grazing-ban zone"),
-    "key_enterprise": _l("Key enterprise"),
-    "forest_grassland": _l("Forest / grassland"),
-}
-
 NAV = [
     ("alerts.console", _l("Alert console"), {"duty_officer", "duty_lead"}),
     ("unit.my_orders", _l("My orders"), {"unit_handler", "unit_leader"}),
@@ -55,10 +42,10 @@ NAV = [
 
 
 def init_app(app: Flask) -> None:
-    from webapp.platform.security import current_user
+
+    htmx.init_app(app)
 
     app.jinja_env.filters["dt"] = fmt_dt
-    from webapp.platform import labels
     labels.init_app(app)  # action_label, state_label, stage_label, event_type_name
     app.jinja_env.add_extension("jinja2.ext.do")
 
@@ -69,7 +56,6 @@ def init_app(app: Flask) -> None:
             "current_user": current_user(),
             "domains": host.domains,
             "locale": str(get_locale()),
-            "layer_name": lambda code: LAYER_NAMES.get(code, code),
             "nav_items": lambda user: [
                 (e, label, roles) for e, label, roles in NAV
                 if e in app.view_functions and (user.role == "admin" or user.role in roles)],

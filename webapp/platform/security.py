@@ -19,12 +19,14 @@ UNIT_ROLES = frozenset({"unit_handler", "unit_leader"})
 # Roles that see every unit's records.
 ALL_UNITS_ROLES = DUTY_ROLES | OFFICE_ROLES | {"leader_viewer"}
 MIN_PASSWORD_LENGTH = 8
+# werkzeug's scrypt default (N=2^15); the test suite lowers N, never the app.
+PASSWORD_HASH_METHOD = "scrypt:32768:8:1"
 
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-    return generate_password_hash(password)
+    return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
 
 
 def verify_password(user: User, password: str) -> bool:

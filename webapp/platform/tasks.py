@@ -3,12 +3,14 @@
 Every background job (SLA timers, patrol, notifications, MQTT) goes through
 here. Two backends:
 
-* in-process (default): a small thread pool plus a scheduler thread; with
+* in-process (default): a small thread pool plus a scheduler thread, started
+  only in the ``nrsc worker`` process (webapp/worker.py); with
   ``eager=True`` (tests) jobs run at once in the caller and recurring jobs run
   only when :meth:`TaskRunner.tick` is called, so tests move the injected clock
   instead of sleeping.
 * Celery (``CELERY_BROKER_URL`` set): jobs are sent to the broker and recurring
-  ones go to Celery beat; start workers with ``celery -A webapp.celery_app worker -B``.
+  ones go to Celery beat: ``celery -A webapp.celery_app worker`` and one
+  ``celery -A webapp.celery_app beat``.
 
 Jobs are plain functions called inside an application context with keyword
 arguments that must be JSON-serialisable.

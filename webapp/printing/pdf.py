@@ -23,7 +23,9 @@ from sqlalchemy import select
 
 from webapp import ptz
 from webapp.extensions import db
+from webapp.gis.context import context_from_json
 from webapp.models import EvidenceFile, Unit, WorkOrder
+from webapp.orders import queries as oh
 from webapp.platform import clock
 
 FORM_TITLE = "预警信息处置办理工单"  # the form's official name (seed attachment 2)
@@ -188,8 +190,6 @@ def order_map(order: WorkOrder, alert: Any, camera: Any, township: Any) -> Marku
 # -- the context ------------------------------------------------------------
 def order_context(order: WorkOrder) -> dict[str, Any]:
     """Everything the template prints, prepared once per order."""
-    from webapp.gis.context import context_from_json
-    from webapp.orders import queries as oh
 
     host = current_app.extensions["nrsc.plugins"]
     alert = order.alert

@@ -18,8 +18,10 @@ from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
-from webapp.api.base import ERROR_CONTENT, api_auth, documented
-from webapp.extensions import db
+from webapp.api.base import api_auth
+from webapp.api.schema import Response as ApiResponse
+from webapp.api.schema import operation
+from webapp.extensions import db, htmx
 from webapp.models import OrderParticipant, OutboxMessage, User, WorkOrder
 from webapp.notify import outbox as notify
 from webapp.orders.queries import (
@@ -30,7 +32,6 @@ from webapp.orders.queries import (
 )
 from webapp.platform import audit
 from webapp.platform.errors import api_error
-from webapp.platform.jinja import is_htmx
 from webapp.platform.security import (
     current_user,
     login_required,
@@ -98,16 +99,9 @@ def orders_pdf():
 
 @bp.route("/api/v1/orders/<int:order_id>/pdf")
 @api_auth()
-@documented("/orders/{order_id}/pdf", "get", {
-    "summary": "The work order as a printable PDF (预警信息处置办理工单)",
-    "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-    "responses": {
-        "200": {"description": "the PDF", "content": {"application/pdf": {"schema": {
-            "type": "string", "format": "binary"}}}},
-        "404": {"description": "no such order, or not one this user's unit takes part in",
-                "content": ERROR_CONTENT},
-    },
-})
+@operation("The work order as a printable PDF (预警信息处置办理工单)", tags=("work orders",), responses={
+    200: ApiResponse("the PDF", content={"application/pdf": {"schema": {"type": "string", "format": "binary"}}}),
+    404: "no such order, or not one this user's unit takes part in"})
 def api_order_pdf(order_id: int):
     order = _visible_order(order_id, g.api_user)
     if order is None:
@@ -141,7 +135,7 @@ def retry_delivery(order_id: int, message_id: int):
     audit.record("notification_retry", "notification", row.id, from_state=previous, to_state="pending",
                  data={"order_id": order.id, "channel": row.channel})
     db.session.commit()
-    if is_htmx():
+    if htmx:
         return deliveries(order_id)
     return redirect(url_for(".deliveries", order_id=order.id))
 

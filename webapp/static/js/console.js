@@ -139,11 +139,6 @@
   }
 
   // ---- maps -----------------------------------------------------------------
-  var LAYER_COLOURS = {
-    basic_farmland: "#f9a825", cultivated_land: "#c0ca33", mining_permit: "#6d4c41",
-    construction_approval: "#8e24aa", land_use_plan: "#546e7a", geohazard_point: "#d84315",
-    grazing_ban_zone: "#2e7d32", key_enterprise: "#1565c0", forest_grassland: "#43a047"
-  };
   function baseMap(el, tileUrl, townships) {
     var map = L.map(el, { attributionControl: false });
     if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
@@ -175,7 +170,7 @@
     var map = baseMap(el, data.tile_url, data.townships);
     var group = L.featureGroup().addTo(map);
     data.parcels.forEach(function (p) {
-      L.geoJSON(p.geometry, { style: { color: LAYER_COLOURS[p.layer] || "#555", weight: 1, fillOpacity: 0.2 } })
+      L.geoJSON(p.geometry, { style: { color: p.colour || "#555", weight: 1, fillOpacity: 0.2 } })
         .bindTooltip(p.layer_name + " " + (p.name || p.code)).addTo(group);
     });
     if (data.camera) {

@@ -2,10 +2,12 @@
 
 It imports only ``webapp.plugin_api`` (the plugin contract's leaf module) and
 is found through the ``nrsc.plugins`` entry point declared in pyproject.toml.
+The host calls its alert hooks only for the domain it declares, so they need
+no "is this my domain?" guard; dates and permit validity come from the plugin
+API's helpers.
 """
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from typing import Any, Mapping
 
 from nrsc_illegal_construction.detector import DEFAULTS, blue_roof
@@ -16,17 +18,20 @@ from webapp.plugin_api import (
     Domain,
     EventType,
     GisContext,
+    GisLayer,
     Prejudgement,
     Routing,
     RoutingContext,
     SimpleDetector,
     SlaClocks,
     hookimpl,
+    label,
+    local_date,
+    valid_on,
+    with_township,
 )
 
 CODE = "illegal_construction"
-# Hongsipu keeps China Standard Time all year.
-LOCAL_TZ = timezone(timedelta(hours=8))
 
 DOMAIN = Domain(
     code=CODE, name_zh="违法建设", name_en="Illegal construction",
@@ -50,39 +55,36 @@ def register_domains() -> list[Domain]:
 
 
 @hookimpl
+def register_gis_layers() -> list[GisLayer]:
+    # The layers the prejudgement reads. The built-in plugins declare the same
+    # two identically; a declaration that differed would stop start-up.
+    return [
+        GisLayer("construction_approval", "建设审批", "Construction approval", "#8e24aa"),
+        GisLayer("basic_farmland", "永久基本农田", "Basic farmland", "#f9a825"),
+    ]
+
+
+@hookimpl
 def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
-    if alert.domain != CODE:
-        return None  # answer only for our own domain
-    township = (context.township_unit,) if context.township_unit else ()
-    return Routing(lead_unit="housing_construction", cooperating=township,
+    return Routing(lead_unit="housing_construction", cooperating=with_township((), context),
                    working_group=DOMAIN.working_group, clocks=DOMAIN.sla,
                    note="住房和城乡建设局核实建设审批手续，乡镇配合制止和拆除。")
 
 
-def _valid_on(attributes: Mapping[str, Any], day) -> bool:
-    start, end = attributes.get("valid_from"), attributes.get("valid_to")
-    return (not start or str(start)[:10] <= day.isoformat()) and (not end or day.isoformat() <= str(end)[:10])
-
-
 @hookimpl
 def prejudge_alert(alert: AlertView, context: GisContext) -> Prejudgement | None:
-    if alert.domain != CODE:
-        return None
-    when = alert.occurred_at if alert.occurred_at.tzinfo else alert.occurred_at.replace(tzinfo=timezone.utc)
-    day = when.astimezone(LOCAL_TZ).date()
-    approved = [f for f in context.layer("construction_approval", inside=True) if _valid_on(f.attributes, day)]
+    day = local_date(alert.occurred_at)
+    approved = [f for f in context.layer("construction_approval", inside=True) if valid_on(f, day)]
     if approved:
-        return Prejudgement("low", (f"位于有效建设审批范围内：{approved[0].name or approved[0].code}",))
+        return Prejudgement("low", (f"位于有效建设审批范围内：{label(approved[0])}",))
     farmland = context.layer("basic_farmland", inside=True)
     if farmland:
-        return Prejudgement("high", (f"疑似在永久基本农田 {farmland[0].name or farmland[0].code} 上违法建设",))
+        return Prejudgement("high", (f"疑似在永久基本农田 {label(farmland[0])} 上违法建设",))
     return Prejudgement("medium", ("未匹配到建设审批，需核实建设手续",))
 
 
 @hookimpl
 def review_checklist(alert: AlertView) -> list[str]:
-    if alert.domain != CODE:
-        return []
     return [
         "是否为新出现的建筑、彩钢棚或扩建部分？",
         "对照图层：是否有有效的建设审批？",
@@ -93,7 +95,7 @@ def review_checklist(alert: AlertView) -> list[str]:
 @hookimpl
 def workorder_template(domain: str) -> str | None:
     # Found in this package's templates/ folder, which the core adds to its loader.
-    return f"orders/pdf/{CODE}.html" if domain == CODE else None
+    return f"orders/pdf/{CODE}.html"
 
 
 @hookimpl
