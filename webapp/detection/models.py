@@ -12,7 +12,6 @@ A second run finds everything in place and costs a few seconds.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -64,12 +63,13 @@ TF_REQUIREMENTS = ["tensorflow-cpu==2.15.1", "tf2onnx==1.16.1", "numpy<2"]
 
 
 def models_dir() -> Path:
-    base = os.environ.get("NRSC_DATA_DIR") or (Path.cwd() / "var")
-    return Path(os.environ.get("NRSC_MODELS_DIR") or Path(base) / "models")
+    from webapp.config import default_models_dir
+    return default_models_dir()
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("NRSC_MODELS_CACHE") or Path.home() / ".cache" / "nrsc-models")
+    from webapp.config import models_cache_dir
+    return models_cache_dir()
 
 
 @dataclass(frozen=True)
@@ -182,13 +182,16 @@ def build_nanodet(src: Source, archive: Path, work: Path, log: Callable[[str], N
     py = str(env / "bin/python")
     onnx_path = work / "nanodet.onnx"
     log("converting nanodet (TF.js graph) to ONNX")
-    quiet = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     _run([py, "-m", "tf2onnx.convert", "--tfjs", str(files[0]), "--output", str(onnx_path), "--opset", "13"],
-         "tf2onnx", env=quiet, timeout=900)
+         "tf2onnx", timeout=900)
     x = _fixed_input((416, 416))
     np.save(work / "input.npy", x)
-    _run([py, str(Path(__file__).with_name("tfjs_reference.py")), str(files[0]), str(work / "input.npy"),
-          str(work / "ref.npz")], "running the original TF.js graph", env=quiet, timeout=900)
+    # The reference runner is kept as text so that no module of the package imports TensorFlow.
+    from webapp.detection.tfjs_reference import SCRIPT
+    runner = work / "tfjs_reference.py"
+    runner.write_text(SCRIPT, encoding="utf-8")
+    _run([py, str(runner), str(files[0]), str(work / "input.npy"), str(work / "ref.npz")],
+         "running the original TF.js graph", timeout=900)
     ref = dict(np.load(work / "ref.npz"))
     diff = _compare(src.name, ref, _onnx_outputs(onnx_path, x), 1e-3)
     return {

@@ -1,4 +1,4 @@
-"""Run a TF.js graph model with TensorFlow on a fixed input (a script).
+"""A script that runs a TF.js graph model with TensorFlow on a fixed input.
 
 Executed only inside the throwaway conversion environment that
 ``nrsc models install`` builds (TensorFlow is never a run-time dependency):
@@ -10,7 +10,8 @@ It rebuilds the TensorFlow GraphDef that the TF.js converter serialised
 runs it, and writes every signature output, so the ONNX conversion can be
 checked against the original graph.
 """
-import json
+
+SCRIPT = r'''import json
 import sys
 from pathlib import Path
 
@@ -72,3 +73,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+'''
