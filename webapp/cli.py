@@ -284,6 +284,12 @@ from webapp.platform import security_cli  # noqa: E402
 
 security_cli.attach(main, user)
 
+# -- detection: models install/list, eval -----------------------------------------
+from webapp.detection.cli import eval_command, models  # noqa: E402
+
+main.add_command(models)
+main.add_command(eval_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

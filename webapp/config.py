@@ -21,6 +21,16 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("NRSC_DATA_DIR") or Path.cwd() / "var")
 
 
+def default_models_dir(data_dir: Path | None = None) -> Path:
+    """Installed detector models: NRSC_MODELS_DIR, else <data dir>/models."""
+    return Path(os.environ.get("NRSC_MODELS_DIR") or (data_dir or default_data_dir()) / "models")
+
+
+def models_cache_dir() -> Path:
+    """Downloaded packages and the throwaway conversion environment of `nrsc models install`."""
+    return Path(os.environ.get("NRSC_MODELS_CACHE") or Path.home() / ".cache" / "nrsc-models")
+
+
 def database_url(raw: str | None, data_dir: Path) -> str:
     if not raw:
         return f"sqlite:///{data_dir / 'nrsc.sqlite3'}"
@@ -113,7 +123,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Office hours for working-time SLA clocks, and how long a closed order may be reopened.
         "NRSC_OFFICE_HOURS": env.get("NRSC_OFFICE_HOURS", "08:30-12:00,14:30-18:00"),
         "NRSC_REOPEN_DAYS": int(env.get("NRSC_REOPEN_DAYS", "30")),
-        "NRSC_DETECTORS": {},
+        # Per detector name: its parameters; "models_dir": where installed models are.
+        "NRSC_DETECTORS": {"models_dir": str(default_models_dir(data_dir))},
         "NRSC_NOTIFIERS": {},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

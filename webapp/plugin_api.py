@@ -200,6 +200,17 @@ class DetectionContext:
     zoom: float | None = None
     captured_at: datetime | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    # What a detector compares against (all optional; a detector that needs
+    # one it lacks returns nothing rather than guessing):
+    # the preset's reference image (a decoded frame, same view),
+    reference: Any = None
+    # pixels to ignore: a boolean HxW array or normalised (x, y) polygons,
+    masks: Any = None
+    # the previous visit's frames of this preset (oldest first),
+    previous_frames: Sequence[Any] = ()
+    # metres on the ground per frame pixel: one figure or one per image row
+    # (top to bottom), from geolocation.
+    ground_scale: float | Sequence[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +222,11 @@ class Detection:
     # Normalised (x1, y1, x2, y2) in 0..1 of the frame.
     box: tuple[float, float, float, float] | None = None
     frame_index: int = 0
+    # The detector's name, the changed area on the ground when the scale is
+    # known, and cues behind the score (kept with the alert as evidence).
+    detector: str = ""
+    area_m2: float | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Detector(Protocol):

@@ -214,6 +214,8 @@ def build_plugin_host(
     pm.add_hookspecs(hookspecs)
     pm.register(default_plugin, name="core-defaults")
     pm.register(notifiers, name="core-notifiers")
+    from webapp.detection import plugin as learned_models
+    pm.register(learned_models, name="core-models")
     host = PluginHost(pm)
     disabled = set(disabled)
     if load_entrypoints:

@@ -85,3 +85,9 @@ def review_checklist(alert: AlertView) -> list[str]:
 @hookimpl
 def workorder_template(domain: str) -> str | None:
     return template_for(CODE)
+
+
+@hookimpl
+def register_detectors(settings) -> list:
+    from plugins.geohazard import detectors
+    return detectors.detectors(settings)

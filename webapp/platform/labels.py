@@ -67,6 +67,7 @@ ACTION_LABELS: dict[str, Any] = {
     "channel_updated": _l("Notification channel changed"),
     "channel_toggled": _l("Notification channel switched on or off"),
     "channel_test": _l("Test message queued"),
+    "model_toggled": _l("Detector model switched on or off"),
 }
 # Older spellings (benchmarks, early data) read the same.
 ACTION_LABELS.update({
