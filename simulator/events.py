@@ -39,7 +39,7 @@ KINDS: dict[str, tuple[bool, float, float]] = {
 FONT_PATHS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
               "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
               "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc")
-PLATE_MIN_PX = 56  # plates are drawn at least this wide so a reader has something to read
+PLATE_MIN_PX = 110  # plates are drawn at least this wide (px) so a plate reader has something to read
 
 
 class EventError(ValueError):
@@ -281,7 +281,7 @@ def draw_event(p: Painter, ev: Event) -> None:
         top = vb - hpx * growth
         drift = math.sin(math.radians(ev.heading_deg - p.cam.heading)) * hpx * 0.6 * growth
         colours = {"smoke": (105, 105, 110), "steam": (245, 245, 248), "dust": (200, 176, 138)}
-        base_alpha = {"smoke": 175, "steam": 200, "dust": 150}[kind]
+        base_alpha = {"smoke": 130, "steam": 170, "dust": 80}[kind]
         n = 14
         for i in range(n):
             f = i / (n - 1)

@@ -255,7 +255,7 @@ class World:
                     if kind == 0:  # centre line
                         centre = d[on] < 0.15
                         col[idx[centre]] = [220, 220, 210]
-        tex = 0.9 + 0.2 * _hash2(np.floor(x / 1.5), np.floor(y / 1.5), self.seed + 4)
+        tex = 0.94 + 0.12 * _hash2(np.floor(x / 1.5), np.floor(y / 1.5), self.seed + 4)
         return col * (tex * slope_shade)[:, None]
 
     def _field_line(self, x, y) -> np.ndarray:
