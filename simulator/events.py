@@ -181,7 +181,7 @@ def _offset(lat: float, lon: float, az, dist) -> tuple[np.ndarray, np.ndarray]:
 class Painter:
     """Draws events into one frame (PIL), using the camera model and a ground function."""
 
-    def __init__(self, cam: CameraModel, image: Image.Image, depth: np.ndarray, depth_scale: int, ground, t: float):
+    def __init__(self, cam: CameraModel, image: Image.Image, depth: np.ndarray, depth_scale: float, ground, t: float):
         self.cam, self.img, self.depth, self.depth_scale = cam, image, depth, depth_scale
         self.ground, self.t = ground, t
         self.overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
@@ -196,7 +196,9 @@ class Painter:
         """Terrain in front of the point at that pixel (depth map, with slack)."""
         if not (0 <= u < self.cam.width and 0 <= v < self.cam.height):
             return False
-        d = self.depth[int(v // self.depth_scale), int(u // self.depth_scale)]
+        r = min(int(v / self.depth_scale), self.depth.shape[0] - 1)
+        c = min(int(u / self.depth_scale), self.depth.shape[1] - 1)
+        d = float(self.depth[r, c])
         return bool(d < dist * 0.97 - 15.0)
 
     def px_per_m(self, dist: float) -> float:

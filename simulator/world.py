@@ -28,6 +28,8 @@ from webapp.geometry.dem import Dem
 from webapp.geometry.projection import CameraModel, elevation_angle
 
 MAX_RANGE_M = 40_000.0
+# ~0.5 MB each (JPEG + coarse depth): every preset of the 38 demo cameras fits.
+VIEW_CACHE_ENTRIES = 256
 VISIBILITY_M = 28_000.0  # winter haze on the Ningxia plateau
 HAZE = np.array([196, 203, 212], np.float32)
 SKY_ZENITH = np.array([88, 138, 200], np.float32)
@@ -91,9 +93,22 @@ class LocalFrame:
 
 @dataclass
 class TerrainView:
-    image: np.ndarray  # H×W×3 uint8, full resolution
-    depth: np.ndarray  # h×w float32 metres at render resolution (inf: sky)
-    scale: int  # render resolution = full / scale
+    """A cached static render, kept small: the image as JPEG and a coarse depth map."""
+
+    jpeg: bytes  # full-resolution image, JPEG (served as is when no event is in view)
+    depth: np.ndarray  # float16 metres (inf: sky), ``depth_scale`` image pixels per cell
+    depth_scale: float
+    JPEG_QUALITY = 90
+
+    @classmethod
+    def make(cls, image: np.ndarray, depth: np.ndarray) -> "TerrainView":
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, cls.JPEG_QUALITY])
+        step = max(1, int(math.ceil(depth.shape[1] / 480)))
+        coarse = depth[::step, ::step].astype(np.float16)
+        return cls(buf.tobytes(), coarse, image.shape[1] / coarse.shape[1])
+
+    def image(self) -> np.ndarray:
+        return cv2.cvtColor(cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 class World:
@@ -182,7 +197,7 @@ class World:
             return self._frames[key]
 
     # -- land cover -----------------------------------------------------------------
-    def ground_colour(self, lat, lon, slope_shade) -> np.ndarray:
+    def ground_colour(self, lat, lon, slope_shade, h=None) -> np.ndarray:
         """Albedo (N×3 float32, 0..255) of the ground at points."""
         x, y = world_xy(lat, lon)
         x, y = x.astype(np.float64), y.astype(np.float64)
@@ -194,7 +209,7 @@ class World:
         grass = np.clip((g1 * 0.7 + g2 * 0.3 - 0.35) * 2.5, 0, 1)[:, None]
         col[:] = np.array([192, 168, 126], np.float32) * (1 - grass) + np.array([150, 142, 98], np.float32) * grass
         # Fields on low ground: rectangular parcels with seasonal colours.
-        h = self.dem.sample(lat, lon)
+        h = self.dem.sample(lat, lon) if h is None else h
         low = np.nan_to_num(h, nan=2000) < self._field_line(x, y)
         if low.any():
             ang = 0.35
@@ -294,7 +309,7 @@ class World:
         view = self._render(cam, sky_tint)
         with self._lock:
             self._view_cache[key] = view
-            while len(self._view_cache) > 24:
+            while len(self._view_cache) > VIEW_CACHE_ENTRIES:
                 self._view_cache.popitem(last=False)
         return view
 
@@ -303,25 +318,38 @@ class World:
         w, h = cam.width // scale, cam.height // scale
         rel, el = self._pixel_rays(cam, w, h)
         frame = self.frame(cam.lat, cam.lon)
+        dem = self.dem
         # Azimuth columns spanning the image.
         lo, hi = float(rel.min()), float(rel.max())
         ncol = max(8, w)
         cols_rel = np.linspace(lo, hi, ncol)
         col_idx = np.clip(np.rint((rel - lo) / max(hi - lo, 1e-9) * (ncol - 1)).astype(np.intp), 0, ncol - 1)
         # Distances: from where the lowest ray would meet flat ground (halved: the
-        # terrain may rise) out to the range limit, geometric steps, ~2M samples.
-        height_above = max(1.0, cam.lens_height - float(np.nan_to_num(self.dem.sample(cam.lat, cam.lon), nan=0)))
+        # terrain may rise) out to the range limit, geometric steps, ~1.3M samples.
+        height_above = max(1.0, cam.lens_height - float(np.nan_to_num(dem.sample(cam.lat, cam.lon), nan=0)))
         e_min = float(el.min())
         s0 = 1.0 if e_min >= -0.01 else max(1.0, 0.5 * height_above / math.tan(math.radians(-e_min)))
         s0 = min(s0, MAX_RANGE_M / 4)
-        nsteps = int(min(3000, max(400, 2_000_000 // ncol)))
+        nsteps = int(min(2000, max(400, 1_300_000 // ncol)))
         s = np.geomspace(s0, MAX_RANGE_M, nsteps)
         az = (cam.heading + cols_rel)[:, None]
-        lat, lon = frame.latlon(az, s[None, :])
-        ground = self.dem.sample(lat, lon)
+        # Exact geodesic points at a few knots per column; in between, position is
+        # linear in distance to millimetres, with weights shared by all columns.
+        knots = np.geomspace(s0, MAX_RANGE_M, 96)
+        klat, klon = frame.latlon(az, knots[None, :])
+        krow, kcol = dem.fractional_index(klat, klon)
+        k = np.clip(np.searchsorted(knots, s, side="right") - 1, 0, knots.size - 2)
+        wgt = ((s - knots[k]) / (knots[k + 1] - knots[k])).astype(np.float32)
+
+        def along(values: np.ndarray, dtype=np.float32) -> np.ndarray:
+            v = values.astype(dtype)
+            return v[:, k] * (1 - wgt) + v[:, k + 1] * wgt
+
+        rows, cols = along(krow), along(kcol)
+        ground = dem.sample_index(rows, cols)
         radius = cam.earth.effective_radius(cam.lat, az)
         e_terrain = np.degrees(elevation_angle(s[None, :], np.nan_to_num(ground, nan=-1e4), cam.lens_height, radius))
-        horizon = np.maximum.accumulate(e_terrain, axis=1).astype(np.float64)
+        horizon = np.maximum.accumulate(e_terrain, axis=1)
         # One searchsorted for every pixel: columns offset so the flattened array stays sorted.
         offset = 1000.0
         flat = (horizon + offset * np.arange(ncol)[:, None]).ravel()
@@ -333,28 +361,30 @@ class World:
         jp = np.maximum(jj - 1, 0)
         e1 = e_terrain[col_idx, jj]
         e0 = np.where(jj > 0, e_terrain[col_idx, jp], e1 - 1.0)
-        t = np.clip((el - e0) / np.maximum(e1 - e0, 1e-9), 0, 1)
+        t = np.clip((el - e0) / np.maximum(e1 - e0, 1e-9), 0, 1).astype(np.float32)
         dist = np.where(jj > 0, s[jp] + t * (s[jj] - s[jp]), s[0]).astype(np.float32)
         dist[sky] = np.inf
         # Shade the ground pixels.
         img = np.empty((h, w, 3), np.float32)
         ground_px = ~sky
         if ground_px.any():
-            gaz = cam.heading + rel[ground_px]
-            glat, glon = frame.latlon(gaz, dist[ground_px])
-            shade = self._sample_grid(self.hillshade(), glat, glon)
-            albedo = self.ground_colour(glat, glon, 0.55 + 0.45 * shade)
+            ci, a, b, tt = col_idx[ground_px], jp[ground_px], jj[ground_px], t[ground_px]
+            prow = rows[ci, a] + tt * (rows[ci, b] - rows[ci, a])
+            pcol = cols[ci, a] + tt * (cols[ci, b] - cols[ci, a])
+            shade = np.nan_to_num(dem.sample_index(prow, pcol, self.hillshade()), nan=1.0)
+            glat, glon = frame.latlon(cam.heading + rel[ground_px], dist[ground_px])
+            albedo = self.ground_colour(glat, glon, 0.55 + 0.45 * shade, dem.sample_index(prow, pcol))
             trans = np.exp(-dist[ground_px] / VISIBILITY_M)[:, None]
             img[ground_px] = albedo * trans + HAZE * (1 - trans)
         if sky.any():
             e = np.clip(el[sky], -2, 90)[:, None]
-            k = np.clip(e / 35.0, 0, 1) ** 0.6
+            kk = np.clip(e / 35.0, 0, 1) ** 0.6
             top, bottom = SKY_ZENITH, SKY_HORIZON
             if sky_tint is not None:
                 bottom = bottom * 0.4 + np.asarray(sky_tint, np.float32) * 0.6
                 top = top * 0.7 + np.asarray(sky_tint, np.float32) * 0.3
-            img[sky] = bottom * (1 - k) + top * k
+            img[sky] = bottom * (1 - kk) + top * kk
         out = np.clip(img, 0, 255).astype(np.uint8)
         if scale != 1:
             out = cv2.resize(out, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
-        return TerrainView(out, dist, scale)
+        return TerrainView.make(out, dist)

@@ -78,8 +78,8 @@ def test_event_appears_in_truth_and_in_the_pixels_the_geometry_predicts(sim):
     # The machine stands on that ground point: pixels just above it changed...
     near = diff[max(0, v - 12):v + 2, max(0, u - 12):u + 12]
     assert (near > 60).mean() > 0.2, near.max()
-    # ...and the far corner did not (JPEG noise aside).
-    assert diff[:40, -60:].mean() < 3
+    # ...and the far corner did not (re-encoding noise aside: a few levels summed over RGB).
+    assert diff[:40, -60:].mean() < 12 and (diff[:40, -60:] > 60).mean() < 0.01
     # Yellow machinery.
     patch = after[max(0, v - 12):v, u - 8:u + 8]
     assert ((patch[..., 0] > 170) & (patch[..., 1] > 120) & (patch[..., 2] < 90)).any()

@@ -96,6 +96,32 @@ class Dem:
         value = top * (1 - fr) + bottom * fr
         return np.where(outside, np.nan, value)
 
+    def fractional_index(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """(row, col) of WGS84 points in cell-centre index space (for bulk sampling)."""
+        x, y = self._xy(lat, lon)
+        return (self.north - y) / self.dy - 0.5, (x - self.west) / self.dx - 0.5
+
+    def sample_index(self, row, col, grid: np.ndarray | None = None) -> np.ndarray:
+        """Bilinear values of ``grid`` (default: the heights; any array of the DEM's
+        shape) at fractional indices; NaN beyond the raster. The fast path of
+        :meth:`sample` for renderers that interpolate indices themselves."""
+        a = self.array if grid is None else grid
+        row = np.asarray(row, np.float32)
+        col = np.asarray(col, np.float32)
+        outside = (col < -0.5) | (col > self.cols - 0.5) | (row < -0.5) | (row > self.rows - 0.5)
+        row = np.clip(row, 0.0, self.rows - 1.001)
+        col = np.clip(col, 0.0, self.cols - 1.001)
+        r0 = row.astype(np.intp)
+        c0 = col.astype(np.intp)
+        fr, fc = row - r0, col - c0
+        flat = a.ravel()
+        i = r0 * self.cols + c0
+        top = flat[i] * (1 - fc) + flat[i + 1] * fc
+        bot = flat[i + self.cols] * (1 - fc) + flat[i + self.cols + 1] * fc
+        out = top * (1 - fr) + bot * fr
+        out[outside] = np.nan
+        return out
+
     def elevation(self, lat: float, lon: float) -> float:
         """One height; raises :class:`OutsideCoverage` naming the point and the raster."""
         value = float(self.sample(lat, lon))
@@ -177,7 +203,7 @@ def write_synthetic_dem(path: str | os.PathLike, seed: int = DEFAULT_DEM_SEED,
                         resolution_arcsec: float = 1.0, margin_m: float = MARGIN_M) -> Path:
     """Write the synthetic DEM as a tiled, compressed float32 GeoTIFF (EPSG:4326)."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
     south, west, north, east = synthetic_bounds(margin_m)
     res = resolution_arcsec / 3600.0
     rows, cols = int(round((north - south) / res)), int(round((east - west) / res))
@@ -186,7 +212,7 @@ def write_synthetic_dem(path: str | os.PathLike, seed: int = DEFAULT_DEM_SEED,
     fd, tmp = tempfile.mkstemp(suffix=".tif", dir=path.parent)
     os.close(fd)
     profile = dict(driver="GTiff", width=cols, height=rows, count=1, dtype="float32", crs="EPSG:4326",
-                   transform=from_origin(west, north, res, res), tiled=True, blockxsize=256, blockysize=256,
+                   transform=Affine(res, 0.0, west, 0.0, -res, north), tiled=True, blockxsize=256, blockysize=256,
                    compress="deflate", predictor=3, nodata=float("nan"))
     lon = west + (np.arange(cols) + 0.5) * res
     try:
