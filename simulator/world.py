@@ -50,6 +50,20 @@ def world_latlon(x, y) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(y) / M_PER_DEG_LAT + _CENTRE[0], np.asarray(x) / M_PER_DEG_LON + _CENTRE[1]
 
 
+def remap(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``grid`` at fractional (row, col) indices, NaN outside;
+    OpenCV's remap (SIMD; positions quantised to 1/32 cell, fine for pictures —
+    geometry uses :meth:`Dem.sample`)."""
+    shape = rows.shape
+    n = rows.size
+    width = 4096
+    pad = (-n) % width
+    r = np.concatenate([rows.ravel().astype(np.float32), np.zeros(pad, np.float32)]).reshape(-1, width)
+    c = np.concatenate([cols.ravel().astype(np.float32), np.zeros(pad, np.float32)]).reshape(-1, width)
+    out = cv2.remap(grid, c, r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
+    return out.ravel()[:n].reshape(shape)
+
+
 def _hash2(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     """Deterministic per-cell noise in [0, 1) from integer cell indices."""
     h = (ix.astype(np.int64) * 73856093) ^ (iy.astype(np.int64) * 19349663) ^ (seed * 83492791)
@@ -346,7 +360,7 @@ class World:
             return v[:, k] * (1 - wgt) + v[:, k + 1] * wgt
 
         rows, cols = along(krow), along(kcol)
-        ground = dem.sample_index(rows, cols)
+        ground = remap(dem.array, rows, cols)
         radius = cam.earth.effective_radius(cam.lat, az)
         e_terrain = np.degrees(elevation_angle(s[None, :], np.nan_to_num(ground, nan=-1e4), cam.lens_height, radius))
         horizon = np.maximum.accumulate(e_terrain, axis=1)
@@ -371,9 +385,9 @@ class World:
             ci, a, b, tt = col_idx[ground_px], jp[ground_px], jj[ground_px], t[ground_px]
             prow = rows[ci, a] + tt * (rows[ci, b] - rows[ci, a])
             pcol = cols[ci, a] + tt * (cols[ci, b] - cols[ci, a])
-            shade = np.nan_to_num(dem.sample_index(prow, pcol, self.hillshade()), nan=1.0)
+            shade = np.nan_to_num(remap(self.hillshade(), prow, pcol), nan=1.0)
             glat, glon = frame.latlon(cam.heading + rel[ground_px], dist[ground_px])
-            albedo = self.ground_colour(glat, glon, 0.55 + 0.45 * shade, dem.sample_index(prow, pcol))
+            albedo = self.ground_colour(glat, glon, 0.55 + 0.45 * shade, remap(dem.array, prow, pcol))
             trans = np.exp(-dist[ground_px] / VISIBILITY_M)[:, None]
             img[ground_px] = albedo * trans + HAZE * (1 - trans)
         if sky.any():

@@ -101,27 +101,6 @@ class Dem:
         x, y = self._xy(lat, lon)
         return (self.north - y) / self.dy - 0.5, (x - self.west) / self.dx - 0.5
 
-    def sample_index(self, row, col, grid: np.ndarray | None = None) -> np.ndarray:
-        """Bilinear values of ``grid`` (default: the heights; any array of the DEM's
-        shape) at fractional indices; NaN beyond the raster. The fast path of
-        :meth:`sample` for renderers that interpolate indices themselves."""
-        a = self.array if grid is None else grid
-        row = np.asarray(row, np.float32)
-        col = np.asarray(col, np.float32)
-        outside = (col < -0.5) | (col > self.cols - 0.5) | (row < -0.5) | (row > self.rows - 0.5)
-        row = np.clip(row, 0.0, self.rows - 1.001)
-        col = np.clip(col, 0.0, self.cols - 1.001)
-        r0 = row.astype(np.intp)
-        c0 = col.astype(np.intp)
-        fr, fc = row - r0, col - c0
-        flat = a.ravel()
-        i = r0 * self.cols + c0
-        top = flat[i] * (1 - fc) + flat[i + 1] * fc
-        bot = flat[i + self.cols] * (1 - fc) + flat[i + self.cols + 1] * fc
-        out = top * (1 - fr) + bot * fr
-        out[outside] = np.nan
-        return out
-
     def elevation(self, lat: float, lon: float) -> float:
         """One height; raises :class:`OutsideCoverage` naming the point and the raster."""
         value = float(self.sample(lat, lon))
