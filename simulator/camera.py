@@ -114,6 +114,7 @@ class SimCamera:
                           self.sim.world.dem.sample, t)
         for ev in sorted(near, key=lambda e: -self._distance(e, t)):  # far first, near on top
             draw_event(painter, ev)
+            painter.flush()
         return np.asarray(painter.finish())
 
     def render(self, size: tuple[int, int] | None = None, t: float | None = None) -> np.ndarray:

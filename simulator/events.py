@@ -184,6 +184,7 @@ class Painter:
     def __init__(self, cam: CameraModel, image: Image.Image, depth: np.ndarray, depth_scale: float, ground, t: float):
         self.cam, self.img, self.depth, self.depth_scale = cam, image, depth, depth_scale
         self.ground, self.t = ground, t
+        self.base = image.convert("RGBA")
         self.overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
         self.draw = ImageDraw.Draw(self.overlay)
         self.fx, self.fy = cam.focal()
@@ -204,8 +205,20 @@ class Painter:
     def px_per_m(self, dist: float) -> float:
         return self.fx / max(dist, 1.0)
 
+    def flush(self) -> None:
+        """Blend what was drawn so far (one event) onto the frame. ImageDraw replaces
+        overlay pixels instead of blending them, so each event gets its own layer and a
+        translucent plume over a heap does not erase the heap."""
+        box = self.overlay.getbbox()
+        if box is None:
+            return
+        self.base.alpha_composite(self.overlay.crop(box), dest=box[:2])
+        self.overlay = Image.new("RGBA", self.base.size, (0, 0, 0, 0))
+        self.draw = ImageDraw.Draw(self.overlay)
+
     def finish(self) -> Image.Image:
-        return Image.alpha_composite(self.img.convert("RGBA"), self.overlay).convert("RGB")
+        self.flush()
+        return self.base.convert("RGB")
 
     # -- shapes ---------------------------------------------------------------
     def ground_patch(self, lat: float, lon: float, radius_m: float, colour, alpha: int, seed: int,
