@@ -345,20 +345,26 @@ def draw_event(p: Painter, ev: Event) -> None:
         rel = math.radians(ev.heading_deg - p.cam.heading)
         # Seen from behind/front the truck is narrow (2.5 m), side-on its length.
         length_px = ev.width_m * ppm * abs(math.sin(rel)) + 2.5 * ppm * abs(math.cos(rel))
+        show_plate = bool(ev.plate) and abs(math.cos(rel)) > 0.3
+        pw = max(PLATE_MIN_PX, 0.44 * ppm)
+        if show_plate:  # the plate is drawn enlarged; keep the lorry wider than it
+            length_px = max(length_px, pw * 1.5)
+            hpx = max(hpx, length_px * 1.3)
         x0, x1 = u - length_px / 2, u + length_px / 2
         d.rectangle([x0, vb - hpx, x1, vb - hpx * 0.2], fill=(36, 80, 150, 255) if kind == "truck" else (200, 60, 50, 255))
         d.rectangle([x0, vb - hpx * 0.2, x1, vb - hpx * 0.05], fill=(50, 50, 50, 255))
-        wr = max(1.0, hpx * 0.14)
-        for fx in (0.18, 0.82):
+        wr = max(1.0, hpx * 0.08)
+        for fx in (0.15, 0.85):
             wx = x0 + (x1 - x0) * fx
             d.ellipse([wx - wr, vb - 2 * wr, wx + wr, vb], fill=(20, 20, 20, 255))
-        if ev.plate and abs(math.cos(rel)) > 0.3:
-            pw = max(PLATE_MIN_PX, 0.44 * ppm)
+        if show_plate:
             ph = pw * 0.32
-            px, py = u - pw / 2, vb - hpx * 0.45
+            px, py = u - pw / 2, vb - hpx * 0.2 - ph * 1.2
             d.rectangle([px, py, px + pw, py + ph], fill=(230, 190, 20, 255), outline=(20, 20, 20, 255))
-            font = cjk_font(ph * 0.78)
-            d.text((u, py + ph / 2), ev.plate, font=font, fill=(15, 15, 15, 255), anchor="mm")
+            size = int(ph * 0.8)
+            while size > 6 and cjk_font(size).getlength(ev.plate) > pw * 0.9:
+                size -= 1
+            d.text((u, py + ph / 2), ev.plate, font=cjk_font(size), fill=(15, 15, 15, 255), anchor="mm")
         return
     if kind == "sheep":
         n = max(1, ev.count)
