@@ -16,6 +16,7 @@ encodes the JPEG.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from webapp.geometry.projection import CameraModel, elevation_angle
 MAX_RANGE_M = 40_000.0
 # ~0.5 MB each (JPEG + coarse depth): every preset of the 38 demo cameras fits.
 VIEW_CACHE_ENTRIES = 256
+VILLAGES = 260  # one every ~6 km on average, on the lower ground
+TILE_M = 1000.0
 VISIBILITY_M = 28_000.0  # winter haze on the Ningxia plateau
 HAZE = np.array([196, 203, 212], np.float32)
 SKY_ZENITH = np.array([88, 138, 200], np.float32)
@@ -131,20 +134,22 @@ class World:
         self.seed = seed
         rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
+        self._render_slots = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
         self._frames: dict[tuple[float, float], LocalFrame] = {}
         self._pixel_cache: OrderedDict = OrderedDict()
         self._view_cache: OrderedDict = OrderedDict()
         self._hillshade: np.ndarray | None = None
+        self._tiles: dict[int, tuple[list[int], list[int]]] | None = None
         west, south, east, north = dem.bounds() if dem._transformer is None else (105.7, 36.85, 106.8, 37.75)
         x0, y0 = world_xy(south, west)
         x1, y1 = world_xy(north, east)
         # Villages: seeded, preferring low ground (valleys and plains, where people live).
-        cand_x = rng.uniform(x0 + 3000, x1 - 3000, 600)
-        cand_y = rng.uniform(y0 + 3000, y1 - 3000, 600)
+        cand_x = rng.uniform(x0 + 3000, x1 - 3000, 1500)
+        cand_y = rng.uniform(y0 + 3000, y1 - 3000, 1500)
         lat, lon = world_latlon(cand_x, cand_y)
         h = dem.sample(lat, lon)
         order = np.argsort(np.nan_to_num(h, nan=9e9))
-        keep = order[:70]
+        keep = order[:VILLAGES]
         self.villages = np.stack([cand_x[keep], cand_y[keep], rng.uniform(250, 600, keep.size)], axis=1)
         # Roads: a national highway across the district, county roads linking
         # neighbouring villages, and straight field tracks.
@@ -170,7 +175,38 @@ class World:
         """A road segment in texture-frame metres (kind 0 asphalt with centre line, 1 county)."""
         with self._lock:
             self.roads = np.vstack([self.roads, [[x0, y0, x1, y1, width, kind]]])
+            self._tiles = None
             self._view_cache.clear()
+
+    def _tile_index(self) -> dict[int, tuple[list[int], list[int]]]:
+        """1 km tile → (village indices, road indices) touching it."""
+        tiles = self._tiles
+        if tiles is not None:
+            return tiles
+        tiles = {}
+
+        def add(x_lo, x_hi, y_lo, y_hi, slot, i):
+            for tx in range(int(math.floor(x_lo / TILE_M)), int(math.floor(x_hi / TILE_M)) + 1):
+                for ty in range(int(math.floor(y_lo / TILE_M)), int(math.floor(y_hi / TILE_M)) + 1):
+                    tiles.setdefault(tx * 1_000_003 + ty, ([], []))[slot].append(i)
+
+        for i, (vx, vy, r) in enumerate(self.villages):
+            add(vx - r, vx + r, vy - r, vy + r, 0, i)
+        for i, (x0, y0, x1, y1, width, _kind) in enumerate(self.roads):
+            # Walk the segment in short pieces so a long diagonal road does not claim its whole box.
+            n = max(1, int(math.hypot(x1 - x0, y1 - y0) / (TILE_M / 4)))
+            seen = set()
+            for k in range(n):
+                ax, ay = x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n
+                bx, by = x0 + (x1 - x0) * (k + 1) / n, y0 + (y1 - y0) * (k + 1) / n
+                box = (min(ax, bx) - width, max(ax, bx) + width, min(ay, by) - width, max(ay, by) + width)
+                for tx in range(int(math.floor(box[0] / TILE_M)), int(math.floor(box[1] / TILE_M)) + 1):
+                    for ty in range(int(math.floor(box[2] / TILE_M)), int(math.floor(box[3] / TILE_M)) + 1):
+                        if (tx, ty) not in seen:
+                            seen.add((tx, ty))
+                            tiles.setdefault(tx * 1_000_003 + ty, ([], []))[1].append(i)
+        self._tiles = tiles
+        return tiles
 
     # -- static layers ------------------------------------------------------------
     def hillshade(self) -> np.ndarray:
@@ -240,50 +276,50 @@ class World:
             field = field * furrow[:, None].astype(np.float32)
             field[bank] = [176, 160, 122]
             col[low] = field[low]
-        # Villages: courtyard houses in a grid, grey and red roofs.
-        bx0, bx1, by0, by1 = x.min(), x.max(), y.min(), y.max()
-        for vx, vy, r in self.villages:
-            if vx + r < bx0 or vx - r > bx1 or vy + r < by0 or vy - r > by1:
+        # Villages and roads, per 1 km tile: only the features indexed in a pixel's
+        # tile are tested against it.
+        tiles = self._tile_index()
+        key = np.floor(x / TILE_M).astype(np.int64) * 1_000_003 + np.floor(y / TILE_M).astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        sorted_keys = key[order]
+        uniq, first = np.unique(sorted_keys, return_index=True)
+        bounds = np.append(first, sorted_keys.size)
+        for n, tile in enumerate(uniq.tolist()):
+            feats = tiles.get(tile)
+            if feats is None:
                 continue
-            dx, dy = x - vx, y - vy
-            inside = dx * dx + dy * dy < r * r
-            if not inside.any():
-                continue
-            bx, by = np.floor(dx[inside] / 24.0), np.floor(dy[inside] / 18.0)
-            fx, fy = dx[inside] / 24.0 - bx, dy[inside] / 18.0 - by
-            roof = (fx > 0.12) & (fx < 0.88) & (fy > 0.15) & (fy < 0.62)
-            kind = _hash2(bx, by, self.seed + 3)
-            c = np.tile(np.array([[168, 160, 150]], np.float32), (inside.sum(), 1))  # yards
-            roof_col = np.where((kind > 0.55)[:, None], np.array([[150, 72, 60]], np.float32),
-                                np.array([[92, 98, 110]], np.float32))
-            c[roof] = roof_col[roof]
-            col[inside] = c
-        # Roads: distance to the segments near these points.
-        if len(self.roads):
-            xmin, xmax, ymin, ymax = x.min() - 20, x.max() + 20, y.min() - 20, y.max() + 20
-            r = self.roads
-            near = ~((np.maximum(r[:, 0], r[:, 2]) < xmin) | (np.minimum(r[:, 0], r[:, 2]) > xmax)
-                     | (np.maximum(r[:, 1], r[:, 3]) < ymin) | (np.minimum(r[:, 1], r[:, 3]) > ymax))
-            for x0, y0, x1, y1, width, kind in r[near]:
+            idx = order[bounds[n]:bounds[n + 1]]
+            px, py = x[idx], y[idx]
+            for vi in feats[0]:
+                vx, vy, r = self.villages[vi]
+                dx, dy = px - vx, py - vy
+                inside = dx * dx + dy * dy < r * r
+                if not inside.any():
+                    continue
+                bx, by = np.floor(dx[inside] / 24.0), np.floor(dy[inside] / 18.0)
+                fx, fy = dx[inside] / 24.0 - bx, dy[inside] / 18.0 - by
+                roof = (fx > 0.12) & (fx < 0.88) & (fy > 0.15) & (fy < 0.62)
+                kind = _hash2(bx, by, self.seed + 3)
+                c = np.tile(np.array([[168, 160, 150]], np.float32), (int(inside.sum()), 1))  # yards
+                roof_col = np.where((kind > 0.55)[:, None], np.array([[150, 72, 60]], np.float32),
+                                    np.array([[92, 98, 110]], np.float32))
+                c[roof] = roof_col[roof]
+                col[idx[inside]] = c
+            for ri in feats[1]:
+                x0, y0, x1, y1, width, kind = self.roads[ri]
                 sx, sy = x1 - x0, y1 - y0
                 ll = sx * sx + sy * sy
                 if ll <= 0:
                     continue
-                # Only points in the segment's box matter: cheap prefilter.
-                box = ((x > min(x0, x1) - width) & (x < max(x0, x1) + width)
-                       & (y > min(y0, y1) - width) & (y < max(y0, y1) + width))
-                if not box.any():
-                    continue
-                px, py = x[box] - x0, y[box] - y0
-                t = np.clip((px * sx + py * sy) / ll, 0, 1)
-                d = np.hypot(px - t * sx, py - t * sy)
+                qx, qy = px - x0, py - y0
+                t = np.clip((qx * sx + qy * sy) / ll, 0, 1)
+                d = np.hypot(qx - t * sx, qy - t * sy)
                 on = d < width / 2
                 if on.any():
-                    idx = np.nonzero(box)[0][on]
-                    col[idx] = [86, 86, 92] if kind == 0 else [118, 112, 104]
+                    hit = idx[on]
+                    col[hit] = [86, 86, 92] if kind == 0 else [118, 112, 104]
                     if kind == 0:  # centre line
-                        centre = d[on] < 0.15
-                        col[idx[centre]] = [220, 220, 210]
+                        col[hit[d[on] < 0.15]] = [220, 220, 210]
         tex = 0.94 + 0.12 * _hash2(np.floor(x / 1.5), np.floor(y / 1.5), self.seed + 4)
         return col * (tex * slope_shade)[:, None]
 
@@ -320,7 +356,10 @@ class World:
             if hit is not None:
                 self._view_cache.move_to_end(key)
                 return hit
-        view = self._render(cam, sky_tint)
+        with self._render_slots:  # ~100 MB of temporaries each; more would not use more cores
+            with self._lock:
+                hit = self._view_cache.get(key)
+            view = hit if hit is not None else self._render(cam, sky_tint)
         with self._lock:
             self._view_cache[key] = view
             while len(self._view_cache) > VIEW_CACHE_ENTRIES:
