@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from webapp.geometry import ptz
 from webapp.geometry.projection import CameraModel
@@ -110,18 +109,18 @@ class SimCamera:
         return cam, view, near
 
     def _draw(self, cam, view, near, t: float) -> np.ndarray:
-        painter = Painter(cam, Image.fromarray(view.image()), view.depth, view.depth_scale,
+        painter = Painter(cam, self.sim.world.decoded(view), view.depth, view.depth_scale,
                           self.sim.world.dem.sample, t)
         for ev in sorted(near, key=lambda e: -self._distance(e, t)):  # far first, near on top
             draw_event(painter, ev)
             painter.flush()
-        return np.asarray(painter.finish())
+        return painter.finish()
 
     def render(self, size: tuple[int, int] | None = None, t: float | None = None) -> np.ndarray:
         """The frame (H×W×3 RGB uint8) at the pose and simulation time."""
         t = self.sim.clock.now() if t is None else t
         cam, view, near = self._scene(size, t)
-        return self._draw(cam, view, near, t) if near else view.image()
+        return self._draw(cam, view, near, t) if near else self.sim.world.decoded(view).copy()
 
     def _distance(self, ev, t: float) -> float:
         lat, lon = ev.position(t)

@@ -181,11 +181,11 @@ def _offset(lat: float, lon: float, az, dist) -> tuple[np.ndarray, np.ndarray]:
 class Painter:
     """Draws events into one frame (PIL), using the camera model and a ground function."""
 
-    def __init__(self, cam: CameraModel, image: Image.Image, depth: np.ndarray, depth_scale: float, ground, t: float):
-        self.cam, self.img, self.depth, self.depth_scale = cam, image, depth, depth_scale
+    def __init__(self, cam: CameraModel, image: np.ndarray, depth: np.ndarray, depth_scale: float, ground, t: float):
+        self.cam, self.depth, self.depth_scale = cam, depth, depth_scale
+        self.frame = np.array(image, np.uint8)  # our own copy: the cached terrain stays clean
         self.ground, self.t = ground, t
-        self.base = image.convert("RGBA")
-        self.overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        self.overlay = Image.new("RGBA", (self.frame.shape[1], self.frame.shape[0]), (0, 0, 0, 0))
         self.draw = ImageDraw.Draw(self.overlay)
         self.fx, self.fy = cam.focal()
 
@@ -206,19 +206,22 @@ class Painter:
         return self.fx / max(dist, 1.0)
 
     def flush(self) -> None:
-        """Blend what was drawn so far (one event) onto the frame. ImageDraw replaces
-        overlay pixels instead of blending them, so each event gets its own layer and a
-        translucent plume over a heap does not erase the heap."""
+        """Blend what was drawn so far (one event) onto the frame, inside its bounding
+        box only. ImageDraw replaces overlay pixels instead of blending them, so each
+        event gets its own pass and a translucent plume over a heap keeps the heap."""
         box = self.overlay.getbbox()
         if box is None:
             return
-        self.base.alpha_composite(self.overlay.crop(box), dest=box[:2])
-        self.overlay = Image.new("RGBA", self.base.size, (0, 0, 0, 0))
-        self.draw = ImageDraw.Draw(self.overlay)
+        x0, y0, x1, y1 = box
+        layer = np.asarray(self.overlay.crop(box), np.float32)
+        alpha = layer[..., 3:4] / 255.0
+        region = self.frame[y0:y1, x0:x1].astype(np.float32)
+        self.frame[y0:y1, x0:x1] = (region * (1 - alpha) + layer[..., :3] * alpha + 0.5).astype(np.uint8)
+        self.overlay.paste((0, 0, 0, 0), box)
 
-    def finish(self) -> Image.Image:
+    def finish(self) -> np.ndarray:
         self.flush()
-        return self.base.convert("RGB")
+        return self.frame
 
     # -- shapes ---------------------------------------------------------------
     def ground_patch(self, lat: float, lon: float, radius_m: float, colour, alpha: int, seed: int,

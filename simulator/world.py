@@ -31,6 +31,8 @@ from webapp.geometry.projection import CameraModel, elevation_angle
 MAX_RANGE_M = 40_000.0
 # ~0.5 MB each (JPEG + coarse depth): every preset of the 38 demo cameras fits.
 VIEW_CACHE_ENTRIES = 256
+# Decoded frames of the hottest poses (streams, repeated snapshots with events): 6 MB each.
+DECODED_ENTRIES = 8
 VILLAGES = 260  # one every ~6 km on average, on the lower ground
 TILE_M = 1000.0
 VISIBILITY_M = 28_000.0  # winter haze on the Ningxia plateau
@@ -138,6 +140,7 @@ class World:
         self._frames: dict[tuple[float, float], LocalFrame] = {}
         self._pixel_cache: OrderedDict = OrderedDict()
         self._view_cache: OrderedDict = OrderedDict()
+        self._decoded: OrderedDict = OrderedDict()
         self._hillshade: np.ndarray | None = None
         self._tiles: dict[int, tuple[list[int], list[int]]] | None = None
         west, south, east, north = dem.bounds() if dem._transformer is None else (105.7, 36.85, 106.8, 37.75)
@@ -365,6 +368,22 @@ class World:
             while len(self._view_cache) > VIEW_CACHE_ENTRIES:
                 self._view_cache.popitem(last=False)
         return view
+
+    def decoded(self, view: TerrainView) -> np.ndarray:
+        """The view's image as RGB pixels (read-only), decoded once per hot pose."""
+        key = id(view)
+        with self._lock:
+            hit = self._decoded.get(key)
+            if hit is not None and hit[0] is view:
+                self._decoded.move_to_end(key)
+                return hit[1]
+        image = view.image()
+        image.setflags(write=False)
+        with self._lock:
+            self._decoded[key] = (view, image)
+            while len(self._decoded) > DECODED_ENTRIES:
+                self._decoded.popitem(last=False)
+        return image
 
     def _render(self, cam: CameraModel, sky_tint) -> TerrainView:
         scale = 2 if cam.width >= 1280 else 1
