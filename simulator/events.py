@@ -213,10 +213,9 @@ class Painter:
         if box is None:
             return
         x0, y0, x1, y1 = box
-        layer = np.asarray(self.overlay.crop(box), np.float32)
-        alpha = layer[..., 3:4] / 255.0
-        region = self.frame[y0:y1, x0:x1].astype(np.float32)
-        self.frame[y0:y1, x0:x1] = (region * (1 - alpha) + layer[..., :3] * alpha + 0.5).astype(np.uint8)
+        region = Image.fromarray(self.frame[y0:y1, x0:x1]).convert("RGBA")
+        region.alpha_composite(self.overlay.crop(box))
+        self.frame[y0:y1, x0:x1] = np.asarray(region.convert("RGB"))
         self.overlay.paste((0, 0, 0, 0), box)
 
     def finish(self) -> np.ndarray:
@@ -278,11 +277,15 @@ def draw_event(p: Painter, ev: Event) -> None:
                            points=32, rough=0.35)
         else:  # garbage: a dumped heap, many small coloured bits
             p.ground_patch(lat, lon, ev.width_m / 2, (96, 90, 84), 230, ev.seed, rough=0.5)
+            la, lo = _offset(lat, lon, rng.uniform(0, 360, 25), rng.uniform(0, ev.width_m / 2.5, 25))
+            u, v, front = p.project(la, lo, p.ground(la, lo))
+            _a, _e, dist = p.cam.ground_to_ray(lat, lon, g)
+            r = max(1.0, 0.8 * p.px_per_m(float(dist)))
+            colours = [(230, 230, 235), (40, 90, 170), (200, 60, 50), (240, 240, 240), (60, 140, 60)]
             for i in range(25):
-                a, r = rng.uniform(0, 360), rng.uniform(0, ev.width_m / 2.5)
-                la, lo = _offset(lat, lon, a, r)
-                colour = [(230, 230, 235), (40, 90, 170), (200, 60, 50), (240, 240, 240), (60, 140, 60)][i % 5]
-                p.ground_patch(float(la), float(lo), rng.uniform(0.6, 1.6), colour, 255, ev.seed + 10 + i, points=6)
+                if front[i]:
+                    p.draw.polygon([(u[i] - r, v[i]), (u[i], v[i] - r * 0.6), (u[i] + r, v[i]), (u[i], v[i] + r * 0.5)],
+                                   fill=(*colours[i % 5], 255))
         return
     seg = p.upright(lat, lon, g, g + max(ev.height_m, 0.5))
     if seg is None:
@@ -323,9 +326,13 @@ def draw_event(p: Painter, ev: Event) -> None:
             w = wpx * k
             d.polygon([(u - w / 2, vb), (u + w / 2, vb), (u + w * 0.1, vb - hh), (u - w * 0.15, vb - hh * 0.8)],
                       fill=(*col, 235))
-        # Its smoke above it.
-        r = wpx * 0.8
-        d.ellipse([u - r, vb - hpx * 2.6 - r, u + r, vb - hpx * 2.6 + r], fill=(80, 80, 85, 150))
+        # Its smoke rising above it, widening and thinning.
+        for i in range(6):
+            f = (i + 1) / 6
+            r = wpx * (0.25 + 0.5 * f)
+            cy = vb - hpx * (1.0 + 3.0 * f)
+            cx = u + wpx * 0.6 * f * f * math.sin(math.radians(ev.heading_deg - p.cam.heading))
+            d.ellipse([cx - r, cy - r * 0.7, cx + r, cy + r * 0.7], fill=(70, 70, 75, int(150 * (1 - 0.6 * f))))
         return
     if kind == "excavator":
         swing = math.sin(age * 0.8 + ev.seed)
@@ -372,19 +379,19 @@ def draw_event(p: Painter, ev: Event) -> None:
     if kind == "sheep":
         n = max(1, ev.count)
         radius = ev.width_m / 2
+        az = rng.uniform(0, 360, n)
+        r = radius * np.sqrt(rng.random(n)) + 2.0 * np.sin(age * 0.3 + np.arange(n))
+        la, lo = _offset(lat, lon, az, np.abs(r))
+        gh = p.ground(la, lo)
+        ub, vb_, front = p.project(la, lo, gh)
+        _ut, vt_, front_t = p.project(la, lo, gh + 0.9)
+        _a, _e, sd = p.cam.ground_to_ray(la, lo, gh)
         for i in range(n):
-            a = rng.uniform(0, 360)
-            r = radius * math.sqrt(rng.random())
-            wander = 2.0 * math.sin(age * 0.3 + i)
-            la, lo = _offset(lat, lon, a, r + wander)
-            la, lo = float(la), float(lo)
-            gh = float(p.ground(la, lo))
-            s2 = p.upright(la, lo, gh, gh + 0.9)
-            if s2 is None:
+            if not (front[i] and front_t[i]):
                 continue
-            su, svb, svt, sd = s2
-            sw = max(1.5, 1.3 * p.px_per_m(sd))
-            sh = max(1.0, svb - svt)
+            su, svb = float(ub[i]), float(vb_[i])
+            sw = max(1.5, 1.3 * p.px_per_m(float(sd[i])))
+            sh = max(1.0, svb - float(vt_[i]))
             d.ellipse([su - sw / 2, svb - sh, su + sw / 2, svb - sh * 0.25], fill=(236, 232, 220, 255))
             d.ellipse([su + sw * 0.35, svb - sh, su + sw * 0.6, svb - sh * 0.6], fill=(60, 55, 50, 255))
         return
