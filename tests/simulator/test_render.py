@@ -84,3 +84,13 @@ def test_demo_cameras_stand_on_the_synthetic_dem():
     for cam in demo.demo_cameras():
         # 3" cells here (the real file is 1": within 0.2 m there).
         assert cam.ground_elevation_m == pytest.approx(float(d.sample(cam.lat, cam.lon)), abs=3.0), cam.code
+
+
+def test_yaml_scenario(sim, tmp_path):
+    pytest.importorskip("yaml")
+    path = tmp_path / "scenario.yaml"
+    path.write_text("events:\n  - {kind: sheep, lat: 37.31, lon: 106.2, count: 12}\n"
+                    "  - {kind: cloud_shadow, lat: 37.3, lon: 106.21}\n", encoding="utf-8")
+    assert load_scenario(sim, path) == 2
+    kinds = [(e.kind, e.count) for e in sim.events.all()]
+    assert kinds == [("sheep", 12), ("cloud_shadow", 0)]
