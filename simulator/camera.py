@@ -143,6 +143,9 @@ class SimCamera:
         cached = self._jpeg_cache
         if cached is not None and cached[0] == key:
             data = cached[1]
+        elif self.motor.status(t)[1] or self.motor.status(t)[2]:
+            data = self._moving_jpeg(size, t, pose)
+            self._jpeg_cache = (key, data)
         else:
             cam, view, near = self._scene(size, t)
             if near:
@@ -156,6 +159,18 @@ class SimCamera:
         if "frozen_frame" in self.faults:
             self._frozen_jpeg = data
         return data
+
+    def _moving_jpeg(self, size, t: float, pose) -> bytes:
+        """While the head slews: a quarter-resolution render, smeared along the
+        motion like a real camera's frame, not cached (passing poses never repeat)."""
+        w, h = size or self.size
+        small = self.base.at(pan=pose.pan, tilt=pose.tilt, zoom=pose.zoom, width=max(16, w // 4),
+                             height=max(16, h // 4))
+        view = self.sim.world.render_terrain(small, cache=False)
+        frame = cv2.resize(view.image(), (w, h), interpolation=cv2.INTER_LINEAR)
+        frame = cv2.blur(frame, (max(3, w // 40), 3))
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 70])
+        return buf.tobytes()
 
     # -- faults -------------------------------------------------------------------
     def set_fault(self, name: str, params: dict[str, Any]) -> None:

@@ -351,7 +351,10 @@ class World:
                 self._pixel_cache.popitem(last=False)
         return out
 
-    def render_terrain(self, cam: CameraModel, sky_tint: np.ndarray | None = None) -> TerrainView:
+    def render_terrain(self, cam: CameraModel, sky_tint: np.ndarray | None = None,
+                       cache: bool = True) -> TerrainView:
+        """The static render of a pose; ``cache=False`` for passing poses (a slewing
+        camera) so they do not evict the presets' renders."""
         key = (cam.lat, cam.lon, cam.lens_height, round(cam.heading, 5), round(cam.tilt, 5), round(cam.zoom, 5),
                cam.width, cam.height, None if sky_tint is None else tuple(sky_tint))
         with self._lock:
@@ -363,6 +366,8 @@ class World:
             with self._lock:
                 hit = self._view_cache.get(key)
             view = hit if hit is not None else self._render(cam, sky_tint)
+        if not cache:
+            return view
         with self._lock:
             self._view_cache[key] = view
             while len(self._view_cache) > VIEW_CACHE_ENTRIES:
