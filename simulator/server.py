@@ -141,8 +141,14 @@ class Simulator:
     def stop(self) -> None:
         for cam in self.cameras.values():
             cam.unstall.set()
-        for server in list(self._servers.values()) + ([self.control] if self.control else []):
-            server.shutdown()
+        servers = list(self._servers.values()) + ([self.control] if self.control else [])
+        # shutdown() waits for a serve_forever poll; do them all at once, not one by one.
+        threads = [threading.Thread(target=server.shutdown) for server in servers]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for server in servers:
             server.server_close()
         self._servers.clear()
 
