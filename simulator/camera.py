@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from webapp.geometry import ptz
-from webapp.geometry.projection import CameraModel
 from simulator.events import Painter, draw_event, sunset_tint
 from simulator.motion import Pose, PtzMotor
 from simulator.soap import SoapFault
+from webapp.geometry import ptz
+from webapp.geometry.projection import CameraModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.server import Simulator

@@ -89,8 +89,7 @@ class Event:
             end = float(end) if end is not None else (start + float(duration) if duration is not None else None)
             ev = cls(id=id_, kind=kind, lat=lat, lon=lon, width_m=width, height_m=height,
                      heading_deg=float(data.get("heading_deg", 90.0)) % 360.0,
-                     speed_m_s=float(data.get("speed_m_s", 12.0 if kind in ("truck", "public_truck") and data.get("moving") else
-                                              (0.3 if kind == "sheep" else 0.0))),
+                     speed_m_s=float(data.get("speed_m_s", 0.3 if kind == "sheep" else 0.0)),
                      start=start, end=end, plate=data.get("plate"), count=int(data.get("count", 40 if kind == "sheep" else 0)),
                      lookalike=lookalike, seed=int(data.get("seed", id_)),
                      extra={k: v for k, v in data.items() if k in ("colour", "label", "note")})

@@ -7,8 +7,8 @@ import pytest
 from onvif import ONVIFCamera
 from onvif.exceptions import ONVIFError
 
-from webapp.geometry import ptz
 from simulator.motion import PAN_SPEED_DEG_S
+from webapp.geometry import ptz
 
 from .conftest import PASSWORD, USER, control
 
