@@ -59,3 +59,20 @@ def test_synthetic_dem_is_deterministic_plausible_and_written(tmp_path):
     assert float(back.elevation(lat, lon)) == pytest.approx(float(dem_mod.synthetic_elevation(lat, lon)), abs=8.0)
     with rasterio.open(path) as ds:
         assert ds.crs.to_epsg() == 4326 and ds.tags()["seed"] == str(dem_mod.DEFAULT_DEM_SEED)
+
+
+def test_open_cached_rereads_a_replaced_file(tmp_path):
+    import os
+    path = tmp_path / "flat.tif"
+
+    def write(value, mtime):
+        with rasterio.open(path, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32",
+                           crs="EPSG:4326", transform=Affine(0.1, 0, 106.0, 0, -0.1, 37.5)) as ds:
+            ds.write(np.full((2, 2), value, np.float32), 1)
+        os.utime(path, (mtime, mtime))
+
+    write(1400.0, 1_000_000)
+    first = dem_mod.open_cached(path)
+    assert dem_mod.open_cached(path) is first
+    write(1500.0, 2_000_000)  # a user drops in another DEM
+    assert float(dem_mod.open_cached(path).elevation(37.45, 106.05)) == 1500.0

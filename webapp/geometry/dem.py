@@ -111,6 +111,22 @@ class Dem:
         return value
 
 
+_open_cache: dict[tuple[str, float], Dem] = {}
+
+
+def open_cached(path: str | os.PathLike) -> Dem:
+    """:meth:`Dem.open` once per file version (path and mtime): a 1″ district DEM is
+    ~55 MB in memory and takes about a second to read."""
+    path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime)
+    dem = _open_cache.get(key)
+    if dem is None:
+        for old in [k for k in _open_cache if k[0] == key[0]]:
+            del _open_cache[old]
+        dem = _open_cache[key] = Dem.open(path)
+    return dem
+
+
 # --- the synthetic district DEM ----------------------------------------------
 
 def synthetic_bounds(margin_m: float = MARGIN_M) -> tuple[float, float, float, float]:
