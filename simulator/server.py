@@ -130,7 +130,13 @@ class Simulator:
         self._serve(self.control)
         for cam in self.cameras.values():
             self._start_camera(cam)
+        # Warm the shared layers (shading, feature index) before the first snapshot asks.
+        threading.Thread(target=self._warm, daemon=True, name="sim-warm").start()
         return self
+
+    def _warm(self) -> None:
+        self.world.hillshade()
+        self.world._tile_index()
 
     @property
     def control_url(self) -> str:
