@@ -136,6 +136,7 @@ class World:
         self.seed = seed
         rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
+        self._hillshade_lock = threading.Lock()
         self._render_slots = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
         self._frames: dict[tuple[float, float], LocalFrame] = {}
         self._pixel_cache: OrderedDict = OrderedDict()
@@ -214,7 +215,7 @@ class World:
     # -- static layers ------------------------------------------------------------
     def hillshade(self) -> np.ndarray:
         """Lambertian shading of the DEM for the sun (computed once)."""
-        with self._lock:
+        with self._hillshade_lock:  # not self._lock: cache lookups must not wait on this
             if self._hillshade is None:
                 a = self.dem.array
                 lat_c = self.dem.north - self.dem.dy * self.dem.rows / 2
