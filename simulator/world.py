@@ -408,7 +408,8 @@ class World:
         e_min = float(el.min())
         s0 = 1.0 if e_min >= -0.01 else max(1.0, 0.5 * height_above / math.tan(math.radians(-e_min)))
         s0 = min(s0, MAX_RANGE_M / 4)
-        nsteps = int(min(2000, max(400, 1_300_000 // ncol)))
+        budget = min(1_300_000, int(2.5 * w * h))  # small renders (slewing, tests) march less
+        nsteps = int(min(2000, max(300, budget // ncol)))
         s = np.geomspace(s0, MAX_RANGE_M, nsteps)
         az = (cam.heading + cols_rel)[:, None]
         # Exact geodesic points at a few knots per column; in between, position is
