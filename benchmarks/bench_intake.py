@@ -32,7 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import requests  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from webapp.plugin_api import Clock, Domain, EventType, SlaClocks, hookimpl  # noqa: E402
+from webapp.plugin_api import (  # noqa: E402
+    Clock,
+    Domain,
+    EventType,
+    SlaClocks,
+    hookimpl,
+)
 
 
 def make_jpeg(target: int = 200_000) -> bytes:

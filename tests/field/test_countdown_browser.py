@@ -2,9 +2,8 @@
 (webapp/platform/formats.py): 剩余 X小时Y分 / 已超时 X天Y小时, never 8:51:04."""
 from __future__ import annotations
 
-import time
-
 import re
+import time
 
 import pytest
 

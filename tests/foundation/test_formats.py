@@ -107,10 +107,11 @@ def test_labels_for_codes(app):
 
 def test_pages_show_labels_not_codes(org, make_user, login_as, app):
     """The alert page of a hand-raised alert and the channels page."""
+    from sqlalchemy import select
+
     from webapp.alerts import intake
     from webapp.extensions import db
     from webapp.models import NotificationChannel, Unit
-    from sqlalchemy import select
 
     officer = make_user("duty_officer", "duty")
     alert, _ = intake.ingest({"domain": "geohazard", "event_type": "landslide", "lat": 37.14, "lon": 106.35,

@@ -26,6 +26,7 @@ from webapp.alerts.adapters import alert_view
 from webapp.alerts.schemas import AlertIntake
 from webapp.api.schema import describe
 from webapp.extensions import db
+from webapp.geometry.ptz import aim_point
 from webapp.gis import context as gis
 from webapp.models import (
     OPEN_ALERT_STATUSES,
@@ -163,7 +164,7 @@ class Placement:
 
 def _aim(camera: Camera, pan: float, tilt: float) -> tuple[float, float] | None:
     try:
-        from webapp.ptz import aim_point
+
     except ImportError:  # pragma: no cover - geolocation not installed
         return None
     return aim_point(camera.lat, camera.lon, camera.mount_height_m, camera.pan_zero_azimuth_deg,

@@ -211,6 +211,7 @@ def build_nanodet(src: Source, archive: Path, work: Path, log: Callable[[str], N
 
 def build_fire(src: Source, archive: Path, work: Path, log: Callable[[str], None]) -> dict:
     import torch
+
     from webapp.detection.yolov8_reader import read_checkpoint
     ckpt, blocks = extract(archive, ["fire_detector/models/light_yolov8_flame.pt", "fire_detector/modules.py"],
                            work / "pkg")

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.alerts.evidence import EvidenceError, check_image, store_image
 from webapp.extensions import db
+from webapp.geometry import ptz
 from webapp.models import (
     FEEDBACK_RESULTS,
     EvidenceFile,
@@ -179,9 +180,6 @@ def _coordinate(value: Any, name: str, low: float, high: float) -> float:
     return number
 
 
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    from webapp.ptz import haversine_m
-    return haversine_m(lat1, lon1, lat2, lon2)
 
 
 def _read_photos(photos: Sequence[Any] | None) -> list[Any]:
@@ -230,7 +228,7 @@ def arrive(order: WorkOrder, *, actor: User, lat: Any, lon: Any, accuracy_m: Any
         p.arrived_at, p.arrived_by_id = now, actor.id
         p.arrive_lat, p.arrive_lon, p.arrive_accuracy_m = checked_lat, checked_lon, accuracy
         if order.lat is not None and order.lon is not None:
-            p.arrive_distance_m = round(_haversine_m(order.lat, order.lon, checked_lat, checked_lon), 1)
+            p.arrive_distance_m = round(ptz.haversine_m(order.lat, order.lon, checked_lat, checked_lon), 1)
         freeze_on_time(p, "arrive", now)
         _store_photos(checked, "checkin", actor, order_id=order.id, participant_id=p.id)
         return clean_text(note) or None

@@ -21,8 +21,8 @@ from markupsafe import Markup, escape
 from PIL import Image
 from sqlalchemy import select
 
-from webapp import ptz
 from webapp.extensions import db
+from webapp.geometry import ptz
 from webapp.gis.context import context_from_json
 from webapp.models import EvidenceFile, Unit, WorkOrder
 from webapp.orders import queries as oh
