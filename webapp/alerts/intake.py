@@ -163,10 +163,6 @@ class Placement:
 
 
 def _aim(camera: Camera, pan: float, tilt: float) -> tuple[float, float] | None:
-    try:
-
-    except ImportError:  # pragma: no cover - geolocation not installed
-        return None
     return aim_point(camera.lat, camera.lon, camera.mount_height_m, camera.pan_zero_azimuth_deg,
                      pan, tilt, ground_elevation_m=camera.ground_elevation_m)
 
