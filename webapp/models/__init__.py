@@ -6,6 +6,10 @@ from webapp.models.alerts import (  # noqa: F401
 from webapp.models.cameras import (  # noqa: F401
     CAMERA_KINDS, CAMERA_STATUSES, PARCEL_LAYERS, CalendarDay, Camera, Parcel, Preset,
 )
+from webapp.models.camera_ops import (  # noqa: F401
+    HEALTH_EVENT_KINDS, CameraClipNote, CameraHealthEvent, CameraRuntime, CheckpointPassage,
+    PatrolFrame, PatrolTour, PatrolVisit,
+)
 from webapp.models.orders import (  # noqa: F401
     FEEDBACK_RESULTS, ORDER_KINDS, ORDER_STATES, ExtensionRequest, Feedback, OrderParticipant,
     OrderSequence, WorkOrder,
