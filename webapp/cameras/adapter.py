@@ -8,7 +8,8 @@ handled here and nowhere else:
   ``zeep.client``: we import it once, under a lock, and put the root logger
   and zeep's level back as they were;
 * ``ONVIFCamera()`` deletes ``http_proxy``/``https_proxy`` from the process
-  environment: we restore them right after construction;
+  environment (so cameras are reached directly): we restore them right after
+  construction and give zeep a session that ignores proxies instead;
 * it builds ``zeep.CachingClient`` objects whose default transport writes a
   SQLite WSDL cache under the home folder: we always pass our own transport
   (in-memory cache — the WSDLs ship with the package and are read from disk)
@@ -92,7 +93,8 @@ def classify(exc: BaseException, secrets: tuple[str, ...] = ()) -> CameraError:
         if isinstance(e, requests.Timeout):
             return CameraError("timeout", text)
         if isinstance(e, requests.ConnectionError):
-            return CameraError("unreachable", text)
+            # A body that stops arriving surfaces as a ConnectionError around a read timeout.
+            return CameraError("timeout" if "timed out" in str(e).lower() else "unreachable", text)
         if isinstance(e, zx.Fault):
             msg = f"{e.message or ''} {e.code or ''} {e.subcodes or ''}".lower()
             if "notauthorized" in msg.replace(" ", "") or "not authorized" in msg or "authori" in msg:
@@ -176,9 +178,15 @@ class OnvifAdapter:
         return (self._credentials.password,)
 
     def _transport(self):
+        import requests
         from zeep.cache import InMemoryCache
         from zeep.transports import Transport
-        return Transport(cache=InMemoryCache(), timeout=self.timeout, operation_timeout=self.timeout)
+        # The library deletes proxy variables so cameras are reached directly;
+        # we get the same without touching the environment.
+        session = requests.Session()
+        session.trust_env = False
+        return Transport(cache=InMemoryCache(), timeout=self.timeout, operation_timeout=self.timeout,
+                         session=session)
 
     def connect(self) -> "OnvifAdapter":
         if self._cam is not None:

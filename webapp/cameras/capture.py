@@ -111,7 +111,8 @@ class SnapshotClient:
         except requests.Timeout as exc:
             raise CameraError("timeout", redact(str(exc), *secrets)) from None
         except requests.RequestException as exc:
-            raise CameraError("unreachable", redact(str(exc), *secrets)) from None
+            kind = "timeout" if "timed out" in str(exc).lower() else "unreachable"
+            raise CameraError(kind, redact(str(exc), *secrets)) from None
         if not _is_jpeg(bytes(data)):
             raise CameraError("protocol", "snapshot is not a JPEG")
         return Frame(bytes(data), captured, "snapshot")
