@@ -93,6 +93,14 @@ class FakeCamera:
             def log_message(self, *a):
                 pass
 
+            def _drop(self):
+                # Like a camera that went away: the connection dies at once.
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
             def _send(self, status, body, ctype="application/soap+xml; charset=utf-8", headers=()):
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -110,7 +118,7 @@ class FakeCamera:
 
             def do_GET(self):
                 if "offline" in cam.faults:
-                    self.connection.close()
+                    self._drop()
                     return
                 if cam.slow_seconds:
                     time.sleep(cam.slow_seconds)
@@ -152,7 +160,7 @@ class FakeCamera:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length).decode()
                 if "offline" in cam.faults:
-                    self.connection.close()
+                    self._drop()
                     return
                 if cam.slow_seconds:
                     time.sleep(cam.slow_seconds)

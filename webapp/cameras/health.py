@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any
-
 from flask import current_app
 from PIL import Image
 from sqlalchemy import select
@@ -160,6 +158,11 @@ def record_failure(camera: Camera, error: str, *, commit: bool = True) -> str:
 def record_preset_frame(camera: Camera, preset: Preset, jpeg: bytes, *, commit: bool = True) -> str:
     """Compare this preset's view with the other presets' latest views."""
     rt = runtime_for(camera)
+    if camera.status == "frozen" or rt.same_frame_count > 1:
+        # Identical bytes: a frozen picture, not a question of pointing.
+        if commit:
+            db.session.commit()
+        return camera.status
     h = dhash(jpeg)
     hashes = dict(rt.preset_hashes or {})
     hashes[str(preset.number)] = f"{h:016x}"
@@ -195,6 +198,3 @@ def health_events(camera: Camera, limit: int = 20) -> list[CameraHealthEvent]:
     return list(db.session.scalars(select(CameraHealthEvent).where(CameraHealthEvent.camera_id == camera.id)
                                    .order_by(CameraHealthEvent.at.desc(), CameraHealthEvent.id.desc()).limit(limit)))
 
-
-def describe(value: Any) -> str:
-    return str(value)

@@ -267,7 +267,8 @@ class PatrolEngine:
             db.session.add(PatrolFrame(visit_id=visit.id, evidence_id=row.id, captured_at=frame.captured_at))
         db.session.commit()
         last = frames[-1]
-        health.record_success(camera, last.data, last.sha256, commit=False)
+        for frame in frames:
+            health.record_success(camera, frame.data, frame.sha256, commit=False)
         health.record_preset_frame(camera, preset, last.data, commit=True)
         on_stop_frames(camera, preset, frames, visit_id=visit.id)
         state.phase, state.until = "dwelling", state.dwell_until
