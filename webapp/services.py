@@ -6,10 +6,12 @@ from typing import Callable
 
 from flask import Flask
 
+from webapp.cameras.jobs import start as start_cameras
 from webapp.tasks import get_runner
 
 # Features append a function (app) -> None that registers/schedules their jobs.
 STARTERS: list[Callable[[Flask], None]] = []
+STARTERS.append(start_cameras)
 
 
 def start_background(app: Flask) -> None:

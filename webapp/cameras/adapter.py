@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from webapp import ptz
+from webapp.cameras._geo import ptz
 from webapp.cameras.credentials import Credentials, credentials_for, redact
 
 log = logging.getLogger(__name__)
