@@ -210,6 +210,33 @@ def run(host: str, port: int) -> None:
         raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
 
 
+@click.command("simulator")
+@click.option("--cameras", type=click.IntRange(1, 38), default=38, show_default=True,
+              help="serve demo cameras 1..N (T-01…T-31, K-01…K-07)")
+@click.option("--base-port", type=int, default=18000, show_default=True,
+              help="control API on P, camera k on P+k")
+@click.option("--user", default=None, help="ONVIF/HTTP user (default: the demo's)")
+@click.option("--password", default=None, help="ONVIF/HTTP password (default: the demo's)")
+@click.option("--seed", type=int, default=1, show_default=True, help="seeds villages, roads, fields")
+@click.option("--size", default="1920x1080", show_default=True, help="frame size WxH")
+@click.option("--scenario", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="events file (JSON, or YAML with PyYAML)")
+def simulator_command(cameras: int, base_port: int, user: str | None, password: str | None, seed: int,
+                      size: str, scenario: str | None) -> None:
+    """Run the geo-referenced ONVIF camera simulator (docs/simulator.md)."""
+    from webapp.config import load_config
+    from webapp.demo import ONVIF_PASSWORD, ONVIF_USER
+    from simulator.cli import run as run_simulator
+    try:
+        run_simulator(cameras, base_port, user or ONVIF_USER, password or ONVIF_PASSWORD, seed, size, scenario,
+                      load_config()["NRSC_DEM_PATH"], echo=click.echo)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+main.add_command(simulator_command)
+
+
 # -- GIS layers (intake) ----------------------------------------------------------
 @main.group()
 def parcels() -> None:

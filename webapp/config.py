@@ -66,6 +66,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_MAX_IMAGE_BYTES": int(env.get("NRSC_MAX_IMAGE_MB", "10")) * 1024 * 1024,
         "NRSC_MAX_IMAGE_PIXELS": int(env.get("NRSC_MAX_IMAGE_PIXELS", str(50_000_000))),
         "NRSC_TILE_URL": env.get("NRSC_TILE_URL", ""),
+        # Elevation model (GeoTIFF, any CRS) for camera geolocation, coverage and the
+        # simulator; the synthetic district DEM is written there when it is missing.
+        "NRSC_DEM_PATH": Path(env.get("NRSC_DEM_PATH") or data_dir / "dem" / "hongsipu-synthetic-dem.tif"),
         "NRSC_BASE_URL": env.get("NRSC_BASE_URL", ""),
         "NRSC_LOAD_ENTRYPOINTS": env.get("NRSC_LOAD_ENTRYPOINTS", "1") != "0",
         "NRSC_DISABLED_PLUGINS": [p for p in env.get("NRSC_DISABLED_PLUGINS", "").split(",") if p],

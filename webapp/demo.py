@@ -10,7 +10,7 @@ idempotent: rows are matched by their codes and updated, never duplicated
   town_dahe_leader…), office01/office02, leader, admin — all with DEMO_PASSWORD.
 * Cameras: T-01..T-31 (towers) and K-01..K-07 (checkpoints) at seeded random places
   inside the townships; camera k (T-01 = 1 … K-07 = 38) is ONVIF on 127.0.0.1:18000+k.
-  Preset aim points come from :func:`webapp.ptz.aim_point` on flat ground.
+  Preset aim points come from :func:`webapp.geometry.ptz.aim_point` on flat ground.
 * Parcels of every layer around presets' aim points; a holiday calendar for 2026
   and 2027 (an approximation, see HOLIDAYS); one inactive placeholder WeCom
   channel per department, township and the operator.
@@ -29,7 +29,9 @@ from shapely.geometry import MultiPoint, Point, Polygon, mapping, shape
 from shapely.ops import voronoi_diagram
 from sqlalchemy import select
 
-from webapp import audit, orgchart, ptz
+from webapp import audit, orgchart
+from webapp.geometry import ptz
+from webapp.geometry.dem import synthetic_elevation
 from webapp.extensions import db
 from webapp.models import (
     PARCEL_LAYERS, CalendarDay, Camera, NotificationChannel, Parcel, Preset, Township, Unit, User,
@@ -229,9 +231,9 @@ class CameraSpec:
 
 
 def demo_elevation(lat: float, lon: float) -> float:
-    """An invented smooth terrain between 1300 and 1600 m."""
-    value = 1450 + 110 * math.sin(lon * 37.0) * math.cos(lat * 29.0) + 45 * math.sin((lat + lon) * 53.0)
-    return round(min(1600.0, max(1300.0, value)), 1)
+    """The synthetic DEM's terrain at the point (the DEM file the simulator renders
+    is this function rasterised, so cameras stand on its ground)."""
+    return round(float(synthetic_elevation(lat, lon)), 1)
 
 
 def fov_table(max_zoom: float, hfov: float, vfov: float) -> list[dict[str, float]]:

@@ -218,7 +218,7 @@ class Placement:
 
 def _aim(camera: Camera, pan: float, tilt: float) -> tuple[float, float] | None:
     try:
-        from webapp.ptz import aim_point
+        from webapp.geometry.ptz import aim_point
     except ImportError:  # pragma: no cover - geolocation not installed
         return None
     return aim_point(camera.lat, camera.lon, camera.mount_height_m, camera.pan_zero_azimuth_deg,

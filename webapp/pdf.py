@@ -21,7 +21,8 @@ from markupsafe import Markup, escape
 from PIL import Image
 from sqlalchemy import select
 
-from webapp import clock, ptz
+from webapp import clock
+from webapp.geometry import ptz
 from webapp.extensions import db
 from webapp.models import EvidenceFile, Unit, WorkOrder
 

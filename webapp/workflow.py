@@ -799,7 +799,7 @@ def _coordinate(value: Any, name: str, low: float, high: float) -> float:
 
 
 def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    from webapp.ptz import haversine_m
+    from webapp.geometry.ptz import haversine_m
     return haversine_m(lat1, lon1, lat2, lon2)
 
 

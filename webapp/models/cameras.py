@@ -1,6 +1,6 @@
 """Cameras, presets, GIS layers and the holiday calendar.
 
-Pan/tilt/zoom conventions are those of :mod:`webapp.ptz`.
+Pan/tilt/zoom conventions are those of :mod:`webapp.geometry.ptz`.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from webapp import ptz
+from webapp.geometry import ptz
 
 
 def close(a, b, tol=1e-6):
