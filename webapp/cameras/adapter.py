@@ -325,12 +325,23 @@ class OnvifAdapter:
             params["Speed"] = {"PanTilt": {"x": speed, "y": speed}, "Zoom": {"x": speed}}
         self._call("ptz", "GotoPreset", params)
 
-    def set_preset(self, number: int | str, name: str = "") -> str:
-        params = {"ProfileToken": self.profile_token(), "PresetToken": str(number)}
+    def set_preset(self, number: int | str | None, name: str = "") -> str:
+        """Save the current position; returns the camera's preset token.
+
+        ONVIF overwrites with a token and creates without one; cameras differ
+        on a token they do not know yet, so that case retries as a creation."""
+        params: dict[str, Any] = {"ProfileToken": self.profile_token()}
         if name:
             params["PresetName"] = name
+        if number is not None:
+            try:
+                r = self._call("ptz", "SetPreset", {**params, "PresetToken": str(number)})
+                return str(r) if r is not None else str(number)
+            except CameraError as exc:
+                if exc.kind != "no_preset":
+                    raise
         r = self._call("ptz", "SetPreset", params)
-        return str(r) if r is not None else str(number)
+        return str(r)
 
     def absolute_move(self, pan_deg: float, tilt_deg: float, zoom: float) -> None:
         x, y, z = ptz.to_onvif(pan_deg, tilt_deg, zoom, self.max_zoom)
