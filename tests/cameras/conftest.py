@@ -64,3 +64,16 @@ def make_camera(app):
         db.session.commit()
         return cam
     return factory
+
+
+@pytest.fixture
+def token_for(app):
+    """token_for(user) -> a plain user-bound API token."""
+    from webapp.extensions import db
+    from webapp.security import create_api_token
+
+    def factory(user=None, source=None) -> str:
+        _row, plain = create_api_token(user=user, source=source)
+        db.session.commit()
+        return plain
+    return factory

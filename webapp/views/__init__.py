@@ -14,7 +14,7 @@ def register_blueprints(app: Flask) -> None:
     errors.register(app)
     # Areas added by later features register themselves here.
     for module_name in ("webapp.views.alerts", "webapp.views.orders", "webapp.views.unit",
-                        "webapp.views.print"):
+                        "webapp.views.print", "webapp.cameras.views"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:
