@@ -34,7 +34,7 @@ from webapp.jinja import render
 from webapp.models import Alert, Camera, CameraClipNote, CameraRuntime, EvidenceFile, Preset
 from webapp.security import current_user, roles_required
 
-bp = Blueprint("cameras", __name__, template_folder="templates", static_folder="static",
+bp = Blueprint("cameras", __name__, static_folder="static",
                static_url_path="/static")
 api_bp = Blueprint("cameras_api", __name__)
 VIEW_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
