@@ -122,3 +122,19 @@ def test_budget_deletes_oldest_patrol_frames_first(app, clock):
     db.session.expire_all()
     assert db.session.get(EvidenceFile, rows[0].id) is None
     assert db.session.get(EvidenceFile, rows[-1].id) is not None
+
+
+def test_pushed_alert_from_our_camera_gets_a_clip(org, clock, fakecams, make_camera):
+    from webapp import intake
+    from webapp.cameras.jobs import register_jobs
+    from webapp.tasks import get_runner
+    org.config["NRSC_ALERT_CLIP_SECONDS"] = 1
+    register_jobs(get_runner(org))  # eager runner: the clip is recorded in the call
+    cam = make_camera(fakecams())
+    alert, created = intake.ingest({
+        "domain": "fire", "event_type": "smoke", "source_event_id": "box-1",
+        "occurred_at": "2026-11-20T02:13:00+08:00", "lat": 37.35, "lon": 106.25,
+        "camera_code": cam.code}, source="box")
+    assert created and alert.camera_id == cam.id
+    (clip,) = clips.clips_of_alert(alert.id)
+    assert clip.content_type == "video/webm" and evidence.absolute_path(clip).stat().st_size > 0

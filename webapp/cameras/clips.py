@@ -89,7 +89,14 @@ def clip_job(camera_id: int, seconds: float, reason: str, alert_id: int | None =
     if camera is None:
         return None
     user = db.session.get(User, user_id) if user_id else None
-    return record_clip(camera, seconds, reason=reason, alert_id=alert_id, user=user).id
+    try:
+        return record_clip(camera, seconds, reason=reason, alert_id=alert_id, user=user).id
+    except CameraError as exc:
+        # No clip is no reason to fail the alert or the worker; the camera's
+        # health is judged by patrol captures.
+        db.session.rollback()
+        log.warning("no clip from %s for alert %s: %s", camera.code, alert_id, exc)
+        return None
 
 
 def _clip_seconds() -> float:
@@ -115,10 +122,13 @@ def attach_stop_evidence(alert: Alert, visit_id: int, *, clip: bool = True) -> l
 def queue_clip_for_alert(alert: Alert, reason: str = "pushed") -> bool:
     """Record a clip for an alert whose camera is ours (has a stream)."""
     camera = db.session.get(Camera, alert.camera_id) if alert.camera_id else None
-    if camera is None or not (camera.onvif_host or camera.stream_uri):
+    if camera is None or not (camera.onvif_host or camera.stream_uri) or _clip_seconds() <= 0:
         return False
     from webapp.tasks import get_runner
-    get_runner().submit(CLIP_JOB, camera_id=camera.id, seconds=_clip_seconds(), reason=reason, alert_id=alert.id)
+    runner = get_runner()
+    if CLIP_JOB not in runner.jobs:  # the cameras' jobs are not wired in this process
+        return False
+    runner.submit(CLIP_JOB, camera_id=camera.id, seconds=_clip_seconds(), reason=reason, alert_id=alert.id)
     return True
 
 
