@@ -194,20 +194,27 @@ def free_port(host: str = "127.0.0.1") -> int:
 @main.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="0 picks a free port")
+@click.option("--simulator/--no-simulator", default=None,
+              help="start the camera simulator too (default: when the cameras point at its loopback ports)")
 @with_appcontext
-def run(host: str, port: int) -> None:
-    """Run the platform: web server, background worker (and the camera simulator
-    and patrol once they exist)."""
+def run(host: str, port: int, simulator: bool | None) -> None:
+    """Run the platform: web server, background worker (patrol included) and,
+    for the demo, the camera simulator."""
     _require_schema()
     from webapp import services
+    from webapp.cameras import demo_sim
     app = current_app._get_current_object()
     port = port or free_port(host)
+    sim = demo_sim.start(app, click.echo) if (simulator if simulator is not None else demo_sim.wanted(app)) else None
     services.start_background(app)
     try:
         services.serve(app, host, port,
                        on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    finally:
+        if sim is not None:
+            sim.stop()
 
 
 @click.command("simulator")

@@ -25,6 +25,14 @@ from webapp.cameras.credentials import Credentials, credentials_for, redact
 
 DEFAULT_TIMEOUT_S = 5.0
 MAX_SNAPSHOT_BYTES = 20 * 1024 * 1024
+# At most this many snapshot downloads at once in the process: 38 cameras
+# asked together would all time out on a 2-core host (or a busy simulator).
+_slots = threading.BoundedSemaphore(6)
+
+
+def set_capture_concurrency(n: int) -> None:
+    global _slots
+    _slots = threading.BoundedSemaphore(max(1, int(n)))
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,10 @@ class SnapshotClient:
         return self.session.get(self.url, auth=self._auth, timeout=self.timeout, stream=True)
 
     def fetch(self) -> Frame:
+        with _slots:
+            return self._fetch()
+
+    def _fetch(self) -> Frame:
         secrets = (self.credentials.password,)
         try:
             resp = self._get()
@@ -248,6 +260,13 @@ class CameraLink:
                 self.adapter.close()
 
 
+def _timeout() -> float:
+    from flask import current_app, has_app_context
+    if has_app_context():
+        return float(current_app.config.get("NRSC_CAMERA_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+    return DEFAULT_TIMEOUT_S
+
+
 class LinkRegistry:
     def __init__(self):
         self._links: dict[int, CameraLink] = {}
@@ -257,7 +276,7 @@ class LinkRegistry:
         with self._lock:
             link = self._links.get(camera.id)
             if link is None:
-                link = self._links[camera.id] = CameraLink(camera)
+                link = self._links[camera.id] = CameraLink(camera, _timeout())
             return link
 
     def drop(self, camera_id: int) -> None:

@@ -4,12 +4,13 @@
   status ``offline``, a health event, an audit event and a maintenance work
   order to the operator (:func:`webapp.workflow.create_maintenance_order`;
   an open one for the camera is reused).
-* Frozen frame: a camera that answers but returns byte-identical JPEGs
-  ``NRSC_CAMERA_FROZEN_AFTER`` times running (default 5). A live sensor's
-  noise and on-screen clock change the bytes of every frame.
-* Stuck PTZ: the latest frames of at least three presets aimed at different
-  directions have the same perceptual hash (difference hash, Hamming
-  distance ≤ ``STUCK_HASH_DISTANCE``): the camera does not move.
+* Frozen frame: a camera that answers, reports that it moved between two
+  presets aimed apart, and returns byte-identical JPEGs at both. (Identical
+  bytes at one pose are no fault: a noiseless source such as the simulator
+  serves a still scene unchanged.)
+* Stuck PTZ: at least three presets aimed apart show the same view
+  (difference hash, Hamming distance ≤ ``STUCK_HASH_DISTANCE``), or the
+  camera reports the same pose at all of them: it does not move.
 * Recovery (a good capture, or a moving camera with fresh frames) clears the
   status, records a health event and notes it on the open maintenance order,
   whose operator then feeds back the cause through the usual loop.
@@ -120,23 +121,17 @@ def _recover(camera: Camera, rt: CameraRuntime, detail: str) -> None:
 def record_success(camera: Camera, jpeg: bytes, sha256: str, *, commit: bool = True) -> str:
     """A real capture succeeded; returns the camera's status afterwards."""
     rt = runtime_for(camera)
-    now = clock.now()
     camera.failure_count = 0
-    camera.last_seen_at = now
+    camera.last_seen_at = clock.now()
     rt.last_error = None
     if rt.last_frame_sha == sha256:
         rt.same_frame_count += 1
     else:
         rt.last_frame_sha, rt.same_frame_count = sha256, 1
-    frozen_after = _setting("NRSC_CAMERA_FROZEN_AFTER", 5)
-    if rt.same_frame_count >= frozen_after:
-        if camera.status != "frozen":
-            _fault(camera, "frozen", f"连续 {rt.same_frame_count} 帧画面完全相同")
-    elif camera.status in ("offline", "frozen", "unknown"):
-        if camera.status == "unknown":
-            camera.status = "online"
-        else:
-            _recover(camera, rt, "capture succeeded")
+    if camera.status == "unknown":
+        camera.status = "online"
+    elif camera.status == "offline":
+        _recover(camera, rt, "capture succeeded")
     rt.version += 1
     if commit:
         db.session.commit()
@@ -155,31 +150,51 @@ def record_failure(camera: Camera, error: str, *, commit: bool = True) -> str:
     return camera.status
 
 
-def record_preset_frame(camera: Camera, preset: Preset, jpeg: bytes, *, commit: bool = True) -> str:
-    """Compare this preset's view with the other presets' latest views."""
+def _apart(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return max(abs((a[0] - b[0] + 180) % 360 - 180), abs(a[1] - b[1]))
+
+
+def record_preset_frame(camera: Camera, preset: Preset, jpeg: bytes, sha256: str | None = None,
+                        pose: tuple[float, float] | None = None, *, commit: bool = True) -> str:
+    """Compare this preset's view with the other presets' latest views.
+
+    ``pose`` is the (pan, tilt) the camera reported (ONVIF GetStatus) when the
+    frame was taken. Frozen: the same bytes at presets the camera says it
+    moved between. Stuck: at least three presets aimed apart show the same
+    view (perceptual hash), or the camera reports the same pose at all of them."""
+    import hashlib
     rt = runtime_for(camera)
-    if camera.status == "frozen" or rt.same_frame_count > 1:
-        # Identical bytes: a frozen picture, not a question of pointing.
-        if commit:
-            db.session.commit()
-        return camera.status
+    sha256 = sha256 or hashlib.sha256(jpeg).hexdigest()
     h = dhash(jpeg)
-    hashes = dict(rt.preset_hashes or {})
-    hashes[str(preset.number)] = f"{h:016x}"
-    rt.preset_hashes = hashes
+    entries = dict(rt.preset_hashes or {})
+    entries[str(preset.number)] = {"h": f"{h:016x}", "s": sha256, "p": list(pose) if pose else None}
+    rt.preset_hashes = entries
     by_number = {p.number: p for p in camera.presets}
-    alike = [preset]
-    for number, hx in hashes.items():
+    frozen_with, alike = [], [preset]
+    for number, e in entries.items():
         other = by_number.get(int(number))
-        if other is None or other.number == preset.number:
+        if other is None or other.number == preset.number or not isinstance(e, dict):
             continue
-        apart = max(abs((other.pan_deg - preset.pan_deg + 180) % 360 - 180), abs(other.tilt_deg - preset.tilt_deg))
-        if apart >= DISTINCT_PRESET_DEG and hamming(h, int(hx, 16)) <= STUCK_HASH_DISTANCE:
+        if _apart((other.pan_deg, other.tilt_deg), (preset.pan_deg, preset.tilt_deg)) < DISTINCT_PRESET_DEG:
+            continue
+        moved = pose is not None and e.get("p") and _apart(tuple(e["p"]), pose) >= DISTINCT_PRESET_DEG / 2
+        same_pose = pose is not None and e.get("p") and _apart(tuple(e["p"]), pose) < 0.5
+        if e.get("s") == sha256 and moved:
+            frozen_with.append(other)
+        elif same_pose or hamming(h, int(e["h"], 16)) <= STUCK_HASH_DISTANCE:
             alike.append(other)
-    if len(alike) >= STUCK_MIN_PRESETS:
+    if camera.status == "frozen" and not frozen_with:
+        # A fresh picture again; views kept during the fault say nothing now.
+        rt.preset_hashes = {str(preset.number): entries[str(preset.number)]}
+        _recover(camera, rt, f"preset {preset.number} shows a new picture")
+    elif frozen_with:
+        if camera.status != "frozen":
+            _fault(camera, "frozen", "预置位 " + "、".join(str(p.number) for p in [preset, *frozen_with])
+                   + " 画面完全相同，但云台已转动：画面冻结")
+    elif len(alike) >= STUCK_MIN_PRESETS:
         if camera.status != "stuck":
             _fault(camera, "stuck", "预置位 " + "、".join(str(p.number) for p in alike) + " 画面相同，云台未转动")
-    elif camera.status == "stuck":
+    elif camera.status in ("stuck", "frozen"):
         _recover(camera, rt, f"preset {preset.number} shows its own view again")
     rt.version += 1
     if commit:

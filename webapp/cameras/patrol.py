@@ -73,12 +73,25 @@ def tour_active_at(tour: PatrolTour, when: datetime) -> bool:
 
 
 def tour_for(camera_id: int, when: datetime) -> PatrolTour | None:
-    tours = db.session.scalars(select(PatrolTour).where(
-        PatrolTour.camera_id == camera_id, PatrolTour.active.is_(True)).order_by(PatrolTour.id)).all()
+    """The tour for this time of day; a camera with no tour configured at all
+    patrols all its presets in number order, all day (so a fresh install or
+    the demo patrols at once); one whose tours all rest now rests."""
+    tours = db.session.scalars(select(PatrolTour).where(PatrolTour.camera_id == camera_id)
+                               .order_by(PatrolTour.id)).all()
     for tour in tours:
-        if tour.preset_numbers and tour_active_at(tour, when):
+        if tour.active and tour.preset_numbers and tour_active_at(tour, when):
             return tour
-    return None
+    if tours:
+        return None
+    numbers = list(db.session.scalars(select(Preset.number).where(Preset.camera_id == camera_id)
+                                      .order_by(Preset.number)))
+    if not numbers:
+        return None
+    from flask import current_app
+    # Transient (never added to the session): id None marks the default tour.
+    return PatrolTour(id=None, camera_id=camera_id, name="default", preset_numbers=numbers, dwell_seconds=None,
+                      settle_seconds=float(current_app.config.get("NRSC_PATROL_SETTLE_S", 3)),
+                      start_local="", end_local="", active=True)
 
 
 @dataclass
@@ -98,6 +111,8 @@ class PatrolSettings:
     burst: int = 3
     burst_interval_s: float = 0.2
     max_cameras: int | None = None
+    # Cameras newly taken per tick: a start (or a takeover) is spread over a few seconds.
+    ramp: int = 4
 
 
 def default_holder() -> str:
@@ -114,7 +129,10 @@ class PatrolEngine:
             lease_seconds=float(cfg.get("NRSC_PATROL_LEASE_S", 30)),
             burst=int(cfg.get("NRSC_PATROL_BURST", 3)),
             burst_interval_s=float(cfg.get("NRSC_PATROL_BURST_INTERVAL_S", 0.2)),
-            max_cameras=cfg.get("NRSC_PATROL_MAX_CAMERAS"))
+            max_cameras=cfg.get("NRSC_PATROL_MAX_CAMERAS"),
+            ramp=int(cfg.get("NRSC_PATROL_RAMP", 4)))
+        from webapp.cameras.capture import set_capture_concurrency
+        set_capture_concurrency(int(cfg.get("NRSC_CAPTURE_CONCURRENCY", 6)))
         self.states: dict[int, CameraState] = {}
         self.futures: dict[int, Future] = {}
         self.held: set[int] = set()
@@ -134,18 +152,24 @@ class PatrolEngine:
                 Camera.active.is_(True), Camera.kind == "tower", Camera.onvif_host.is_not(None))
                 .order_by(Camera.id)))
             submitted = []
+            newly_taken = 0
             for camera_id in ids:
                 with self._lock:
                     busy = camera_id in self.futures and not self.futures[camera_id].done()
                 if busy:
                     continue  # a slow or stalled camera: look again next tick
                 limit = self.settings.max_cameras
-                if camera_id not in self.held and limit is not None and len(self.held) >= int(limit):
-                    continue
+                if camera_id not in self.held:
+                    if limit is not None and len(self.held) >= int(limit):
+                        continue
+                    if newly_taken >= self.settings.ramp:
+                        continue
                 if not acquire_lease(camera_id, self.holder, self.settings.lease_seconds, now):
                     self.held.discard(camera_id)
                     self.states.pop(camera_id, None)
                     continue
+                if camera_id not in self.held:
+                    newly_taken += 1
                 self.held.add(camera_id)
                 state = self.states.setdefault(camera_id, CameraState())
                 if state.until is not None and now < state.until:
@@ -254,7 +278,11 @@ class PatrolEngine:
             return
         link = LINKS.get(camera)
         frames: list[Frame] = []
+        pose = None
         try:
+            if link.adapter is not None:
+                pos = link.adapter.status()
+                pose = (pos.pan_deg, pos.tilt_deg)
             frames = link.burst(self.settings.burst, self.settings.burst_interval_s)
         except CameraError as exc:
             self._failed(camera, visit, exc)
@@ -269,7 +297,7 @@ class PatrolEngine:
         last = frames[-1]
         for frame in frames:
             health.record_success(camera, frame.data, frame.sha256, commit=False)
-        health.record_preset_frame(camera, preset, last.data, commit=True)
+        health.record_preset_frame(camera, preset, last.data, last.sha256, pose, commit=True)
         on_stop_frames(camera, preset, frames, visit_id=visit.id)
         state.phase, state.until = "dwelling", state.dwell_until
 
