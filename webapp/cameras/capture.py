@@ -263,7 +263,7 @@ class CameraLink:
 def _timeout() -> float:
     from flask import current_app, has_app_context
     if has_app_context():
-        return float(current_app.config.get("NRSC_CAMERA_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+        return float(current_app.config.get("NRSC_CAMERA_TIMEOUT_S", 10.0))
     return DEFAULT_TIMEOUT_S
 
 

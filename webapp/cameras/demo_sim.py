@@ -38,6 +38,9 @@ def start(app: Flask, echo: Callable[[str], Any] = print) -> Any:
     if not path.exists():
         echo(f"writing the synthetic DEM to {path} (once)")
     ensure_synthetic_dem(path, DEFAULT_DEM_SEED)
+    # The simulator renders on the same cores as the platform, and a camera's
+    # first frame (terrain set-up) takes seconds: give captures time.
+    app.config.setdefault("NRSC_CAMERA_TIMEOUT_S", 30.0)
     size = parse_size(app.config.get("NRSC_SIM_SIZE") or "1280x720", (1280, 720))
     sim = Simulator(cameras=38, base_port=ONVIF_BASE_PORT, user=ONVIF_USER, password=ONVIF_PASSWORD,
                     dem=path, size=size).start()
