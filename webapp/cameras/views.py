@@ -76,6 +76,8 @@ def camera_dt(value: Any) -> str:
 
 
 def register(app: Flask) -> None:
+    from webapp.cameras import settings
+    settings.load(app)
     app.register_blueprint(bp, url_prefix="/cameras")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 
