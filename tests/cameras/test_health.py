@@ -40,7 +40,7 @@ def test_offline_order_recovery_and_feedback_closes_loop(org, clock, fakecams, m
         _run(engine, clock, 6)
         assert db.session.get(Camera, cam.id).status == "online"
         fake.faults.add("offline")
-        _run(engine, clock, 40)
+        _run(engine, clock, 15)
         db.session.expire_all()
         camera = db.session.get(Camera, cam.id)
         assert camera.status == "offline" and camera.failure_count >= 3
@@ -50,7 +50,7 @@ def test_offline_order_recovery_and_feedback_closes_loop(org, clock, fakecams, m
         assert order.kind == "maintenance" and order.participants[0].unit.code == "operator"
         assert _events(cam) == ["offline"]
         fake.faults.clear()
-        _run(engine, clock, 60)
+        _run(engine, clock, 15)
     finally:
         engine.stop()
     db.session.expire_all()

@@ -85,7 +85,7 @@ def test_two_workers_never_drive_one_camera_and_a_dead_ones_cameras_are_taken(ap
         w1_cams = {cid for cid, ws in by_camera.items() if ws == {"w1"}}
         before = {cid: len(_visits(cid)) for cid in w1_cams}
         w1.stop(release=False)  # killed: its leases stay until they expire
-        _run([w2], clock, 30)
+        _run([w2], clock, 24)
         for cid in w1_cams:
             visits = _visits(cid)
             assert len(visits) > before[cid]
