@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from webapp import audit, clock, evidence
 from webapp.extensions import db
@@ -97,53 +97,135 @@ def _delete_rows(rows: list[EvidenceFile]) -> int:
     return freed
 
 
-def sweep(now: datetime | None = None) -> dict[str, Any]:
-    now = now or clock.now()
-    orders_by_alert = {o.alert_id: o for o in db.session.scalars(
-        select(WorkOrder).where(WorkOrder.alert_id.is_not(None)))}
-    references = set(db.session.scalars(select(Preset.reference_sha256).where(Preset.reference_sha256.is_not(None))))
-    rows = list(db.session.scalars(select(EvidenceFile).order_by(EvidenceFile.created_at, EvidenceFile.id)))
-    expired, keep = [], []
-    counts: dict[str, int] = {}
+BATCH = 2000
+
+
+def _references() -> set[str]:
+    return set(db.session.scalars(select(Preset.reference_sha256).where(Preset.reference_sha256.is_not(None))))
+
+
+def _unlinked(kinds: tuple[str, ...] | None, references: set[str]):
+    q = select(EvidenceFile).where(EvidenceFile.alert_id.is_(None), EvidenceFile.order_id.is_(None),
+                                   EvidenceFile.kind != "reference")
+    if kinds is not None:
+        q = q.where(EvidenceFile.kind.in_(kinds))
+    else:
+        q = q.where(EvidenceFile.kind.not_in(("patrol_frame", "passage")))
+    if references:
+        q = q.where(EvidenceFile.sha256.not_in(references))
+    return q.order_by(EvidenceFile.created_at, EvidenceFile.id)
+
+
+def _orders_for(rows: list[EvidenceFile]) -> dict[int, WorkOrder]:
+    ids = {r.alert_id for r in rows if r.alert_id}
+    if not ids:
+        return {}
+    return {o.alert_id: o for o in db.session.scalars(select(WorkOrder).where(WorkOrder.alert_id.in_(ids)))}
+
+
+def _enough(rows: list[EvidenceFile], excess: float) -> list[EvidenceFile]:
+    """The oldest of ``rows`` whose sizes add up to ``excess``."""
+    out, acc = [], 0
     for row in rows:
-        cls, until = classify(row, now, orders_by_alert, references)
-        if until is not None and until <= now:
-            expired.append(row)
-            counts[cls] = counts.get(cls, 0) + 1
-        else:
-            keep.append((row, cls))
-    freed = _delete_rows(expired)
-    budget_mb = current_app.config.get("NRSC_EVIDENCE_BUDGET_MB")
+        out.append(row)
+        acc += row.size
+        if acc >= excess:
+            break
+    return out
+
+
+def _used_bytes() -> int:
+    # Unique files only: equal content is stored once.
+    per_file = select(EvidenceFile.sha256, func.max(EvidenceFile.size).label("size")).group_by(
+        EvidenceFile.sha256).subquery()
+    return int(db.session.scalar(select(func.coalesce(func.sum(per_file.c.size), 0))) or 0)
+
+
+def sweep(now: datetime | None = None) -> dict[str, Any]:
+    """Delete what the rules let go; works in batches, so millions of patrol
+    frames never sit in memory at once."""
+    now = now or clock.now()
+    references = _references()
+    counts: dict[str, int] = {}
+    freed = 0
+
+    def drop(rows: list[EvidenceFile], cls: str) -> None:
+        nonlocal freed
+        if rows:
+            counts[cls] = counts.get(cls, 0) + len(rows)
+            freed += _delete_rows(rows)
+            db.session.commit()
+
+    # 1. By age: unlinked patrol frames and passage snapshots, oldest first.
+    for kind, cls, days_name, default in (("patrol_frame", "patrol", "NRSC_PATROL_FRAME_DAYS", 3),
+                                          ("passage", "passage", "NRSC_PASSAGE_DAYS", 30)):
+        cutoff = now - _days(days_name, default)
+        while True:
+            rows = list(db.session.scalars(_unlinked((kind,), references)
+                                           .where(EvidenceFile.created_at < cutoff).limit(BATCH)))
+            drop(rows, cls)
+            if len(rows) < BATCH:
+                break
+    # 2. By age: evidence of alerts and orders (nothing of theirs expires younger
+    # than the alert rule, so only older rows are looked at).
+    cutoff = now - _days("NRSC_ALERT_EVIDENCE_DAYS", 90)
+    last_id = 0
+    while True:
+        rows = list(db.session.scalars(select(EvidenceFile).where(
+            or_(EvidenceFile.alert_id.is_not(None), EvidenceFile.order_id.is_not(None)),
+            EvidenceFile.created_at < cutoff, EvidenceFile.id > last_id).order_by(EvidenceFile.id).limit(BATCH)))
+        if not rows:
+            break
+        last_id = rows[-1].id
+        orders = _orders_for(rows)
+        by_class: dict[str, list[EvidenceFile]] = {}
+        for row in rows:
+            cls, until = classify(row, now, orders, references)
+            if until is not None and until <= now:
+                by_class.setdefault(cls, []).append(row)
+        for cls, expired in by_class.items():
+            drop(expired, cls)
+    # 3. Over the disk budget: oldest first, cheapest evidence first; never
+    # evidence of an open or case-transferred order, never a preset's reference.
     over_budget = 0
+    budget_mb = current_app.config.get("NRSC_EVIDENCE_BUDGET_MB")
     if budget_mb:
         budget = float(budget_mb) * 1024 * 1024
-        # Unique files only: equal content is stored once.
-        used = sum({r.sha256: r.size for r, _ in keep}.values())
-        refs: dict[str, int] = {}
-        for r, _ in keep:
-            refs[r.sha256] = refs.get(r.sha256, 0) + 1
-        order_rank = {"patrol": 0, "passage": 1, "other": 2, "alert": 3, "archive": 4}
-        victims = sorted((x for x in keep if x[1] in order_rank), key=lambda x: (order_rank[x[1]], x[0].created_at))
-        chosen: list[EvidenceFile] = []
-        for row, cls in victims:
-            if used <= budget:
-                break
-            chosen.append(row)
-            counts[cls] = counts.get(cls, 0) + 1
-            over_budget += 1
-            refs[row.sha256] -= 1
-            if refs[row.sha256] == 0:
-                used -= row.size
-        freed += _delete_rows(chosen)
-    deleted = len(expired) + over_budget
+        used = _used_bytes()
+        for cls, query in (("patrol", _unlinked(("patrol_frame",), references)),
+                           ("passage", _unlinked(("passage",), references)),
+                           ("other", _unlinked(None, references))):
+            while used > budget:
+                rows = _enough(list(db.session.scalars(query.limit(200))), used - budget)
+                if not rows:
+                    break
+                before = freed
+                drop(rows, cls)
+                over_budget += len(rows)
+                used -= freed - before
+        for rank in ("alert", "archive"):
+            last_id = 0
+            while used > budget:
+                rows = list(db.session.scalars(select(EvidenceFile).where(
+                    or_(EvidenceFile.alert_id.is_not(None), EvidenceFile.order_id.is_not(None)),
+                    EvidenceFile.id > last_id).order_by(EvidenceFile.id).limit(200)))
+                if not rows:
+                    break
+                last_id = rows[-1].id
+                orders = _orders_for(rows)
+                victims = _enough([r for r in rows if classify(r, now, orders, references)[0] == rank],
+                                  used - budget)
+                before = freed
+                drop(victims, rank)
+                over_budget += len(victims)
+                used -= freed - before
+    deleted = sum(counts.values())
     if deleted:
         audit.record("evidence_retention", "evidence", None, actor_label="system",
                      note=f"deleted {deleted} evidence files, freed {freed} bytes",
                      data={"by_class": counts, "over_budget": over_budget, "freed_bytes": freed})
     db.session.commit()
     return {"deleted": deleted, "freed_bytes": freed, "by_class": counts, "over_budget": over_budget}
-
-
 
 
 def sweep_job() -> dict[str, Any]:
