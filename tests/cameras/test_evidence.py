@@ -37,7 +37,9 @@ def test_clip_is_webm_from_the_stream_and_stop_frames_join_the_alert(app, clock,
     engine = PatrolEngine(app, holder="w1")
     try:
         for _ in range(3):
-            engine.tick(); engine.drain(); clock.advance(seconds=1)
+            engine.tick()
+            engine.drain()
+            clock.advance(seconds=1)
     finally:
         engine.stop()
     visit = db.session.scalars(select(PatrolVisit)).first()
@@ -111,7 +113,8 @@ def test_budget_deletes_oldest_patrol_frames_first(app, clock):
     rows = []
     for i in range(4):
         img = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
-        buf = io.BytesIO(); img.save(buf, "JPEG", quality=95)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=95)
         rows.append(evidence.store_image(buf.getvalue(), kind="patrol_frame"))
         db.session.commit()
         clock.advance(minutes=1)

@@ -3,7 +3,6 @@ over real loopback: every ONVIF call, snapshots (digest), the MJPEG stream,
 a patrol round with health, and the simulator's faults seen as camera status."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from sqlalchemy import select
@@ -98,14 +97,18 @@ def test_patrol_round_and_offline_fault_on_the_simulator(org, clock, sim):
     engine = PatrolEngine(org, holder="w1")
     try:
         for _ in range(12):
-            engine.tick(); engine.drain(timeout=30); clock.advance(seconds=1)
+            engine.tick()
+            engine.drain(timeout=30)
+            clock.advance(seconds=1)
         visits = db.session.scalars(select(PatrolVisit).where(PatrolVisit.camera_id == cam.id)).all()
         assert [v.preset_number for v in visits][:2] == [int(t) for t in tokens]
         assert all(v.status == "ok" for v in visits)
         sim.set_offline(spec, True)
         LINKS.drop(cam.id)
         for _ in range(20):
-            engine.tick(); engine.drain(timeout=30); clock.advance(seconds=1)
+            engine.tick()
+            engine.drain(timeout=30)
+            clock.advance(seconds=1)
         db.session.expire_all()
         assert db.session.get(Camera, cam.id).status == "offline"
     finally:

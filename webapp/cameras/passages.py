@@ -23,7 +23,7 @@ from flask import current_app
 from PIL import Image
 from sqlalchemy import select
 
-from webapp import clock, evidence
+from webapp import evidence
 from webapp.cameras._geo import ptz
 from webapp.cameras.adapter import CameraError
 from webapp.cameras.capture import LINKS, Frame

@@ -32,11 +32,11 @@ from typing import Any, Callable
 from flask import Flask
 from sqlalchemy import select
 
-from webapp import audit, clock, evidence
+from webapp import clock, evidence
 from webapp.cameras import health
 from webapp.cameras.adapter import CameraError
 from webapp.cameras.capture import LINKS, Frame
-from webapp.cameras.control import acquire_lease, controller_of, holds_lease, release_control, resume_after
+from webapp.cameras.control import acquire_lease, controller_of, holds_lease, release_control
 from webapp.extensions import db
 from webapp.models import Camera, CameraRuntime, PatrolFrame, PatrolTour, PatrolVisit, Preset
 
@@ -323,24 +323,6 @@ def patrol_tick() -> dict[str, int]:
 def visit_frames(visit_id: int) -> list[Any]:
     return list(db.session.scalars(select(PatrolFrame).where(PatrolFrame.visit_id == visit_id)
                                    .order_by(PatrolFrame.captured_at, PatrolFrame.id)))
-
-
-def status_of(camera: Camera) -> dict[str, Any]:
-    """What the patrol is doing with a camera, for pages."""
-    rt = db.session.get(CameraRuntime, camera.id)
-    ctrl = controller_of(camera)
-    last = db.session.scalar(select(PatrolVisit).where(PatrolVisit.camera_id == camera.id)
-                             .order_by(PatrolVisit.started_at.desc(), PatrolVisit.id.desc()).limit(1))
-    return {
-        "controller": ctrl, "lease_holder": rt.lease_holder if rt else None,
-        "tour": tour_for(camera.id, clock.now()) if camera.kind == "tower" else None,
-        "last_visit": last, "resume_after_s": int(resume_after().total_seconds()),
-    }
-
-
-def record_audit_manual_move(camera: Camera, action: str, data: dict[str, Any]) -> None:
-    audit.record("camera_" + action, "camera", camera.id, data=data)
-    db.session.commit()
 
 
 __all__ = ["PatrolEngine", "PatrolSettings", "STOP_CONSUMERS", "on_stop_frames", "patrol_tick",
