@@ -137,3 +137,6 @@ def test_coverage_page_and_json(org, login_as, monkeypatch):
         assert "coverage-share" in page
         png = b.get("/cameras/coverage.png?profile=machinery")
         assert png.mimetype == "image/png" and png.data[:4] == b"\x89PNG"
+        one = b.get(f"/cameras/coverage.png?profile=machinery&camera={specs[0].code}")
+        assert one.status_code == 200 and one.data != png.data
+        assert b.get("/cameras/coverage.png?profile=machinery&camera=NOPE").status_code == 404

@@ -51,13 +51,19 @@ class Coverage:
     inside: np.ndarray  # bool grid of the district
     per_camera: dict[str, float]  # camera code → km² seen inside the district
     seconds: float
+    viewsheds: dict[str, np.ndarray]  # camera code → its own seen cells
 
-    def png(self) -> bytes:
-        """Seen cells green, blind spots of the district red, the rest clear."""
+    def png(self, camera: str | None = None) -> bytes:
+        """Seen cells green, blind spots of the district red, the rest clear;
+        with ``camera``, that camera's viewshed alone (in blue)."""
         from PIL import Image
         rgba = np.zeros(self.seen.shape + (4,), np.uint8)
-        rgba[self.inside & self.seen] = (30, 170, 60, 110)
-        rgba[self.inside & ~self.seen] = (220, 40, 40, 120)
+        if camera is not None:
+            rgba[self.inside] = (120, 120, 120, 50)
+            rgba[self.viewsheds[camera]] = (30, 90, 220, 140)
+        else:
+            rgba[self.inside & self.seen] = (30, 170, 60, 110)
+            rgba[self.inside & ~self.seen] = (220, 40, 40, 120)
         buf = io.BytesIO()
         Image.fromarray(rgba, "RGBA").save(buf, "PNG", optimize=True)
         return buf.getvalue()
@@ -150,7 +156,7 @@ def compute(profile: str = "smoke", *, use_cache: bool = True) -> Coverage:
     import shapely
     inside = shapely.contains_xy(district, clon[None, :].repeat(rows, 0), clat[:, None].repeat(cols, 1))
     seen = np.zeros((rows, cols), bool)
-    per_camera = {}
+    per_camera, viewsheds = {}, {}
     cell_km2 = (CELL_M / 1000.0) ** 2
     for camera in db.session.scalars(select(Camera).where(Camera.active.is_(True)).order_by(Camera.id)):
         lat, lon = viewshed_points(camera, dem, prof["range_m"], prof["target_height_m"])
@@ -160,6 +166,7 @@ def compute(profile: str = "smoke", *, use_cache: bool = True) -> Coverage:
         mine = np.zeros_like(seen)
         mine[r[ok], c[ok]] = True
         per_camera[camera.code] = round(float((mine & inside).sum()) * cell_km2, 2)
+        viewsheds[camera.code] = mine
         seen |= mine
     district_cells = int(inside.sum())
     covered = int((seen & inside).sum())
@@ -167,7 +174,7 @@ def compute(profile: str = "smoke", *, use_cache: bool = True) -> Coverage:
                       share=covered / district_cells if district_cells else 0.0,
                       covered_km2=round(covered * cell_km2, 1), district_km2=round(district_cells * cell_km2, 1),
                       bounds=(n - rows * dlat, w, n, w + cols * dlon), seen=seen, inside=inside,
-                      per_camera=per_camera, seconds=time.perf_counter() - started)
+                      per_camera=per_camera, seconds=time.perf_counter() - started, viewsheds=viewsheds)
     with _lock:
         _result_cache.clear()
         _result_cache[key] = result

@@ -479,8 +479,11 @@ def coverage_png():
     profile = request.args.get("profile", "smoke")
     if profile not in coverage_mod.profiles():
         abort(404)
-    return Response(coverage_mod.compute(profile).png(), mimetype="image/png",
-                    headers={"Cache-Control": "private, max-age=300"})
+    result = coverage_mod.compute(profile)
+    camera = request.args.get("camera") or None
+    if camera is not None and camera not in result.viewsheds:
+        abort(404)
+    return Response(result.png(camera), mimetype="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
 @bp.route("/coverage.json")

@@ -22,8 +22,16 @@
     if (el.dataset.overlay && el.dataset.bounds) {
       var b = JSON.parse(el.dataset.bounds); // south, west, north, east
       var box = [[b[0], b[1]], [b[2], b[3]]];
-      L.imageOverlay(el.dataset.overlay, box, { opacity: 0.8, interactive: false }).addTo(map);
+      var overlay = L.imageOverlay(el.dataset.overlay, box, { opacity: 0.8, interactive: false }).addTo(map);
       map.fitBounds(box);
+      // One camera's own viewshed, or all of them again.
+      document.querySelectorAll("[data-viewshed]").forEach(function (a) {
+        a.addEventListener("click", function (ev) {
+          ev.preventDefault();
+          var code = a.dataset.viewshed;
+          overlay.setUrl(el.dataset.overlay + (code ? "&camera=" + encodeURIComponent(code) : ""));
+        });
+      });
     } else if (bounds.length) {
       map.fitBounds(bounds, { padding: [20, 20] });
     } else {
