@@ -86,7 +86,8 @@ def _fault(camera: Camera, status: str, detail: str) -> None:
     """Enter a fault status: event, audit, maintenance order (once per fault)."""
     previous = camera.status
     camera.status = status
-    audit.record("camera_" + status, "camera", camera.id, actor_label="system",
+    action = {"offline": "camera_offline", "stuck": "camera_stuck", "frozen": "camera_frozen"}[status]
+    audit.record(action, "camera", camera.id, actor_label="system",
                  from_state=previous, to_state=status, note=detail[:500])
     db.session.flush()
     order = None

@@ -158,11 +158,13 @@ def live_stream(code: str):
         uri = _stream_source(cam)
     except CameraError:
         uri = None
+    link = LINKS.get(cam)
+    # A stream lasts minutes: hold no database connection or transaction meanwhile.
+    db.session.close()
 
     def parts() -> Iterator[bytes]:
         deadline = time.monotonic() + min(max_s, LIVE_MAX_SECONDS)
         if uri is None:  # RTSP through OpenCV
-            link = LINKS.get(cam)
             while time.monotonic() < deadline:
                 yield link.stream().read().data
             return
