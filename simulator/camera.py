@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from webapp.geometry import ptz
-from webapp.geometry.projection import CameraModel
 from simulator.events import Painter, draw_event, sunset_tint
 from simulator.motion import Pose, PtzMotor
 from simulator.soap import SoapFault
+from webapp.geometry import ptz
+from webapp.geometry.projection import CameraModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.server import Simulator
@@ -101,20 +100,27 @@ class SimCamera:
         w, h = size or self.size
         return self.base.at(pan=pose.pan, tilt=pose.tilt, zoom=pose.zoom, width=w, height=h)
 
-    def render(self, size: tuple[int, int] | None = None, t: float | None = None) -> np.ndarray:
-        """The frame (H×W×3 RGB uint8) at the pose and simulation time."""
-        t = self.sim.clock.now() if t is None else t
+    def _scene(self, size, t: float):
         cam = self.camera_model(size, t)
         events = [e for e in self.sim.events.all() if e.active(t)]
         tint = sunset_tint(events, t)
         view = self.sim.world.render_terrain(cam, None if tint is None else np.array(tint, np.float32))
         near = [e for e in events if e.kind != "sunset" and self._near(e, t)]
-        if not near:
-            return view.image
-        painter = Painter(cam, Image.fromarray(view.image), view.depth, view.scale, self.sim.world.dem.sample, t)
+        return cam, view, near
+
+    def _draw(self, cam, view, near, t: float) -> np.ndarray:
+        painter = Painter(cam, self.sim.world.decoded(view), view.depth, view.depth_scale,
+                          self.sim.world.dem.sample, t)
         for ev in sorted(near, key=lambda e: -self._distance(e, t)):  # far first, near on top
             draw_event(painter, ev)
-        return np.asarray(painter.finish())
+            painter.flush()
+        return painter.finish()
+
+    def render(self, size: tuple[int, int] | None = None, t: float | None = None) -> np.ndarray:
+        """The frame (H×W×3 RGB uint8) at the pose and simulation time."""
+        t = self.sim.clock.now() if t is None else t
+        cam, view, near = self._scene(size, t)
+        return self._draw(cam, view, near, t) if near else self.sim.world.decoded(view).copy()
 
     def _distance(self, ev, t: float) -> float:
         lat, lon = ev.position(t)
@@ -137,15 +143,34 @@ class SimCamera:
         cached = self._jpeg_cache
         if cached is not None and cached[0] == key:
             data = cached[1]
+        elif self.motor.status(t)[1] or self.motor.status(t)[2]:
+            data = self._moving_jpeg(size, t, pose)
+            self._jpeg_cache = (key, data)
         else:
-            frame = self.render(size, t)
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            data = buf.tobytes()
+            cam, view, near = self._scene(size, t)
+            if near:
+                frame = self._draw(cam, view, near, t)
+                ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                                       [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                data = buf.tobytes()
+            else:  # nothing to draw: the cached terrain JPEG as it is
+                data = view.jpeg
             self._jpeg_cache = (key, data)
         if "frozen_frame" in self.faults:
             self._frozen_jpeg = data
         return data
+
+    def _moving_jpeg(self, size, t: float, pose) -> bytes:
+        """While the head slews: a quarter-resolution render, smeared along the
+        motion like a real camera's frame, not cached (passing poses never repeat)."""
+        w, h = size or self.size
+        small = self.base.at(pan=pose.pan, tilt=pose.tilt, zoom=pose.zoom, width=max(16, w // 4),
+                             height=max(16, h // 4))
+        view = self.sim.world.render_terrain(small, cache=False)
+        frame = cv2.resize(view.image(), (w, h), interpolation=cv2.INTER_LINEAR)
+        frame = cv2.blur(frame, (max(3, w // 40), 3))
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 70])
+        return buf.tobytes()
 
     # -- faults -------------------------------------------------------------------
     def set_fault(self, name: str, params: dict[str, Any]) -> None:

@@ -5,8 +5,8 @@ import signal
 import threading
 from pathlib import Path
 
-from webapp.geometry.dem import DEFAULT_DEM_SEED, ensure_synthetic_dem
 from simulator.server import Simulator, load_scenario, parse_size
+from webapp.geometry.dem import DEFAULT_DEM_SEED, ensure_synthetic_dem
 
 
 def run(cameras: int, base_port: int, user: str, password: str, seed: int, size: str,

@@ -89,8 +89,7 @@ class Event:
             end = float(end) if end is not None else (start + float(duration) if duration is not None else None)
             ev = cls(id=id_, kind=kind, lat=lat, lon=lon, width_m=width, height_m=height,
                      heading_deg=float(data.get("heading_deg", 90.0)) % 360.0,
-                     speed_m_s=float(data.get("speed_m_s", 12.0 if kind in ("truck", "public_truck") and data.get("moving") else
-                                              (0.3 if kind == "sheep" else 0.0))),
+                     speed_m_s=float(data.get("speed_m_s", 0.3 if kind == "sheep" else 0.0)),
                      start=start, end=end, plate=data.get("plate"), count=int(data.get("count", 40 if kind == "sheep" else 0)),
                      lookalike=lookalike, seed=int(data.get("seed", id_)),
                      extra={k: v for k, v in data.items() if k in ("colour", "label", "note")})
@@ -181,10 +180,11 @@ def _offset(lat: float, lon: float, az, dist) -> tuple[np.ndarray, np.ndarray]:
 class Painter:
     """Draws events into one frame (PIL), using the camera model and a ground function."""
 
-    def __init__(self, cam: CameraModel, image: Image.Image, depth: np.ndarray, depth_scale: int, ground, t: float):
-        self.cam, self.img, self.depth, self.depth_scale = cam, image, depth, depth_scale
+    def __init__(self, cam: CameraModel, image: np.ndarray, depth: np.ndarray, depth_scale: float, ground, t: float):
+        self.cam, self.depth, self.depth_scale = cam, depth, depth_scale
+        self.frame = np.array(image, np.uint8)  # our own copy: the cached terrain stays clean
         self.ground, self.t = ground, t
-        self.overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        self.overlay = Image.new("RGBA", (self.frame.shape[1], self.frame.shape[0]), (0, 0, 0, 0))
         self.draw = ImageDraw.Draw(self.overlay)
         self.fx, self.fy = cam.focal()
 
@@ -196,14 +196,30 @@ class Painter:
         """Terrain in front of the point at that pixel (depth map, with slack)."""
         if not (0 <= u < self.cam.width and 0 <= v < self.cam.height):
             return False
-        d = self.depth[int(v // self.depth_scale), int(u // self.depth_scale)]
+        r = min(int(v / self.depth_scale), self.depth.shape[0] - 1)
+        c = min(int(u / self.depth_scale), self.depth.shape[1] - 1)
+        d = float(self.depth[r, c])
         return bool(d < dist * 0.97 - 15.0)
 
     def px_per_m(self, dist: float) -> float:
         return self.fx / max(dist, 1.0)
 
-    def finish(self) -> Image.Image:
-        return Image.alpha_composite(self.img.convert("RGBA"), self.overlay).convert("RGB")
+    def flush(self) -> None:
+        """Blend what was drawn so far (one event) onto the frame, inside its bounding
+        box only. ImageDraw replaces overlay pixels instead of blending them, so each
+        event gets its own pass and a translucent plume over a heap keeps the heap."""
+        box = self.overlay.getbbox()
+        if box is None:
+            return
+        x0, y0, x1, y1 = box
+        region = Image.fromarray(self.frame[y0:y1, x0:x1]).convert("RGBA")
+        region.alpha_composite(self.overlay.crop(box))
+        self.frame[y0:y1, x0:x1] = np.asarray(region.convert("RGB"))
+        self.overlay.paste((0, 0, 0, 0), box)
+
+    def finish(self) -> np.ndarray:
+        self.flush()
+        return self.frame
 
     # -- shapes ---------------------------------------------------------------
     def ground_patch(self, lat: float, lon: float, radius_m: float, colour, alpha: int, seed: int,
@@ -260,11 +276,15 @@ def draw_event(p: Painter, ev: Event) -> None:
                            points=32, rough=0.35)
         else:  # garbage: a dumped heap, many small coloured bits
             p.ground_patch(lat, lon, ev.width_m / 2, (96, 90, 84), 230, ev.seed, rough=0.5)
+            la, lo = _offset(lat, lon, rng.uniform(0, 360, 25), rng.uniform(0, ev.width_m / 2.5, 25))
+            u, v, front = p.project(la, lo, p.ground(la, lo))
+            _a, _e, dist = p.cam.ground_to_ray(lat, lon, g)
+            r = max(1.0, 0.8 * p.px_per_m(float(dist)))
+            colours = [(230, 230, 235), (40, 90, 170), (200, 60, 50), (240, 240, 240), (60, 140, 60)]
             for i in range(25):
-                a, r = rng.uniform(0, 360), rng.uniform(0, ev.width_m / 2.5)
-                la, lo = _offset(lat, lon, a, r)
-                colour = [(230, 230, 235), (40, 90, 170), (200, 60, 50), (240, 240, 240), (60, 140, 60)][i % 5]
-                p.ground_patch(float(la), float(lo), rng.uniform(0.6, 1.6), colour, 255, ev.seed + 10 + i, points=6)
+                if front[i]:
+                    p.draw.polygon([(u[i] - r, v[i]), (u[i], v[i] - r * 0.6), (u[i] + r, v[i]), (u[i], v[i] + r * 0.5)],
+                                   fill=(*colours[i % 5], 255))
         return
     seg = p.upright(lat, lon, g, g + max(ev.height_m, 0.5))
     if seg is None:
@@ -305,9 +325,13 @@ def draw_event(p: Painter, ev: Event) -> None:
             w = wpx * k
             d.polygon([(u - w / 2, vb), (u + w / 2, vb), (u + w * 0.1, vb - hh), (u - w * 0.15, vb - hh * 0.8)],
                       fill=(*col, 235))
-        # Its smoke above it.
-        r = wpx * 0.8
-        d.ellipse([u - r, vb - hpx * 2.6 - r, u + r, vb - hpx * 2.6 + r], fill=(80, 80, 85, 150))
+        # Its smoke rising above it, widening and thinning.
+        for i in range(6):
+            f = (i + 1) / 6
+            r = wpx * (0.25 + 0.5 * f)
+            cy = vb - hpx * (1.0 + 3.0 * f)
+            cx = u + wpx * 0.6 * f * f * math.sin(math.radians(ev.heading_deg - p.cam.heading))
+            d.ellipse([cx - r, cy - r * 0.7, cx + r, cy + r * 0.7], fill=(70, 70, 75, int(150 * (1 - 0.6 * f))))
         return
     if kind == "excavator":
         swing = math.sin(age * 0.8 + ev.seed)
@@ -330,37 +354,43 @@ def draw_event(p: Painter, ev: Event) -> None:
         rel = math.radians(ev.heading_deg - p.cam.heading)
         # Seen from behind/front the truck is narrow (2.5 m), side-on its length.
         length_px = ev.width_m * ppm * abs(math.sin(rel)) + 2.5 * ppm * abs(math.cos(rel))
+        show_plate = bool(ev.plate) and abs(math.cos(rel)) > 0.3
+        pw = max(PLATE_MIN_PX, 0.44 * ppm)
+        if show_plate:  # the plate is drawn enlarged; keep the lorry wider than it
+            length_px = max(length_px, pw * 1.5)
+            hpx = max(hpx, length_px * 1.3)
         x0, x1 = u - length_px / 2, u + length_px / 2
         d.rectangle([x0, vb - hpx, x1, vb - hpx * 0.2], fill=(36, 80, 150, 255) if kind == "truck" else (200, 60, 50, 255))
         d.rectangle([x0, vb - hpx * 0.2, x1, vb - hpx * 0.05], fill=(50, 50, 50, 255))
-        wr = max(1.0, hpx * 0.14)
-        for fx in (0.18, 0.82):
+        wr = max(1.0, hpx * 0.08)
+        for fx in (0.15, 0.85):
             wx = x0 + (x1 - x0) * fx
             d.ellipse([wx - wr, vb - 2 * wr, wx + wr, vb], fill=(20, 20, 20, 255))
-        if ev.plate and abs(math.cos(rel)) > 0.3:
-            pw = max(PLATE_MIN_PX, 0.44 * ppm)
+        if show_plate:
             ph = pw * 0.32
-            px, py = u - pw / 2, vb - hpx * 0.45
+            px, py = u - pw / 2, vb - hpx * 0.2 - ph * 1.2
             d.rectangle([px, py, px + pw, py + ph], fill=(230, 190, 20, 255), outline=(20, 20, 20, 255))
-            font = cjk_font(ph * 0.78)
-            d.text((u, py + ph / 2), ev.plate, font=font, fill=(15, 15, 15, 255), anchor="mm")
+            size = int(ph * 0.8)
+            while size > 6 and cjk_font(size).getlength(ev.plate) > pw * 0.9:
+                size -= 1
+            d.text((u, py + ph / 2), ev.plate, font=cjk_font(size), fill=(15, 15, 15, 255), anchor="mm")
         return
     if kind == "sheep":
         n = max(1, ev.count)
         radius = ev.width_m / 2
+        az = rng.uniform(0, 360, n)
+        r = radius * np.sqrt(rng.random(n)) + 2.0 * np.sin(age * 0.3 + np.arange(n))
+        la, lo = _offset(lat, lon, az, np.abs(r))
+        gh = p.ground(la, lo)
+        ub, vb_, front = p.project(la, lo, gh)
+        _ut, vt_, front_t = p.project(la, lo, gh + 0.9)
+        _a, _e, sd = p.cam.ground_to_ray(la, lo, gh)
         for i in range(n):
-            a = rng.uniform(0, 360)
-            r = radius * math.sqrt(rng.random())
-            wander = 2.0 * math.sin(age * 0.3 + i)
-            la, lo = _offset(lat, lon, a, r + wander)
-            la, lo = float(la), float(lo)
-            gh = float(p.ground(la, lo))
-            s2 = p.upright(la, lo, gh, gh + 0.9)
-            if s2 is None:
+            if not (front[i] and front_t[i]):
                 continue
-            su, svb, svt, sd = s2
-            sw = max(1.5, 1.3 * p.px_per_m(sd))
-            sh = max(1.0, svb - svt)
+            su, svb = float(ub[i]), float(vb_[i])
+            sw = max(1.5, 1.3 * p.px_per_m(float(sd[i])))
+            sh = max(1.0, svb - float(vt_[i]))
             d.ellipse([su - sw / 2, svb - sh, su + sw / 2, svb - sh * 0.25], fill=(236, 232, 220, 255))
             d.ellipse([su + sw * 0.35, svb - sh, su + sw * 0.6, svb - sh * 0.6], fill=(60, 55, 50, 255))
         return

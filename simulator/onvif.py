@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from simulator.soap import NS, Request, SoapFault, check_auth, el, envelope, fault, text
 from webapp.geometry import ptz
-from simulator.soap import NS, Request, SoapFault, check_auth, el, envelope, text
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.camera import SimCamera
@@ -72,7 +72,6 @@ class OnvifService:
 
     # -- dispatch ---------------------------------------------------------------
     def handle(self, raw: bytes) -> tuple[int, bytes]:
-        from simulator.soap import fault
         try:
             req = Request(raw)
             if req.operation not in PRE_AUTH:

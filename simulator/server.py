@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import socket
@@ -22,13 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from webapp.geometry.dem import Dem
 from simulator.camera import FAULTS, SimCamera
 from simulator.clock import SimClock
-from simulator.events import EventError, EventStore
+from simulator.events import Event, EventError, EventStore
 from simulator.onvif import OnvifService
 from simulator.soap import CONTENT_TYPE
-from simulator.world import World
+from simulator.world import World, world_xy
+from webapp.geometry.dem import Dem
 
 log = logging.getLogger("nrsc.simulator")
 REALM = "NRSC-Simulator"
@@ -100,14 +101,12 @@ class Simulator:
 
     def _road_through_view(self, cam: SimCamera) -> None:
         """Checkpoints watch a road: lay one through the middle of their view."""
-        from simulator.world import world_xy
         model = cam.camera_model()
         hit = model.pixel_to_ground(model.width / 2, model.height * 0.62, self.world.dem)
         if hit is None:
             return
         lat, lon, _h, _s = hit
         (x0, y0), az = world_xy(lat, lon), model.heading + 70.0
-        import math
         dx, dy = math.sin(math.radians(az)) * 3000, math.cos(math.radians(az)) * 3000
         self.world.add_road(float(x0) - dx, float(y0) - dy, float(x0) + dx, float(y0) + dy, 8.0, 0)
         cam.road = (lat, lon, az % 360.0)
@@ -131,7 +130,13 @@ class Simulator:
         self._serve(self.control)
         for cam in self.cameras.values():
             self._start_camera(cam)
+        # Warm the shared layers (shading, feature index) before the first snapshot asks.
+        threading.Thread(target=self._warm, daemon=True, name="sim-warm").start()
         return self
+
+    def _warm(self) -> None:
+        self.world.hillshade()
+        self.world._tile_index()
 
     @property
     def control_url(self) -> str:
@@ -141,8 +146,14 @@ class Simulator:
     def stop(self) -> None:
         for cam in self.cameras.values():
             cam.unstall.set()
-        for server in list(self._servers.values()) + ([self.control] if self.control else []):
-            server.shutdown()
+        servers = list(self._servers.values()) + ([self.control] if self.control else [])
+        # shutdown() waits for a serve_forever poll; do them all at once, not one by one.
+        threads = [threading.Thread(target=server.shutdown) for server in servers]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for server in servers:
             server.server_close()
         self._servers.clear()
 
@@ -436,7 +447,6 @@ class ControlHandler(BaseHTTPRequestHandler):
                 items = items if isinstance(items, list) else [items]
                 now = self.sim.clock.now()
                 for item in items:  # validate everything before adding anything
-                    from simulator.events import Event
                     Event.from_json(item, 0, now)
                 created = [self.sim.events.add(item, now) for item in items]
                 self._json(201, {"ids": [e.id for e in created], "events": [e.as_json() for e in created]})

@@ -16,6 +16,7 @@ encodes the JPEG.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,6 +29,12 @@ from webapp.geometry.dem import Dem
 from webapp.geometry.projection import CameraModel, elevation_angle
 
 MAX_RANGE_M = 40_000.0
+# ~0.5 MB each (JPEG + coarse depth): every preset of the 38 demo cameras fits.
+VIEW_CACHE_ENTRIES = 256
+# Decoded frames of the hottest poses (streams, repeated snapshots with events): 6 MB each.
+DECODED_ENTRIES = 8
+VILLAGES = 260  # one every ~6 km on average, on the lower ground
+TILE_M = 1000.0
 VISIBILITY_M = 28_000.0  # winter haze on the Ningxia plateau
 HAZE = np.array([196, 203, 212], np.float32)
 SKY_ZENITH = np.array([88, 138, 200], np.float32)
@@ -46,6 +53,20 @@ def world_xy(lat, lon) -> tuple[np.ndarray, np.ndarray]:
 
 def world_latlon(x, y) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(y) / M_PER_DEG_LAT + _CENTRE[0], np.asarray(x) / M_PER_DEG_LON + _CENTRE[1]
+
+
+def remap(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``grid`` at fractional (row, col) indices, NaN outside;
+    OpenCV's remap (SIMD; positions quantised to 1/32 cell, fine for pictures —
+    geometry uses :meth:`Dem.sample`)."""
+    shape = rows.shape
+    n = rows.size
+    width = 4096
+    pad = (-n) % width
+    r = np.concatenate([rows.ravel().astype(np.float32), np.zeros(pad, np.float32)]).reshape(-1, width)
+    c = np.concatenate([cols.ravel().astype(np.float32), np.zeros(pad, np.float32)]).reshape(-1, width)
+    out = cv2.remap(grid, c, r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
+    return out.ravel()[:n].reshape(shape)
 
 
 def _hash2(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
@@ -91,9 +112,22 @@ class LocalFrame:
 
 @dataclass
 class TerrainView:
-    image: np.ndarray  # H×W×3 uint8, full resolution
-    depth: np.ndarray  # h×w float32 metres at render resolution (inf: sky)
-    scale: int  # render resolution = full / scale
+    """A cached static render, kept small: the image as JPEG and a coarse depth map."""
+
+    jpeg: bytes  # full-resolution image, JPEG (served as is when no event is in view)
+    depth: np.ndarray  # float16 metres (inf: sky), ``depth_scale`` image pixels per cell
+    depth_scale: float
+    JPEG_QUALITY = 90
+
+    @classmethod
+    def make(cls, image: np.ndarray, depth: np.ndarray) -> "TerrainView":
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, cls.JPEG_QUALITY])
+        step = max(1, int(math.ceil(depth.shape[1] / 480)))
+        coarse = depth[::step, ::step].astype(np.float16)
+        return cls(buf.tobytes(), coarse, image.shape[1] / coarse.shape[1])
+
+    def image(self) -> np.ndarray:
+        return cv2.cvtColor(cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 class World:
@@ -102,20 +136,24 @@ class World:
         self.seed = seed
         rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
+        self._hillshade_lock = threading.Lock()
+        self._render_slots = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
         self._frames: dict[tuple[float, float], LocalFrame] = {}
         self._pixel_cache: OrderedDict = OrderedDict()
         self._view_cache: OrderedDict = OrderedDict()
+        self._decoded: OrderedDict = OrderedDict()
         self._hillshade: np.ndarray | None = None
+        self._tiles: dict[int, tuple[list[int], list[int]]] | None = None
         west, south, east, north = dem.bounds() if dem._transformer is None else (105.7, 36.85, 106.8, 37.75)
         x0, y0 = world_xy(south, west)
         x1, y1 = world_xy(north, east)
         # Villages: seeded, preferring low ground (valleys and plains, where people live).
-        cand_x = rng.uniform(x0 + 3000, x1 - 3000, 600)
-        cand_y = rng.uniform(y0 + 3000, y1 - 3000, 600)
+        cand_x = rng.uniform(x0 + 3000, x1 - 3000, 1500)
+        cand_y = rng.uniform(y0 + 3000, y1 - 3000, 1500)
         lat, lon = world_latlon(cand_x, cand_y)
         h = dem.sample(lat, lon)
         order = np.argsort(np.nan_to_num(h, nan=9e9))
-        keep = order[:70]
+        keep = order[:VILLAGES]
         self.villages = np.stack([cand_x[keep], cand_y[keep], rng.uniform(250, 600, keep.size)], axis=1)
         # Roads: a national highway across the district, county roads linking
         # neighbouring villages, and straight field tracks.
@@ -141,12 +179,43 @@ class World:
         """A road segment in texture-frame metres (kind 0 asphalt with centre line, 1 county)."""
         with self._lock:
             self.roads = np.vstack([self.roads, [[x0, y0, x1, y1, width, kind]]])
+            self._tiles = None
             self._view_cache.clear()
+
+    def _tile_index(self) -> dict[int, tuple[list[int], list[int]]]:
+        """1 km tile → (village indices, road indices) touching it."""
+        tiles = self._tiles
+        if tiles is not None:
+            return tiles
+        tiles = {}
+
+        def add(x_lo, x_hi, y_lo, y_hi, slot, i):
+            for tx in range(int(math.floor(x_lo / TILE_M)), int(math.floor(x_hi / TILE_M)) + 1):
+                for ty in range(int(math.floor(y_lo / TILE_M)), int(math.floor(y_hi / TILE_M)) + 1):
+                    tiles.setdefault(tx * 1_000_003 + ty, ([], []))[slot].append(i)
+
+        for i, (vx, vy, r) in enumerate(self.villages):
+            add(vx - r, vx + r, vy - r, vy + r, 0, i)
+        for i, (x0, y0, x1, y1, width, _kind) in enumerate(self.roads):
+            # Walk the segment in short pieces so a long diagonal road does not claim its whole box.
+            n = max(1, int(math.hypot(x1 - x0, y1 - y0) / (TILE_M / 4)))
+            seen = set()
+            for k in range(n):
+                ax, ay = x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n
+                bx, by = x0 + (x1 - x0) * (k + 1) / n, y0 + (y1 - y0) * (k + 1) / n
+                box = (min(ax, bx) - width, max(ax, bx) + width, min(ay, by) - width, max(ay, by) + width)
+                for tx in range(int(math.floor(box[0] / TILE_M)), int(math.floor(box[1] / TILE_M)) + 1):
+                    for ty in range(int(math.floor(box[2] / TILE_M)), int(math.floor(box[3] / TILE_M)) + 1):
+                        if (tx, ty) not in seen:
+                            seen.add((tx, ty))
+                            tiles.setdefault(tx * 1_000_003 + ty, ([], []))[1].append(i)
+        self._tiles = tiles
+        return tiles
 
     # -- static layers ------------------------------------------------------------
     def hillshade(self) -> np.ndarray:
         """Lambertian shading of the DEM for the sun (computed once)."""
-        with self._lock:
+        with self._hillshade_lock:  # not self._lock: cache lookups must not wait on this
             if self._hillshade is None:
                 a = self.dem.array
                 lat_c = self.dem.north - self.dem.dy * self.dem.rows / 2
@@ -182,7 +251,7 @@ class World:
             return self._frames[key]
 
     # -- land cover -----------------------------------------------------------------
-    def ground_colour(self, lat, lon, slope_shade) -> np.ndarray:
+    def ground_colour(self, lat, lon, slope_shade, h=None) -> np.ndarray:
         """Albedo (N×3 float32, 0..255) of the ground at points."""
         x, y = world_xy(lat, lon)
         x, y = x.astype(np.float64), y.astype(np.float64)
@@ -194,7 +263,7 @@ class World:
         grass = np.clip((g1 * 0.7 + g2 * 0.3 - 0.35) * 2.5, 0, 1)[:, None]
         col[:] = np.array([192, 168, 126], np.float32) * (1 - grass) + np.array([150, 142, 98], np.float32) * grass
         # Fields on low ground: rectangular parcels with seasonal colours.
-        h = self.dem.sample(lat, lon)
+        h = self.dem.sample(lat, lon) if h is None else h
         low = np.nan_to_num(h, nan=2000) < self._field_line(x, y)
         if low.any():
             ang = 0.35
@@ -211,50 +280,50 @@ class World:
             field = field * furrow[:, None].astype(np.float32)
             field[bank] = [176, 160, 122]
             col[low] = field[low]
-        # Villages: courtyard houses in a grid, grey and red roofs.
-        bx0, bx1, by0, by1 = x.min(), x.max(), y.min(), y.max()
-        for vx, vy, r in self.villages:
-            if vx + r < bx0 or vx - r > bx1 or vy + r < by0 or vy - r > by1:
+        # Villages and roads, per 1 km tile: only the features indexed in a pixel's
+        # tile are tested against it.
+        tiles = self._tile_index()
+        key = np.floor(x / TILE_M).astype(np.int64) * 1_000_003 + np.floor(y / TILE_M).astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        sorted_keys = key[order]
+        uniq, first = np.unique(sorted_keys, return_index=True)
+        bounds = np.append(first, sorted_keys.size)
+        for n, tile in enumerate(uniq.tolist()):
+            feats = tiles.get(tile)
+            if feats is None:
                 continue
-            dx, dy = x - vx, y - vy
-            inside = dx * dx + dy * dy < r * r
-            if not inside.any():
-                continue
-            bx, by = np.floor(dx[inside] / 24.0), np.floor(dy[inside] / 18.0)
-            fx, fy = dx[inside] / 24.0 - bx, dy[inside] / 18.0 - by
-            roof = (fx > 0.12) & (fx < 0.88) & (fy > 0.15) & (fy < 0.62)
-            kind = _hash2(bx, by, self.seed + 3)
-            c = np.tile(np.array([[168, 160, 150]], np.float32), (inside.sum(), 1))  # yards
-            roof_col = np.where((kind > 0.55)[:, None], np.array([[150, 72, 60]], np.float32),
-                                np.array([[92, 98, 110]], np.float32))
-            c[roof] = roof_col[roof]
-            col[inside] = c
-        # Roads: distance to the segments near these points.
-        if len(self.roads):
-            xmin, xmax, ymin, ymax = x.min() - 20, x.max() + 20, y.min() - 20, y.max() + 20
-            r = self.roads
-            near = ~((np.maximum(r[:, 0], r[:, 2]) < xmin) | (np.minimum(r[:, 0], r[:, 2]) > xmax)
-                     | (np.maximum(r[:, 1], r[:, 3]) < ymin) | (np.minimum(r[:, 1], r[:, 3]) > ymax))
-            for x0, y0, x1, y1, width, kind in r[near]:
+            idx = order[bounds[n]:bounds[n + 1]]
+            px, py = x[idx], y[idx]
+            for vi in feats[0]:
+                vx, vy, r = self.villages[vi]
+                dx, dy = px - vx, py - vy
+                inside = dx * dx + dy * dy < r * r
+                if not inside.any():
+                    continue
+                bx, by = np.floor(dx[inside] / 24.0), np.floor(dy[inside] / 18.0)
+                fx, fy = dx[inside] / 24.0 - bx, dy[inside] / 18.0 - by
+                roof = (fx > 0.12) & (fx < 0.88) & (fy > 0.15) & (fy < 0.62)
+                kind = _hash2(bx, by, self.seed + 3)
+                c = np.tile(np.array([[168, 160, 150]], np.float32), (int(inside.sum()), 1))  # yards
+                roof_col = np.where((kind > 0.55)[:, None], np.array([[150, 72, 60]], np.float32),
+                                    np.array([[92, 98, 110]], np.float32))
+                c[roof] = roof_col[roof]
+                col[idx[inside]] = c
+            for ri in feats[1]:
+                x0, y0, x1, y1, width, kind = self.roads[ri]
                 sx, sy = x1 - x0, y1 - y0
                 ll = sx * sx + sy * sy
                 if ll <= 0:
                     continue
-                # Only points in the segment's box matter: cheap prefilter.
-                box = ((x > min(x0, x1) - width) & (x < max(x0, x1) + width)
-                       & (y > min(y0, y1) - width) & (y < max(y0, y1) + width))
-                if not box.any():
-                    continue
-                px, py = x[box] - x0, y[box] - y0
-                t = np.clip((px * sx + py * sy) / ll, 0, 1)
-                d = np.hypot(px - t * sx, py - t * sy)
+                qx, qy = px - x0, py - y0
+                t = np.clip((qx * sx + qy * sy) / ll, 0, 1)
+                d = np.hypot(qx - t * sx, qy - t * sy)
                 on = d < width / 2
                 if on.any():
-                    idx = np.nonzero(box)[0][on]
-                    col[idx] = [86, 86, 92] if kind == 0 else [118, 112, 104]
+                    hit = idx[on]
+                    col[hit] = [86, 86, 92] if kind == 0 else [118, 112, 104]
                     if kind == 0:  # centre line
-                        centre = d[on] < 0.15
-                        col[idx[centre]] = [220, 220, 210]
+                        col[hit[d[on] < 0.15]] = [220, 220, 210]
         tex = 0.94 + 0.12 * _hash2(np.floor(x / 1.5), np.floor(y / 1.5), self.seed + 4)
         return col * (tex * slope_shade)[:, None]
 
@@ -283,7 +352,10 @@ class World:
                 self._pixel_cache.popitem(last=False)
         return out
 
-    def render_terrain(self, cam: CameraModel, sky_tint: np.ndarray | None = None) -> TerrainView:
+    def render_terrain(self, cam: CameraModel, sky_tint: np.ndarray | None = None,
+                       cache: bool = True) -> TerrainView:
+        """The static render of a pose; ``cache=False`` for passing poses (a slewing
+        camera) so they do not evict the presets' renders."""
         key = (cam.lat, cam.lon, cam.lens_height, round(cam.heading, 5), round(cam.tilt, 5), round(cam.zoom, 5),
                cam.width, cam.height, None if sky_tint is None else tuple(sky_tint))
         with self._lock:
@@ -291,37 +363,72 @@ class World:
             if hit is not None:
                 self._view_cache.move_to_end(key)
                 return hit
-        view = self._render(cam, sky_tint)
+        with self._render_slots:  # ~100 MB of temporaries each; more would not use more cores
+            with self._lock:
+                hit = self._view_cache.get(key)
+            view = hit if hit is not None else self._render(cam, sky_tint)
+        if not cache:
+            return view
         with self._lock:
             self._view_cache[key] = view
-            while len(self._view_cache) > 24:
+            while len(self._view_cache) > VIEW_CACHE_ENTRIES:
                 self._view_cache.popitem(last=False)
         return view
+
+    def decoded(self, view: TerrainView) -> np.ndarray:
+        """The view's image as RGB pixels (read-only), decoded once per hot pose."""
+        key = id(view)
+        with self._lock:
+            hit = self._decoded.get(key)
+            if hit is not None and hit[0] is view:
+                self._decoded.move_to_end(key)
+                return hit[1]
+        image = view.image()
+        image.setflags(write=False)
+        with self._lock:
+            self._decoded[key] = (view, image)
+            while len(self._decoded) > DECODED_ENTRIES:
+                self._decoded.popitem(last=False)
+        return image
 
     def _render(self, cam: CameraModel, sky_tint) -> TerrainView:
         scale = 2 if cam.width >= 1280 else 1
         w, h = cam.width // scale, cam.height // scale
         rel, el = self._pixel_rays(cam, w, h)
         frame = self.frame(cam.lat, cam.lon)
+        dem = self.dem
         # Azimuth columns spanning the image.
         lo, hi = float(rel.min()), float(rel.max())
         ncol = max(8, w)
         cols_rel = np.linspace(lo, hi, ncol)
         col_idx = np.clip(np.rint((rel - lo) / max(hi - lo, 1e-9) * (ncol - 1)).astype(np.intp), 0, ncol - 1)
         # Distances: from where the lowest ray would meet flat ground (halved: the
-        # terrain may rise) out to the range limit, geometric steps, ~2M samples.
-        height_above = max(1.0, cam.lens_height - float(np.nan_to_num(self.dem.sample(cam.lat, cam.lon), nan=0)))
+        # terrain may rise) out to the range limit, geometric steps, ~1.3M samples.
+        height_above = max(1.0, cam.lens_height - float(np.nan_to_num(dem.sample(cam.lat, cam.lon), nan=0)))
         e_min = float(el.min())
         s0 = 1.0 if e_min >= -0.01 else max(1.0, 0.5 * height_above / math.tan(math.radians(-e_min)))
         s0 = min(s0, MAX_RANGE_M / 4)
-        nsteps = int(min(3000, max(400, 2_000_000 // ncol)))
+        budget = min(1_300_000, int(2.5 * w * h))  # small renders (slewing, tests) march less
+        nsteps = int(min(2000, max(300, budget // ncol)))
         s = np.geomspace(s0, MAX_RANGE_M, nsteps)
         az = (cam.heading + cols_rel)[:, None]
-        lat, lon = frame.latlon(az, s[None, :])
-        ground = self.dem.sample(lat, lon)
+        # Exact geodesic points at a few knots per column; in between, position is
+        # linear in distance to millimetres, with weights shared by all columns.
+        knots = np.geomspace(s0, MAX_RANGE_M, 96)
+        klat, klon = frame.latlon(az, knots[None, :])
+        krow, kcol = dem.fractional_index(klat, klon)
+        k = np.clip(np.searchsorted(knots, s, side="right") - 1, 0, knots.size - 2)
+        wgt = ((s - knots[k]) / (knots[k + 1] - knots[k])).astype(np.float32)
+
+        def along(values: np.ndarray, dtype=np.float32) -> np.ndarray:
+            v = values.astype(dtype)
+            return v[:, k] * (1 - wgt) + v[:, k + 1] * wgt
+
+        rows, cols = along(krow), along(kcol)
+        ground = remap(dem.array, rows, cols)
         radius = cam.earth.effective_radius(cam.lat, az)
         e_terrain = np.degrees(elevation_angle(s[None, :], np.nan_to_num(ground, nan=-1e4), cam.lens_height, radius))
-        horizon = np.maximum.accumulate(e_terrain, axis=1).astype(np.float64)
+        horizon = np.maximum.accumulate(e_terrain, axis=1)
         # One searchsorted for every pixel: columns offset so the flattened array stays sorted.
         offset = 1000.0
         flat = (horizon + offset * np.arange(ncol)[:, None]).ravel()
@@ -333,28 +440,30 @@ class World:
         jp = np.maximum(jj - 1, 0)
         e1 = e_terrain[col_idx, jj]
         e0 = np.where(jj > 0, e_terrain[col_idx, jp], e1 - 1.0)
-        t = np.clip((el - e0) / np.maximum(e1 - e0, 1e-9), 0, 1)
+        t = np.clip((el - e0) / np.maximum(e1 - e0, 1e-9), 0, 1).astype(np.float32)
         dist = np.where(jj > 0, s[jp] + t * (s[jj] - s[jp]), s[0]).astype(np.float32)
         dist[sky] = np.inf
         # Shade the ground pixels.
         img = np.empty((h, w, 3), np.float32)
         ground_px = ~sky
         if ground_px.any():
-            gaz = cam.heading + rel[ground_px]
-            glat, glon = frame.latlon(gaz, dist[ground_px])
-            shade = self._sample_grid(self.hillshade(), glat, glon)
-            albedo = self.ground_colour(glat, glon, 0.55 + 0.45 * shade)
+            ci, a, b, tt = col_idx[ground_px], jp[ground_px], jj[ground_px], t[ground_px]
+            prow = rows[ci, a] + tt * (rows[ci, b] - rows[ci, a])
+            pcol = cols[ci, a] + tt * (cols[ci, b] - cols[ci, a])
+            shade = np.nan_to_num(remap(self.hillshade(), prow, pcol), nan=1.0)
+            glat, glon = frame.latlon(cam.heading + rel[ground_px], dist[ground_px])
+            albedo = self.ground_colour(glat, glon, 0.55 + 0.45 * shade, remap(dem.array, prow, pcol))
             trans = np.exp(-dist[ground_px] / VISIBILITY_M)[:, None]
             img[ground_px] = albedo * trans + HAZE * (1 - trans)
         if sky.any():
             e = np.clip(el[sky], -2, 90)[:, None]
-            k = np.clip(e / 35.0, 0, 1) ** 0.6
+            kk = np.clip(e / 35.0, 0, 1) ** 0.6
             top, bottom = SKY_ZENITH, SKY_HORIZON
             if sky_tint is not None:
                 bottom = bottom * 0.4 + np.asarray(sky_tint, np.float32) * 0.6
                 top = top * 0.7 + np.asarray(sky_tint, np.float32) * 0.3
-            img[sky] = bottom * (1 - k) + top * k
+            img[sky] = bottom * (1 - kk) + top * kk
         out = np.clip(img, 0, 255).astype(np.uint8)
         if scale != 1:
             out = cv2.resize(out, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
-        return TerrainView(out, dist, scale)
+        return TerrainView.make(out, dist)

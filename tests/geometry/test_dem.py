@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from affine import Affine
 
 from webapp.geometry import dem as dem_mod
 
@@ -15,7 +15,7 @@ def test_bilinear_sampling_and_coverage(tmp_path):
     path = tmp_path / "ramp.tif"
     array = np.add.outer(np.arange(4, dtype=np.float32) * 10, np.arange(5, dtype=np.float32))  # rows*10 + cols
     with rasterio.open(path, "w", driver="GTiff", width=5, height=4, count=1, dtype="float32",
-                       crs="EPSG:4326", transform=from_origin(106.0, 37.0, 0.01, 0.01)) as ds:
+                       crs="EPSG:4326", transform=Affine(0.01, 0, 106.0, 0, -0.01, 37.0)) as ds:
         ds.write(array, 1)
     d = dem_mod.Dem.open(path)
     # Cell centres: (row r, col c) at lat 37 - (r+.5)*0.01, lon 106 + (c+.5)*0.01.
@@ -34,7 +34,7 @@ def test_projected_dem(tmp_path):
     to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32648", always_xy=True)
     x0, y0 = to_utm.transform(106.2, 37.3)
     with rasterio.open(path, "w", driver="GTiff", width=10, height=10, count=1, dtype="float32",
-                       crs="EPSG:32648", transform=from_origin(x0 - 150, y0 + 150, 30, 30)) as ds:
+                       crs="EPSG:32648", transform=Affine(30, 0, x0 - 150, 0, -30, y0 + 150)) as ds:
         ds.write(np.full((10, 10), 1234.0, np.float32), 1)
     d = dem_mod.Dem.open(path)
     assert float(d.elevation(37.3, 106.2)) == pytest.approx(1234.0)
@@ -59,3 +59,20 @@ def test_synthetic_dem_is_deterministic_plausible_and_written(tmp_path):
     assert float(back.elevation(lat, lon)) == pytest.approx(float(dem_mod.synthetic_elevation(lat, lon)), abs=8.0)
     with rasterio.open(path) as ds:
         assert ds.crs.to_epsg() == 4326 and ds.tags()["seed"] == str(dem_mod.DEFAULT_DEM_SEED)
+
+
+def test_open_cached_rereads_a_replaced_file(tmp_path):
+    import os
+    path = tmp_path / "flat.tif"
+
+    def write(value, mtime):
+        with rasterio.open(path, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32",
+                           crs="EPSG:4326", transform=Affine(0.1, 0, 106.0, 0, -0.1, 37.5)) as ds:
+            ds.write(np.full((2, 2), value, np.float32), 1)
+        os.utime(path, (mtime, mtime))
+
+    write(1400.0, 1_000_000)
+    first = dem_mod.open_cached(path)
+    assert dem_mod.open_cached(path) is first
+    write(1500.0, 2_000_000)  # a user drops in another DEM
+    assert float(dem_mod.open_cached(path).elevation(37.45, 106.05)) == 1500.0

@@ -78,8 +78,8 @@ def test_event_appears_in_truth_and_in_the_pixels_the_geometry_predicts(sim):
     # The machine stands on that ground point: pixels just above it changed...
     near = diff[max(0, v - 12):v + 2, max(0, u - 12):u + 12]
     assert (near > 60).mean() > 0.2, near.max()
-    # ...and the far corner did not (JPEG noise aside).
-    assert diff[:40, -60:].mean() < 3
+    # ...and the far corner did not (re-encoding noise aside: a few levels summed over RGB).
+    assert diff[:40, -60:].mean() < 12 and (diff[:40, -60:] > 60).mean() < 0.01
     # Yellow machinery.
     patch = after[max(0, v - 12):v, u - 8:u + 8]
     assert ((patch[..., 0] > 170) & (patch[..., 1] > 120) & (patch[..., 2] < 90)).any()
@@ -177,3 +177,17 @@ def test_fault_wrong_credentials_and_garbage(sim):
     assert faults["faults"] == {"K-01": {"garbage": {}}}
     assert control(sim, "POST", "/sim/faults", {"camera": "K-01", "fault": "melted"})[0] == 400
     assert control(sim, "POST", "/sim/faults", {"camera": "X-99", "fault": "slow"})[0] == 404
+
+
+def test_snapshot_while_slewing_is_cheap_and_not_cached(sim):
+    sim.clock.set(frozen=True)
+    camera = sim.cameras["T-02"]
+    camera.motor.move_to(sim.clock.now(), camera.pose().pan + 170, -5.0, 1.0)
+    sim.clock.set(advance_s=0.5)
+    cached_before = len(sim.world._view_cache)
+    r = requests.get(snap_url(sim, "T-02"), auth=DIGEST, timeout=20)
+    assert Image.open(io.BytesIO(r.content)).size == SIZE
+    assert len(sim.world._view_cache) == cached_before
+    sim.clock.set(advance_s=10)  # arrived: a full render again
+    snapshot(sim, "T-02")
+    assert len(sim.world._view_cache) == cached_before + 1

@@ -7,8 +7,8 @@ import pytest
 from onvif import ONVIFCamera
 from onvif.exceptions import ONVIFError
 
-from webapp.geometry import ptz
 from simulator.motion import PAN_SPEED_DEG_S
+from webapp.geometry import ptz
 
 from .conftest import PASSWORD, USER, control
 
@@ -150,3 +150,14 @@ def test_checkpoint_has_no_ptz(sim):
     status, info = control(sim, "GET", "/sim/cameras")
     k01 = next(c for c in info["cameras"] if c["code"] == "K-01")
     assert k01["ptz"] is False and k01["index"] == 32 and k01["road"] is not None
+
+
+def test_ptz_nodes_and_configurations(sim):
+    service = connect(sim, "T-01").create_ptz_service()
+    nodes = service.GetNodes()
+    assert nodes[0].token == "PTZNode_1" and nodes[0].MaximumNumberOfPresets == 128
+    spaces = nodes[0].SupportedPTZSpaces
+    assert spaces.AbsolutePanTiltPositionSpace[0].XRange.Min == -1.0
+    configs = service.GetConfigurations()
+    assert configs[0].token == "PTZConfig_1" and configs[0].NodeToken == "PTZNode_1"
+    assert configs[0].DefaultPTZTimeout is not None

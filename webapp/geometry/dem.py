@@ -96,6 +96,11 @@ class Dem:
         value = top * (1 - fr) + bottom * fr
         return np.where(outside, np.nan, value)
 
+    def fractional_index(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """(row, col) of WGS84 points in cell-centre index space (for bulk sampling)."""
+        x, y = self._xy(lat, lon)
+        return (self.north - y) / self.dy - 0.5, (x - self.west) / self.dx - 0.5
+
     def elevation(self, lat: float, lon: float) -> float:
         """One height; raises :class:`OutsideCoverage` naming the point and the raster."""
         value = float(self.sample(lat, lon))
@@ -104,6 +109,22 @@ class Dem:
             raise OutsideCoverage(f"({lat:.5f}, {lon:.5f}) is outside the DEM {self.source} "
                                   f"(bounds W {w:.4f} S {s:.4f} E {e:.4f} N {n:.4f}) or on no-data")
         return value
+
+
+_open_cache: dict[tuple[str, float], Dem] = {}
+
+
+def open_cached(path: str | os.PathLike) -> Dem:
+    """:meth:`Dem.open` once per file version (path and mtime): a 1″ district DEM is
+    ~55 MB in memory and takes about a second to read."""
+    path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime)
+    dem = _open_cache.get(key)
+    if dem is None:
+        for old in [k for k in _open_cache if k[0] == key[0]]:
+            del _open_cache[old]
+        dem = _open_cache[key] = Dem.open(path)
+    return dem
 
 
 # --- the synthetic district DEM ----------------------------------------------
@@ -177,7 +198,7 @@ def write_synthetic_dem(path: str | os.PathLike, seed: int = DEFAULT_DEM_SEED,
                         resolution_arcsec: float = 1.0, margin_m: float = MARGIN_M) -> Path:
     """Write the synthetic DEM as a tiled, compressed float32 GeoTIFF (EPSG:4326)."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
     south, west, north, east = synthetic_bounds(margin_m)
     res = resolution_arcsec / 3600.0
     rows, cols = int(round((north - south) / res)), int(round((east - west) / res))
@@ -186,7 +207,7 @@ def write_synthetic_dem(path: str | os.PathLike, seed: int = DEFAULT_DEM_SEED,
     fd, tmp = tempfile.mkstemp(suffix=".tif", dir=path.parent)
     os.close(fd)
     profile = dict(driver="GTiff", width=cols, height=rows, count=1, dtype="float32", crs="EPSG:4326",
-                   transform=from_origin(west, north, res, res), tiled=True, blockxsize=256, blockysize=256,
+                   transform=Affine(res, 0.0, west, 0.0, -res, north), tiled=True, blockxsize=256, blockysize=256,
                    compress="deflate", predictor=3, nodata=float("nan"))
     lon = west + (np.arange(cols) + 0.5) * res
     try:

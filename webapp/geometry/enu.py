@@ -14,11 +14,11 @@ def _to_ecef() -> Transformer:
 
 
 def _rotation(lat0: float, lon0: float) -> np.ndarray:
-    p, l = np.radians(lat0), np.radians(lon0)
+    p, lam = np.radians(lat0), np.radians(lon0)
     return np.array([
-        [-np.sin(l), np.cos(l), 0.0],
-        [-np.sin(p) * np.cos(l), -np.sin(p) * np.sin(l), np.cos(p)],
-        [np.cos(p) * np.cos(l), np.cos(p) * np.sin(l), np.sin(p)],
+        [-np.sin(lam), np.cos(lam), 0.0],
+        [-np.sin(p) * np.cos(lam), -np.sin(p) * np.sin(lam), np.cos(p)],
+        [np.cos(p) * np.cos(lam), np.cos(p) * np.sin(lam), np.sin(p)],
     ])
 
 

@@ -72,12 +72,13 @@ def elevation_angle(s, h, lens_h, radius) -> np.ndarray:
     """Elevation (radians) at which a point at geodesic distance ``s`` and height ``h``
     is seen from a lens at height ``lens_h`` (``radius`` = effective radius, inf: flat)."""
     s, h, radius = np.asarray(s, float), np.asarray(h, float), np.asarray(radius, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        phi = np.where(np.isinf(radius), 0.0, s / np.where(np.isinf(radius), 1.0, radius))
-        rr = np.where(np.isinf(radius), 0.0, radius)
-        x = np.where(np.isinf(radius), s, (rr + h) * np.sin(phi))
-        y = np.where(np.isinf(radius), h - lens_h, (rr + h) * np.cos(phi) - (rr + lens_h))
-    return np.arctan2(y, x)
+    if np.isinf(radius).all():
+        return np.arctan2(h - lens_h, s)
+    if np.isinf(radius).any():
+        raise ValueError("mixed flat and curved radii")
+    phi = s / radius
+    rh = radius + h
+    return np.arctan2(rh * np.cos(phi) - (radius + lens_h), rh * np.sin(phi))
 
 
 def ray_height(s, elevation_rad, lens_h, radius) -> np.ndarray:

@@ -17,9 +17,10 @@ Conventions (all angles in degrees):
 * **Coordinates** — WGS84 degrees. Functions take and return ``(lat, lon)``;
   :func:`view_cone` returns ``[(lat, lon), ...]`` ready for ``L.polygon``.
 
-Geolocation is flat-earth: the aim point is where the optical axis meets a
+Geolocation here is flat-earth: the aim point is where the optical axis meets a
 horizontal plane ``height`` metres below the lens. Good enough at tower ranges
-(a few km); curvature adds ~0.8 m of drop at 3.5 km.
+(a few km); curvature adds ~0.8 m of drop at 3.5 km. Any pixel, over the DEM or
+the curved Earth with refraction: :mod:`webapp.geometry.projection`.
 """
 from __future__ import annotations
 
