@@ -73,21 +73,14 @@ def profiles() -> dict[str, dict[str, float]]:
     return dict(current_app.config.get("NRSC_COVERAGE_PROFILES") or DEFAULT_PROFILES)
 
 
-_dem_cache: dict[str, Any] = {}
 _result_cache: dict[tuple, Coverage] = {}
 _lock = threading.Lock()
 
 
 def load_dem() -> Any:
     """The platform's DEM (NRSC_DEM_PATH; the synthetic one is written if missing)."""
-    from webapp.geometry.dem import Dem, ensure_synthetic_dem
-    path = ensure_synthetic_dem(current_app.config["NRSC_DEM_PATH"])
-    key = f"{path}:{path.stat().st_mtime}"
-    with _lock:
-        if key not in _dem_cache:
-            _dem_cache.clear()
-            _dem_cache[key] = Dem.open(path)
-        return _dem_cache[key]
+    from webapp.geometry.dem import ensure_synthetic_dem, open_cached
+    return open_cached(ensure_synthetic_dem(current_app.config["NRSC_DEM_PATH"]))
 
 
 def district_shape() -> Any:
