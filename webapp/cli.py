@@ -10,6 +10,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from webapp import ConfigError, PluginError, create_app
+from webapp.cameras import demo_sim
 from webapp.demo.data import DemoDataError, demo_logins_text, load_demo
 from webapp.extensions import db as sa
 from webapp.gis import context as gis
@@ -184,19 +185,30 @@ def free_port(host: str = "127.0.0.1") -> int:
 @main.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="0 picks a free port")
+@click.option("--simulator/--no-simulator", default=None,
+              help="start the camera simulator too (default: when the cameras point at its loopback ports)")
 @with_appcontext
-def run(host: str, port: int) -> None:
+def run(host: str, port: int, simulator: bool | None) -> None:
     """Run the platform on one machine: the web server (gunicorn) and the
-    background worker as two child processes; Ctrl-C or SIGTERM stops both."""
+    background worker (camera patrol included) as two child processes, and for
+    the demo the camera simulator; Ctrl-C or SIGTERM stops them all."""
     _require_schema()
-    sa.engine.dispose()  # nothing of this parent's pool is needed once the children run
+    app = current_app._get_current_object()
     port = port or free_port(host)
     if not _port_free(host, port):
         raise click.ClickException(f"cannot listen on {host}:{port} (address in use)")
-    status = services.run_all(
-        host, port, graceful_s=current_app.config["NRSC_WEB_GRACEFUL_S"],
-        on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"),
-        echo=lambda line: click.echo(line, err=True))
+    sim = demo_sim.start(app, click.echo) if (simulator if simulator is not None else demo_sim.wanted(app)) else None
+    sa.engine.dispose()  # nothing of this parent's pool is needed once the children run
+    try:
+        status = services.run_all(
+            host, port, graceful_s=current_app.config["NRSC_WEB_GRACEFUL_S"],
+            on_ready=lambda url: click.echo(f"NRSC listening on {url}  (login page {url}login)"),
+            echo=lambda line: click.echo(line, err=True),
+            # A simulated camera's first frame takes seconds on shared cores.
+            settings=demo_sim.CHILD_SETTINGS if sim is not None else None)
+    finally:
+        if sim is not None:
+            sim.stop()
     sys.exit(status)
 
 

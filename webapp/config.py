@@ -78,6 +78,26 @@ def default_web_workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
+# Cameras, patrol, evidence retention, checkpoint passages, coverage (docs/cameras.md):
+# set from the environment when given; each default lives where the setting is used.
+CAMERA_NUMERIC = (
+    "NRSC_CAMERA_TIMEOUT_S", "NRSC_CAPTURE_CONCURRENCY", "NRSC_CAMERA_OFFLINE_AFTER",
+    "NRSC_PATROL_LEASE_S", "NRSC_PATROL_BURST", "NRSC_PATROL_BURST_INTERVAL_S", "NRSC_PATROL_MAX_CAMERAS",
+    "NRSC_PATROL_RAMP", "NRSC_PATROL_SETTLE_S", "NRSC_PATROL_RESUME_AFTER_S", "NRSC_PATROL_TICK_S",
+    "NRSC_CHECKPOINT_POLL_S", "NRSC_ALERT_CLIP_SECONDS", "NRSC_PATROL_FRAME_DAYS", "NRSC_PASSAGE_DAYS",
+    "NRSC_ALERT_EVIDENCE_DAYS", "NRSC_ARCHIVE_YEARS", "NRSC_EVIDENCE_BUDGET_MB", "NRSC_RETENTION_EVERY_S",
+    "NRSC_PASSAGE_RADIUS_M", "NRSC_PASSAGE_WINDOW_MIN", "NRSC_COVERAGE_TARGET",
+)
+CAMERA_TEXT = ("NRSC_CHECKPOINT_IN_SIDE", "NRSC_SIM_SIZE")
+CAMERA_FLAGS = ("NRSC_PATROL_ENABLED",)
+
+
+def child_environment(extra: dict[str, str]) -> dict[str, str]:
+    """The environment for a child process of ours: this one's, plus ``extra``
+    settings (the child reads them through load_config like any other)."""
+    return {**os.environ, **extra}
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     overrides = dict(overrides or {})
     env = os.environ
@@ -133,6 +153,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
     }
+    for name in CAMERA_NUMERIC:
+        if env.get(name):
+            cfg[name] = float(env[name])
+    for name in CAMERA_TEXT:
+        if env.get(name):
+            cfg[name] = env[name]
+    for name in CAMERA_FLAGS:
+        if name in env:
+            cfg[name] = env[name] not in ("0", "false", "no", "")
     cfg.update(overrides)
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})

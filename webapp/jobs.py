@@ -11,6 +11,7 @@ from typing import Callable
 from flask import Flask
 
 from webapp.alerts import mqtt, review
+from webapp.cameras import jobs as cameras_jobs
 from webapp.notify import audit_watch, outbox
 from webapp.orders import deadlines
 from webapp.platform.tasks import TaskRunner, get_runner
@@ -33,6 +34,8 @@ def register_jobs(runner: TaskRunner) -> None:
         runner.register(name, function)
         if every:
             runner.schedule(name, every)
+    # The cameras area: patrol tick, clips, checkpoint passages, evidence retention.
+    cameras_jobs.register_jobs(runner)
 
 
 def start_services(app: Flask) -> None:

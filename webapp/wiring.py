@@ -11,6 +11,7 @@ from webapp.alerts import views as alerts_views
 from webapp.api import base as api_base
 from webapp.api.schema import BoundedIntConverter
 from webapp.auth import views as auth_views
+from webapp.cameras import views as cameras_views
 from webapp.gis import layers as gis_layers
 from webapp.notify import views as notify_views
 from webapp.orders import api as orders_api
@@ -41,4 +42,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(orders_api.bp, url_prefix="/api/v1")
     unit_views.register(app)
     printing_views.register(app)
+    cameras_views.register(app)
     jobs.register_jobs(get_runner(app))

@@ -147,6 +147,22 @@ def store_image(data: bytes | CheckedImage, filename: str | None = None, kind: s
     return row
 
 
+def store_file(data: bytes, content_type: str, kind: str, filename: str | None = None, *,
+               uploaded_by: User | None = None, width: int | None = None, height: int | None = None,
+               **fks: int | None) -> EvidenceFile:
+    """Store an already-validated file (a video clip) like :func:`store_image`:
+    content-addressed, on disk and fsynced before the row can be committed."""
+    sha = hashlib.sha256(data).hexdigest()
+    final = files_root() / relative_path(sha)
+    if not final.exists():
+        write_durably(final, data)
+    row = EvidenceFile(sha256=sha, path=relative_path(sha), content_type=content_type, size=len(data),
+                       width=width, height=height, original_name=_safe_name(filename), kind=kind,
+                       uploaded_by_id=uploaded_by.id if uploaded_by else None, **fks)
+    db.session.add(row)
+    return row
+
+
 def _safe_name(filename: str | None) -> str | None:
     if not filename:
         return None

@@ -318,6 +318,9 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
     log.debug("intake %s/%s → alert %s occurrence %s", source, report.source_event_id, alert.id, occurrence.id)
     if not created:
         db.session.refresh(alert)
+    elif alert.camera_id is not None and not manual:
+        from webapp.cameras.clips import queue_clip_for_alert
+        queue_clip_for_alert(alert)  # pushed alerts from our own cameras get a clip too
     return alert, created
 
 

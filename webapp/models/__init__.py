@@ -8,6 +8,16 @@ from webapp.models.alerts import (  # noqa: F401
     EvidenceFile,
     OutboxMessage,
 )
+from webapp.models.camera_ops import (  # noqa: F401
+    HEALTH_EVENT_KINDS,
+    CameraClipNote,
+    CameraHealthEvent,
+    CameraRuntime,
+    CheckpointPassage,
+    PatrolFrame,
+    PatrolTour,
+    PatrolVisit,
+)
 from webapp.models.cameras import (  # noqa: F401
     CAMERA_KINDS,
     CAMERA_STATUSES,

@@ -26,7 +26,7 @@ from webapp.models._common import UTCDateTime, utcnow
 from webapp.platform.secrets import EncryptedText
 
 CAMERA_KINDS = ("tower", "checkpoint")
-CAMERA_STATUSES = ("unknown", "online", "offline", "stuck")
+CAMERA_STATUSES = ("unknown", "online", "offline", "stuck", "frozen")
 
 
 class Camera(db.Model):
@@ -81,6 +81,8 @@ class Preset(db.Model):
     masks: Mapped[list[list[list[float]]]] = mapped_column(JSON, default=list)
     aim_lat: Mapped[float | None] = mapped_column(Float)
     aim_lon: Mapped[float | None] = mapped_column(Float)
+    # SHA-256 of the reference image (an EvidenceFile) captured in the preset editor.
+    reference_sha256: Mapped[str | None] = mapped_column(String(64))
 
     camera: Mapped[Camera] = relationship(back_populates="presets")
 

@@ -35,6 +35,7 @@ NAV = [
     ("orders.office", _l("Work orders"), {"duty_officer", "duty_lead", "office_staff", "leader_viewer"}),
     ("admin.units", _l("Units"), {"office_staff", "duty_lead", "leader_viewer"}),
     ("admin.users", _l("Users"), {"office_staff", "duty_lead", "leader_viewer"}),
+    ("cameras.index", _l("Camera monitoring"), {"duty_officer", "duty_lead", "office_staff", "leader_viewer"}),
     ("admin.cameras", _l("Cameras"), {"office_staff", "duty_lead", "leader_viewer", "duty_officer"}),
     ("admin.parcels", _l("Parcels"), {"office_staff", "duty_lead", "leader_viewer", "duty_officer"}),
     ("notify.channels", _l("Notification channels"), {"office_staff", "duty_lead", "leader_viewer"}),

@@ -68,6 +68,20 @@ ACTION_LABELS: dict[str, Any] = {
     "channel_toggled": _l("Notification channel switched on or off"),
     "channel_test": _l("Test message queued"),
     "model_toggled": _l("Detector model switched on or off"),
+    # cameras (webapp/cameras)
+    "camera_offline": _l("Camera offline"),
+    "camera_stuck": _l("Camera PTZ stuck"),
+    "camera_frozen": _l("Camera picture frozen"),
+    "camera_recovered": _l("Camera recovered"),
+    "camera_control_taken": _l("Camera control taken"),
+    "camera_takeover": _l("Camera control taken over"),
+    "camera_control_released": _l("Camera control released"),
+    "camera_ptz": _l("Camera moved by hand"),
+    "camera_clip_recorded": _l("Video clip recorded"),
+    "preset_saved": _l("Preset saved"),
+    "preset_reference": _l("Preset reference image captured"),
+    "preset_masks": _l("Preset masks changed"),
+    "evidence_retention": _l("Expired evidence deleted"),
 }
 # Older spellings (benchmarks, early data) read the same.
 ACTION_LABELS.update({

@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Callable
 
+from webapp.config import child_environment
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -35,7 +37,7 @@ def _listening(host: str, port: int) -> bool:
 
 def run_all(host: str, port: int, *, graceful_s: float,
             on_ready: Callable[[str], None] | None = None,
-            echo: Callable[[str], None] = print) -> int:
+            echo: Callable[[str], None] = print, settings: dict[str, str] | None = None) -> int:
     """Start ``nrsc worker`` and ``nrsc web`` and supervise them; return the exit status."""
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -46,6 +48,8 @@ def run_all(host: str, port: int, *, graceful_s: float,
         # A session of their own: Ctrl-C reaches only this parent, which then
         # stops both children in order instead of racing them.
         spawn = dict(start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        if settings:  # extra NRSC_* settings for both children, on top of this process's environment
+            spawn["env"] = child_environment(settings)
         children["worker"] = subprocess.Popen([*command, "worker"], **spawn)
         children["web"] = subprocess.Popen([*command, "web", "--host", host, "--port", str(port)], **spawn)
         ready = False
