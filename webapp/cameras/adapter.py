@@ -29,8 +29,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from webapp.cameras._geo import ptz
 from webapp.cameras.credentials import Credentials, credentials_for, redact
+from webapp.geometry import ptz
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 5.0

@@ -97,7 +97,7 @@ def district_shape() -> Any:
 def viewshed_points(camera: Any, dem: Any, range_m: float, target_height_m: float,
                     az_step: float = AZ_STEP_DEG, step_m: float = STEP_M) -> tuple[np.ndarray, np.ndarray]:
     """(lat, lon) arrays of the samples this camera sees."""
-    from webapp.cameras._geo import ptz
+    from webapp.geometry import ptz
     from webapp.geometry.projection import CURVED, elevation_angle
     ground = camera.ground_elevation_m or float(np.nan_to_num(dem.sample(camera.lat, camera.lon), nan=0.0))
     lens = ground + (camera.mount_height_m or 0.0)

@@ -24,10 +24,10 @@ from PIL import Image
 from sqlalchemy import select
 
 from webapp.alerts import evidence
-from webapp.cameras._geo import ptz
 from webapp.cameras.adapter import CameraError
 from webapp.cameras.capture import LINKS, Frame
 from webapp.extensions import db
+from webapp.geometry import ptz
 from webapp.models import Alert, Camera, CheckpointPassage
 
 PASSAGE_JOB = "checkpoint_poll"
