@@ -32,7 +32,7 @@ def main() -> None:
     try:
         from webapp.demo.data import demo_cameras
     except ImportError:
-        from webapp.demo import demo_cameras
+        from webapp.demo.data import demo_cameras
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--cameras", type=int, default=6)

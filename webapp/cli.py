@@ -264,7 +264,7 @@ def simulator_command(cameras: int, base_port: int, user: str | None, password: 
     """Run the geo-referenced ONVIF camera simulator (docs/simulator.md)."""
     from simulator.cli import run as run_simulator
     from webapp.config import load_config
-    from webapp.demo import ONVIF_PASSWORD, ONVIF_USER
+    from webapp.demo.data import ONVIF_PASSWORD, ONVIF_USER
     try:
         run_simulator(cameras, base_port, user or ONVIF_USER, password or ONVIF_PASSWORD, seed, size, scenario,
                       load_config()["NRSC_DEM_PATH"], echo=click.echo)

@@ -92,6 +92,15 @@ CAMERA_TEXT = ("NRSC_CHECKPOINT_IN_SIDE", "NRSC_SIM_SIZE")
 CAMERA_FLAGS = ("NRSC_PATROL_ENABLED",)
 
 
+def saved_proxy_environment(names: tuple[str, ...]) -> dict[str, str]:
+    """The proxy variables a library is about to delete (onvif-zeep does), to put back."""
+    return {k: os.environ[k] for k in names if k in os.environ}
+
+
+def restore_environment(saved: dict[str, str]) -> None:
+    os.environ.update(saved)
+
+
 def child_environment(extra: dict[str, str]) -> dict[str, str]:
     """The environment for a child process of ours: this one's, plus ``extra``
     settings (the child reads them through load_config like any other)."""

@@ -30,9 +30,9 @@ def test_live_view_and_preset_editor(page, fakecams, make_camera, make_user):
 
     page.goto(f"{page.base_url}/cameras/{cam.code}")
     # The <img> is fed by the app's MJPEG proxy: it has decoded a real frame.
-    page.wait_for_function("document.getElementById('live-img').naturalWidth === 160", timeout=10_000)
+    page.wait_for_function("() => document.getElementById('live-img').naturalWidth === 160", timeout=10_000)
     page.click("button[data-ptz=right]")
-    page.wait_for_function("document.querySelector('.controller').textContent.includes(%s)"
+    page.wait_for_function("() => document.querySelector('.controller').textContent.includes(%s)"
                            % json.dumps(officer.display_name), timeout=5000)
     assert "RelativeMove" in fake.calls
     page.select_option("select[name=preset]", "2")
@@ -47,7 +47,7 @@ def test_live_view_and_preset_editor(page, fakecams, make_camera, make_user):
     page.wait_for_selector("#preset-12")
     page.click("#preset-12 form[action$='/reference'] button")
     canvas = page.wait_for_selector("#preset-12 .mask-editor canvas")
-    page.wait_for_function("document.querySelector('#preset-12 .mask-editor img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#preset-12 .mask-editor img').naturalWidth > 0")
     box = canvas.bounding_box()
     for fx, fy in ((0.1, 0.1), (0.6, 0.1), (0.6, 0.5)):
         page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)

@@ -22,7 +22,7 @@ def _specs():
     try:
         from webapp.demo.data import demo_cameras
     except ImportError:  # the layout before the core's restructuring
-        from webapp.demo import demo_cameras
+        from webapp.demo.data import demo_cameras
     return demo_cameras()
 
 

@@ -110,5 +110,8 @@ def test_celery_backend_runs_jobs_on_a_worker_through_redis(app_config, clock):
     # Celery beat runs exactly the recurring jobs of the explicit registry.
     from webapp import jobs
     beat = celery.conf.beat_schedule
-    assert set(beat) == {f"nrsc.{name}" for name, _fn, every in jobs.JOBS if every}
+    from webapp.cameras import jobs as cameras_jobs
+    expected = {name for name, _fn, every in jobs.JOBS if every} | {
+        cameras_jobs.PATROL_JOB, "checkpoint_poll", "evidence_retention"}
+    assert set(beat) == {f"nrsc.{name}" for name in expected}
     assert "nrsc.write" not in beat

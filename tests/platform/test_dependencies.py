@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("webapp", "plugins")
+SOURCES = ("webapp", "plugins", "simulator")
 # Imported only by the plugin author's test kit, which runs under pytest.
 EXTRAS_FOR = {"webapp/testing.py": "test"}
 

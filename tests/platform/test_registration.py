@@ -62,10 +62,15 @@ def test_routes_and_jobs_registered_once_whatever_is_imported_first(tmp_path):
         assert proc.returncode == 0, f"{label}: {err[-2000:]}"
         results[label] = json.loads(out.strip().splitlines()[-1])
 
+    from webapp.cameras import clips, passages, retention
+    from webapp.cameras import jobs as cameras_jobs
     from webapp.jobs import JOBS
-    expected_jobs = sorted(name for name, _fn, _every in JOBS)
-    expected_recurring = {name: float(every) for name, _fn, every in JOBS if every}
-    assert len(set(expected_jobs)) == len(JOBS), "a job name is listed twice in webapp.jobs.JOBS"
+    # The core's jobs, and the cameras area's (registered by webapp.jobs too, their
+    # intervals from settings: these are the defaults).
+    camera_recurring = {cameras_jobs.PATROL_JOB: 1.0, passages.PASSAGE_JOB: 2.0, retention.RETENTION_JOB: 3600.0}
+    expected_jobs = sorted([name for name, _fn, _every in JOBS] + list(camera_recurring) + [clips.CLIP_JOB])
+    expected_recurring = {name: float(every) for name, _fn, every in JOBS if every} | camera_recurring
+    assert len({name for name, _fn, _every in JOBS}) == len(JOBS), "a job name is listed twice in webapp.jobs.JOBS"
     reference = results["sorted"]
     assert len(reference["rules"]) > 50
     for label, result in results.items():

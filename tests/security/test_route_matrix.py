@@ -97,6 +97,33 @@ RULES: dict[tuple[str, str], tuple[str, set[str]]] = {
     ("unit.my_orders", "GET"): ("/unit/", UNIT_PAGES),
     ("unit.order", "GET"): ("/unit/orders/{order}", {"geo", "dept_leader", "admin"}),
 }
+# Cameras (webapp/cameras/views.py): viewers and drivers; "T-00" exists nowhere, so an
+# allowed user meets a 404 after the role check and nothing is driven.
+CAMERA_VIEWERS = SEE_ALL
+CAMERA_DRIVERS = DUTY
+RULES.update({
+    ("cameras.static", "GET"): ("/cameras/static/cameras.css", PUBLIC),
+    ("cameras.index", "GET"): ("/cameras/", CAMERA_VIEWERS),
+    ("cameras.status_json", "GET"): ("/cameras/status.json", CAMERA_VIEWERS),
+    ("cameras.live", "GET"): ("/cameras/T-00", CAMERA_VIEWERS),
+    ("cameras.live_stream", "GET"): ("/cameras/T-00/live.mjpg", CAMERA_VIEWERS),
+    ("cameras.snapshot", "GET"): ("/cameras/T-00/snapshot.jpg", CAMERA_VIEWERS),
+    ("cameras.take", "POST"): ("/cameras/T-00/control", CAMERA_DRIVERS),
+    ("cameras.release", "POST"): ("/cameras/T-00/release", CAMERA_DRIVERS),
+    ("cameras.ptz_action", "POST"): ("/cameras/T-00/ptz", CAMERA_DRIVERS),
+    ("cameras.record", "POST"): ("/cameras/T-00/record", CAMERA_DRIVERS),
+    ("cameras.presets", "GET"): ("/cameras/T-00/presets", CAMERA_DRIVERS),
+    ("cameras.preset_save", "POST"): ("/cameras/T-00/presets/save", CAMERA_DRIVERS),
+    ("cameras.preset_goto", "POST"): ("/cameras/T-00/presets/1/goto", CAMERA_DRIVERS),
+    ("cameras.preset_reference", "POST"): ("/cameras/T-00/presets/1/reference", CAMERA_DRIVERS),
+    ("cameras.preset_masks", "POST"): ("/cameras/T-00/presets/1/masks", CAMERA_DRIVERS),
+    ("cameras.passages", "GET"): ("/cameras/passages", CAMERA_VIEWERS),
+    ("cameras.coverage", "GET"): ("/cameras/coverage", CAMERA_VIEWERS),
+    ("cameras.coverage_png", "GET"): ("/cameras/coverage.png", CAMERA_VIEWERS),
+    ("cameras.coverage_json", "GET"): ("/cameras/coverage.json", CAMERA_VIEWERS),
+    ("cameras_api.api_cameras", "GET"): (f"{A}/cameras", CAMERA_VIEWERS),
+    ("cameras_api.api_camera", "GET"): (f"{A}/cameras/T-00", CAMERA_VIEWERS),
+})
 for _action in ("accept", "arrive", "extension", "feedback", "forward", "return", "transfer-case"):
     endpoint = "unit.return_order" if _action == "return" else f"unit.{_action.replace('-', '_')}"
     RULES[(endpoint, "POST")] = (f"/unit/orders/{{order}}/{_action}", {"geo", "dept_leader", "admin"})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulator.server import load_scenario
-from webapp import demo
+from webapp.demo import data as demo
 from webapp.geometry import dem as dem_mod
 
 from .conftest import SIZE

@@ -24,11 +24,11 @@ conventions); the normalised ONVIF spaces stay inside this module.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from webapp import config
 from webapp.cameras.credentials import Credentials, credentials_for, redact
 from webapp.geometry import ptz
 
@@ -193,7 +193,7 @@ class OnvifAdapter:
             return self
         onvif = _onvif_module()
         with _env_lock:
-            saved = {k: os.environ[k] for k in PROXY_VARS if k in os.environ}
+            saved = config.saved_proxy_environment(PROXY_VARS)
             try:
                 self._cam = onvif.ONVIFCamera(
                     self.host, self.port, self._credentials.user, self._credentials.password,
@@ -201,7 +201,7 @@ class OnvifAdapter:
             except Exception as exc:  # noqa: BLE001 - every failure is classified
                 raise classify(exc, self._secrets()) from None
             finally:
-                os.environ.update(saved)
+                config.restore_environment(saved)
         return self
 
     def close(self) -> None:

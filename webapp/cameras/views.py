@@ -33,6 +33,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from webapp.alerts import evidence
@@ -528,10 +529,23 @@ def _api_list():
     return jsonify({"cameras": [camera_public(c) for c in cams]})
 
 
+class CameraOut(BaseModel):
+    """A camera as the API shows it: never its credentials."""
+    model_config = ConfigDict(extra="allow")
+    code: str
+    name: str
+    kind: str
+    status: str
+
+
+class CameraList(BaseModel):
+    cameras: list[CameraOut]
+
+
 @api_bp.route("/cameras")
 @api_auth(roles=frozenset(VIEW_ROLES))
 @operation("Cameras with live status (no credentials)", tags=("cameras",),
-           responses={200: "{cameras: [...]}, each camera's code, name, kind, position, status and controller"})
+           responses={200: ("each camera's code, name, kind, position, status and controller", CameraList)})
 def api_cameras():
     return _api_list()
 
@@ -539,7 +553,7 @@ def api_cameras():
 @api_bp.route("/cameras/<code>")
 @api_auth(roles=frozenset(VIEW_ROLES))
 @operation("One camera with status, controller and presets", tags=("cameras",),
-           responses={200: "the camera (no credentials)", 404: "no such camera"})
+           responses={200: ("the camera (no credentials)", CameraOut), 404: "no such camera"})
 def api_camera(code: str):
     cam = db.session.scalar(select(Camera).where(Camera.code == code))
     if cam is None:
