@@ -11,8 +11,7 @@ from typing import Callable
 from flask import Flask
 
 from webapp.alerts import mqtt, review
-from webapp.notify import outbox
-from webapp.notify import audit_watch
+from webapp.notify import audit_watch, outbox
 from webapp.orders import deadlines
 from webapp.platform.tasks import TaskRunner, get_runner
 

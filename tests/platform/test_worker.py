@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp import create_app
-from webapp import worker
+from webapp import create_app, worker
 from webapp.platform.tasks import get_runner
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,6 @@ from typing import Any, Callable
 from flask import Blueprint, g, jsonify, request, url_for
 
 from webapp.alerts import review
-from webapp.alerts.access import can_see_alert
 from webapp.alerts.intake import IntakeError, ingest
 from webapp.alerts.review import ReviewError
 from webapp.alerts.schemas import (
@@ -28,6 +27,7 @@ from webapp.models import Alert, User
 from webapp.orders import errors, planning
 from webapp.orders.api import order_json
 from webapp.orders.schemas import DispatchBody, DispatchPlanOut, OrderOut
+from webapp.org import visibility
 from webapp.platform.errors import api_error
 from webapp.platform.security import DUTY_ROLES
 
@@ -92,7 +92,7 @@ def alert_json_for(alert: Alert, source: str | None) -> dict[str, Any]:
         "occurrence_list": own, "evidence": [e for e in data["evidence"] if e["occurrence_id"] in own_ids],
         "text": None, "label": None, "score": first.get("score"), "boxes": first.get("boxes", []),
         "camera_code": None, "preset": first.get("preset"), "pan": None, "tilt": None, "zoom": None,
-        "reason": None, "verdict_reason": None, "note": None,
+        "verdict_reason": None, "reason": None, "note": None,
     })
     return data
 
@@ -151,7 +151,7 @@ def post_alert():
 
 def _visible_alert(alert_id: int) -> Alert | None:
     alert = db.session.get(Alert, alert_id)
-    if alert is None or not can_see_alert(alert, user=g.api_user, source=g.api_source):
+    if alert is None or not visibility.can_see_alert(g.api_user, alert, source=g.api_source):
         return None
     return alert
 

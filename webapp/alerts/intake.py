@@ -31,8 +31,8 @@ from webapp.models import (
     OPEN_ALERT_STATUSES,
     Alert,
     AlertOccurrence,
-    EvidenceFile,
     Camera,
+    EvidenceFile,
     Preset,
     User,
 )

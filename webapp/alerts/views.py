@@ -24,7 +24,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from webapp.alerts import evidence, intake, review
-from webapp.alerts.access import can_see_file
 from webapp.alerts.review import REASON_CODES, ReviewError
 from webapp.extensions import db, htmx
 from webapp.gis import layers
@@ -39,6 +38,7 @@ from webapp.models import (
     Township,
     WorkOrder,
 )
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.errors import api_error
 from webapp.platform.jinja import fmt_dt, render
@@ -459,7 +459,7 @@ def _ingest_manual(payload: dict[str, Any], images: list[tuple[str, bytes]]) -> 
 def evidence_file(file_id: int):
     row = db.session.get(EvidenceFile, file_id)
     # 404 either way, so ids of files one may not see are not confirmed.
-    if row is None or not can_see_file(row, current_user()):
+    if row is None or not visibility.can_see_file(current_user(), row):
         abort(404)
     path = evidence.absolute_path(row)
     if not path.is_file():

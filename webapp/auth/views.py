@@ -1,7 +1,15 @@
 """Login and logout."""
 from __future__ import annotations
 
-from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -11,7 +19,12 @@ from webapp.config import LANGUAGES
 from webapp.extensions import db
 from webapp.models import User
 from webapp.platform import audit, clock
-from webapp.platform.security import login_user, logout_user, verify_dummy, verify_password
+from webapp.platform.security import (
+    login_user,
+    logout_user,
+    verify_dummy,
+    verify_password,
+)
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 

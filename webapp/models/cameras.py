@@ -22,8 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.platform.secrets import EncryptedText
 from webapp.models._common import UTCDateTime, utcnow
+from webapp.platform.secrets import EncryptedText
 
 CAMERA_KINDS = ("tower", "checkpoint")
 CAMERA_STATUSES = ("unknown", "online", "offline", "stuck")

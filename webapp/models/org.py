@@ -8,8 +8,8 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.platform.secrets import EncryptedText
 from webapp.models._common import UTCDateTime, utcnow
+from webapp.platform.secrets import EncryptedText
 
 UNIT_KINDS = ("department", "office", "township", "duty", "operator")
 ROLES = (

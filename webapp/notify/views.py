@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.notify import egress
 from webapp.models import NotificationChannel, OutboxMessage, Unit
+from webapp.notify import egress
 from webapp.notify import outbox as notify
 from webapp.platform import audit
 from webapp.platform.jinja import render

@@ -5,6 +5,7 @@ as the pages (they all go through :mod:`webapp.orders.workflow`). Each order act
 is its own route and its own path in the OpenAPI document."""
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any, Callable
 
 from flask import Blueprint, g, jsonify
@@ -17,8 +18,8 @@ from webapp.extensions import csrf, db
 from webapp.models import EvidenceFile, OrderParticipant, WorkOrder
 from webapp.orders import deadlines, engine, errors, sla, workflow
 from webapp.orders import schemas as S
-from webapp.platform import clock
 from webapp.org import visibility
+from webapp.platform import clock
 from webapp.platform.errors import api_error
 
 bp = Blueprint("orders_api", __name__)
@@ -269,7 +270,20 @@ def _make_view(action: str, model: type[BaseModel], handler: Callable) -> Callab
         files={"photos": _PHOTOS["photos"], "photo": "one photo (older clients)"} if photos else None,
         tags=TAGS, responses={200: ("the work order after the action", S.OrderOut), **_ACTION_ERRORS},
     )(view)
-    return api_auth()(view)
+    return api_auth()(_visible_order_first(view))
+
+
+def _visible_order_first(view: Callable) -> Callable:
+    """Answer 404/403 for an order the token may not see before the body is
+    read: a unit off the order learns nothing from validation messages."""
+    @wraps(view)
+    def wrapped(order_id: int, **kwargs):
+        try:
+            _order(order_id)
+        except _Refused as exc:
+            return api_error(exc.status, exc.code, exc.message)
+        return view(order_id=order_id, **kwargs)
+    return wrapped
 
 
 # Routes attached here, where the blueprint is defined: one per action.

@@ -18,7 +18,6 @@ from webapp.models import (
 )
 from webapp.orders.errors import WorkflowError, conflict, invalid
 from webapp.orders.messaging import notify_leaders
-from webapp.org import visibility
 from webapp.orders.states import (
     ACTOR_ROLES,
     DEFAULT_REOPEN_DAYS,
@@ -34,6 +33,7 @@ from webapp.orders.states import (
     Transition,
     active_participants,
 )
+from webapp.org import visibility
 from webapp.platform import audit, clock
 from webapp.platform.security import UNIT_ROLES
 

@@ -23,9 +23,9 @@ from webapp.models import FEEDBACK_RESULTS, Feedback, OrderParticipant, Unit, Wo
 from webapp.orders import errors, workflow
 from webapp.orders import queries as oh
 from webapp.orders.states import ACTIVE_PARTICIPANT_STATES
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.jinja import render
-from webapp.org import visibility
 from webapp.platform.security import current_user, roles_required
 
 bp = Blueprint("unit", __name__, template_folder="templates")

@@ -19,9 +19,9 @@ from webapp.orders import errors, planning, states, workflow
 from webapp.orders import queries as oh
 from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
+from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.jinja import render
-from webapp.org import visibility
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
     current_user,

@@ -26,7 +26,15 @@ from typing import Iterable
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Alert, EvidenceFile, Feedback, OrderParticipant, Unit, User, WorkOrder
+from webapp.models import (
+    Alert,
+    EvidenceFile,
+    Feedback,
+    OrderParticipant,
+    Unit,
+    User,
+    WorkOrder,
+)
 
 DUTY_ROLES = frozenset({"duty_officer", "duty_lead"})
 OFFICE_ROLES = frozenset({"office_staff", "admin"})

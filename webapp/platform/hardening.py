@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
-
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
-from webapp.platform import sessions
 from webapp.models import ApiToken, Unit, User
+from webapp.platform import sessions
 
 DUTY_ROLES = frozenset({"duty_officer", "duty_lead"})
 OFFICE_ROLES = frozenset({"office_staff", "admin"})

@@ -24,9 +24,8 @@ def attach(main: click.Group, user_group: click.Group) -> None:
     @with_appcontext
     def user_passwd(login: str, password: str) -> None:
         """Set a user's password; every session of the user ends."""
-        from webapp.platform import sessions
         from webapp.extensions import db
-        from webapp.platform import audit
+        from webapp.platform import audit, sessions
         from webapp.platform.security import hash_password
         user = _user(login)
         try:
@@ -43,9 +42,8 @@ def attach(main: click.Group, user_group: click.Group) -> None:
     @with_appcontext
     def user_disable(login: str) -> None:
         """Disable a user; every session of the user ends."""
-        from webapp.platform import sessions
         from webapp.extensions import db
-        from webapp.platform import audit
+        from webapp.platform import audit, sessions
         user = _user(login)
         user.active = False
         ended = sessions.revoke_all(user)
