@@ -239,13 +239,10 @@ def get(client, url: str, status: int = 200) -> Callable[[], None]:
 
 def unit_list_statement(user: User):
     """The select of webapp/views/unit.py my_orders (open tab), rebuilt here."""
-    from webapp.platform.security import visible_unit_ids
-    ids = visible_unit_ids(user)
+    from webapp.org import visibility
     P = OrderParticipant
-    mine = select(P.order_id)
-    if ids is not None:
-        mine = mine.where(P.unit_id.in_(ids or {-1}))
-    return (select(WorkOrder).where(WorkOrder.id.in_(mine))
+    clause = visibility.orders_clause(user)
+    return (select(WorkOrder).where(clause if clause is not None else True)
             .options(selectinload(WorkOrder.participants).selectinload(P.unit),
                      selectinload(WorkOrder.township))
             .where(WorkOrder.state != "closed"))

@@ -153,7 +153,6 @@ def main() -> int:
     clock.set_clock(lambda: NOW)
     data_dir = Path(tempfile.mkdtemp(prefix="nrsc-bench-"))
     app = create_app(bench_config(str(data_dir)))
-    from webapp.alerts.views import queue_statement, read_filters
     from webapp.demo.data import load_organisation
 
     with app.app_context():

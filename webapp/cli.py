@@ -208,8 +208,7 @@ def web(host: str, port: int) -> None:
     """Serve HTTP with gunicorn (NRSC_WEB_WORKERS processes x NRSC_WEB_THREADS
     threads); no background work runs here."""
     _require_schema()
-    from webapp.extensions import db as sa
-    from webapp.platform import web as web_server
+    from webapp.platform import web as web_server  # imports gunicorn: only for this command
     config = dict(current_app.config)
     sa.engine.dispose()  # the workers fork from this process; no connection may cross
     web_server.serve(config, host, port)

@@ -99,8 +99,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_DEDUPE_WINDOW_MIN": _number(env, "NRSC_DEDUPE_WINDOW_MIN"),
         "NRSC_MAX_IMAGES": _number(env, "NRSC_MAX_IMAGES", int),
         "NRSC_NOTIFY_MAX_ATTEMPTS": _number(env, "NRSC_NOTIFY_MAX_ATTEMPTS", int),
-        # Webhook hosts/networks notifications may reach (comma-separated); None: WeCom and DingTalk.
-        "NRSC_WEBHOOK_ALLOW": env.get("NRSC_WEBHOOK_ALLOW") or None,
         # The web server (gunicorn, gthread workers; see docs/operations.md).
         "NRSC_WEB_WORKERS": _number(env, "NRSC_WEB_WORKERS", int) or default_web_workers(),
         "NRSC_WEB_THREADS": _number(env, "NRSC_WEB_THREADS", int) or 32,

@@ -16,7 +16,7 @@ from webapp.notify import views as notify_views
 from webapp.orders import api as orders_api
 from webapp.orders import unit_views
 from webapp.orders import views as orders_views
-from webapp.platform import errors, jinja
+from webapp.platform import errors, formats, htmx, jinja
 from webapp.platform import views as platform_views
 from webapp.platform.tasks import get_runner
 from webapp.printing import views as printing_views
@@ -27,6 +27,8 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
     jinja.init_app(app)
     gis_layers.init_app(app)
+    htmx.init_app(app)
+    formats.init_app(app)
     errors.register(app)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(platform_views.bp)

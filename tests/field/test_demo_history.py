@@ -98,8 +98,23 @@ def test_history_covers_every_case_loads_once_and_fills_the_pages(org, clock, lo
     page = office.get(f"/orders/{order.id}").get_data(as_text=True)
     assert order.number in page and 'data-action="close"' in page
     assert office.get(f"/orders/{order.id}/review").status_code == 200
-    handler, _ = login_as("unit_handler", order.lead.unit.code)
-    assert order.number in handler.get("/unit/?tab=done").get_data(as_text=True)
+    # The phone's done tab lists the unit's latest closed orders, newest first,
+    # a page at a time: expect exactly its first page, whatever the history's
+    # size (the oldest closed order is usually on a later page or past the limit).
+    from webapp.orders import unit_views
+    from webapp.org import visibility
+    handler, handler_user = login_as("unit_handler", order.lead.unit.code)
+    closed = sorted((o for o in orders if o.state == "closed" and visibility.participants_of(o, handler_user)),
+                    key=lambda o: o.closed_at, reverse=True)
+    size = min(unit_views.LIST_PAGE_SIZE, unit_views.DONE_LIMIT)
+    first = closed[:size]
+    if len(closed) > size:  # orders closed in the same minute as the last shown may go either way
+        first = [o for o in first if o.closed_at > closed[size].closed_at]
+    assert first
+    done_page = handler.get("/unit/?tab=done").get_data(as_text=True)
+    assert all(o.number in done_page for o in first)
+    by_position = sorted(first, key=lambda o: done_page.index(o.number))
+    assert [o.closed_at for o in by_position] == sorted((o.closed_at for o in first), reverse=True)
     # The duty console opens on the waiting alerts.
     console, _ = login_as("duty_officer", "duty")
     html = console.get("/alerts/").get_data(as_text=True)

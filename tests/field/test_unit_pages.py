@@ -104,7 +104,9 @@ def test_accept_checkin_feedback_review_close(make_order, login_as, clock):
     assert img.status_code == 200 and img.mimetype == "image/jpeg" and img.data[:2] == b"\xff\xd8"
 
     resp = duty_b.post(f"/orders/{order.id}/act/close",
-                       data={"version": order.version, "note": "处置到位", "back": "review"})
+                       data={"version": order.version, "note": "处置到位", "back": "review",
+                             # the cooperating township never accepted (tests/field/test_closing.py)
+                             "confirm_unfinished": "1"})
     assert resp.status_code == 302
     order = _refresh(order)
     assert order.state == "closed" and order.feedbacks[0].review_result == "closed"

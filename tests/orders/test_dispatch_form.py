@@ -42,7 +42,7 @@ def test_form_shows_errors_and_keeps_input(make_alert, login_as):
                         headers={"HX-Request": "true"})
     assert resp.status_code == 400
     html = resp.get_data(as_text=True)
-    assert "accept clock" in html and "<html" not in html and 'id="dispatch-form"' in html
+    assert "请输入大于零的时长" in html and 'value="soon"' in html and "<html" not in html and 'id="dispatch-form"' in html
     assert db.session.scalar(select(WorkOrder)) is None
 
 

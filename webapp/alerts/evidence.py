@@ -24,6 +24,8 @@ from PIL import Image, UnidentifiedImageError
 
 from webapp.extensions import db
 from webapp.models import EvidenceFile, User
+from webapp.platform import formats
+from webapp.platform.formats import translate as _t
 
 log = logging.getLogger(__name__)
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -59,16 +61,23 @@ def absolute_path(row: EvidenceFile) -> Path:
     return files_root() / row.path
 
 
+def _megapixels(n: int) -> str:
+    return f"{n / 1e6:.1f}".removesuffix(".0")
+
+
 def check_image(data: bytes, filename: str | None = None) -> CheckedImage:
     """Refuse empty, oversized, non-image and decompression-bomb uploads."""
-    label = filename or "file"
+    # Messages for people (Chinese by default, no Python internals); the
+    # codes stay the machine-readable part of an API error.
+    label = filename or _t("The file")
     max_bytes = int(current_app.config["NRSC_MAX_IMAGE_BYTES"])
     max_pixels = int(current_app.config["NRSC_MAX_IMAGE_PIXELS"])
     if not data:
-        raise EvidenceError(400, "empty_file", f"{label} is empty")
+        raise EvidenceError(400, "empty_file", _t("%(name)s is empty.", name=label))
     if len(data) > max_bytes:
-        raise EvidenceError(413, "image_too_large",
-                            f"{label} has {len(data)} bytes; the limit is {max_bytes}")
+        raise EvidenceError(413, "image_too_large", _t(
+            "Photo %(name)s is %(size)s, over the %(limit)s limit.", name=label,
+            size=formats.filesize(len(data)), limit=formats.filesize(max_bytes)))
     try:
         with warnings.catch_warnings():
             # Pillow warns (not raises) between its limit and twice it: treat as a bomb.
@@ -76,8 +85,9 @@ def check_image(data: bytes, filename: str | None = None) -> CheckedImage:
             with Image.open(io.BytesIO(data)) as img:
                 fmt, (width, height) = img.format, img.size
                 if width * height > max_pixels:
-                    raise EvidenceError(413, "image_too_many_pixels",
-                                        f"{label} is {width}×{height} pixels; the limit is {max_pixels} pixels")
+                    raise EvidenceError(413, "image_too_many_pixels", _t(
+                        "Photo %(name)s has %(pixels)s megapixels, over the %(limit)s megapixel limit.",
+                        name=label, pixels=_megapixels(width * height), limit=_megapixels(max_pixels)))
                 img.verify()
             # verify() checks structure only: a truncated JPEG passes it. Decode
             # the whole stream (JPEG at 1/8 scale: every byte is still read).
@@ -88,14 +98,17 @@ def check_image(data: bytes, filename: str | None = None) -> CheckedImage:
     except EvidenceError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise EvidenceError(413, "image_too_many_pixels", f"{label} is a decompression bomb") from None
+        raise EvidenceError(413, "image_too_many_pixels", _t(
+            "Photo %(name)s has too many pixels to open safely.", name=label)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise EvidenceError(400, "not_an_image", f"{label} is not a readable image ({exc})") from None
+        log.info("unreadable upload %r: %s", label, exc)
+        raise EvidenceError(400, "not_an_image", _t(
+            "%(name)s is not a photo that can be opened (JPEG, PNG or WebP).", name=label)) from None
     if fmt not in ALLOWED_FORMATS:
-        raise EvidenceError(400, "unsupported_image",
-                            f"{label} is {fmt}; send JPEG, PNG or WebP")
+        raise EvidenceError(400, "unsupported_image", _t(
+            "%(name)s is a %(format)s file; send a JPEG, PNG or WebP photo.", name=label, format=fmt))
     if not _complete(fmt, data):
-        raise EvidenceError(400, "not_an_image", f"{label} is truncated")
+        raise EvidenceError(400, "not_an_image", _t("%(name)s is truncated or damaged; send the whole photo again.", name=label))
     return CheckedImage(data, filename, ALLOWED_FORMATS[fmt], width, height,
                         hashlib.sha256(data).hexdigest())
 

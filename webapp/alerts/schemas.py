@@ -12,7 +12,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
@@ -20,7 +19,6 @@ from pydantic import (
 from webapp.alerts.review import REASON_CODES, VERDICTS
 from webapp.api.schema import (
     MAX_JSON_DEPTH,
-    NON_BLANK,
     Body,
     Int,
     Number,
@@ -32,6 +30,7 @@ from webapp.api.schema import (
     json_depth_ok,
     number,
 )
+from webapp.api.schema import text as _str
 
 
 def _string_only(value: Any) -> Any:
@@ -52,10 +51,6 @@ def _json_text(value: Any) -> Any:
             raise ValueError("nests too deep")
     return value
 
-
-def _str(max_length: int, *, required: bool = False) -> Any:
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1 if required else None,
-                                            max_length=max_length, pattern=NON_BLANK if required else None)]
 
 
 Unit01 = number(0, 1)

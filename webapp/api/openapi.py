@@ -8,6 +8,7 @@ it. Path parameters come from the rule (an ``<int:…>`` is an integer up to
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any
 
@@ -61,9 +62,8 @@ class _Schemas:
         return {"$ref": ("model", model, mode)}  # resolved in render()
 
     def render(self) -> tuple[dict[tuple[type[BaseModel], str], str], dict[str, Any]]:
-        keys, doc = models_json_schema(list(self.models), ref_template=_REF)
-        names = {key: ref["$ref"].rsplit("/", 1)[1] for key, ref in keys.items()}
-        defs = doc.get("$defs", {})
+        names, defs = _models_json_schema(tuple(self.models))
+        names, defs = dict(names), copy.deepcopy(defs)
         # A model whose config sets a title is published under it (AlertOut
         # as Alert), so the component names clients know stay the same.
         renames = {}
@@ -84,6 +84,14 @@ class _Schemas:
             defs = {renames.get(k, k): fix(v) for k, v in defs.items()}
             names = {key: renames.get(name, name) for key, name in names.items()}
         return names, defs
+
+
+@functools.lru_cache(maxsize=8)
+def _models_json_schema(models: tuple[tuple[type[BaseModel], str], ...]) -> tuple[dict, dict[str, Any]]:
+    """JSON Schema of a set of models (pure in its arguments, so kept: the
+    URL map is still read on every request, pydantic's rendering is not redone)."""
+    keys, doc = models_json_schema(list(models), ref_template=_REF)
+    return {key: ref["$ref"].rsplit("/", 1)[1] for key, ref in keys.items()}, doc.get("$defs", {})
 
 
 def _multipart(schema: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:

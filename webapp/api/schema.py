@@ -92,9 +92,17 @@ Number = number()
 # Required strings must hold more than blanks; the pattern says so in the
 # document (the server strips, then checks).
 NON_BLANK = r"\S"
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT,
-                                                pattern=NON_BLANK)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]
+
+
+def text(max_length: int = MAX_TEXT, *, required: bool = False) -> Any:
+    """A stripped string of at most ``max_length`` characters; ``required``:
+    with more than blanks."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1 if required else None,
+                                            max_length=max_length, pattern=NON_BLANK if required else None)]
+
+
+RequiredText = text(required=True)
+Text = text()
 OptionalId = Annotated[Id | None, BeforeValidator(blank_is_none)]
 Version = Annotated[Annotated[integer(0, MAX_ID) | None, BeforeValidator(blank_is_none)], Field(description="the version the client saw; a mismatch is 409 "
                                                   "with what changed")]

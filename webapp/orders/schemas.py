@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from webapp.api.schema import (
-    NON_BLANK,
     Body,
     OptionalId,
     Reply,
@@ -21,6 +20,7 @@ from webapp.api.schema import (
     integer,
     number,
 )
+from webapp.api.schema import text as api_text
 from webapp.models import FEEDBACK_RESULTS
 from webapp.orders import sla
 from webapp.orders.states import (
@@ -41,8 +41,7 @@ MAX_CLOCK_WORKING_DAYS = 260
 
 
 def _text(max_length: int = ORDER_TEXT, *, required: bool = False) -> Any:
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1 if required else None,
-                                            max_length=max_length, pattern=NON_BLANK if required else None)]
+    return api_text(max_length, required=required)
 
 
 def _codes(value: Any) -> Any:
@@ -369,5 +368,6 @@ class OrderList(Reply):
 
 
 class OrderListQuery(Body):
-    state: Literal[tuple(sorted(ALL_STATES))] | None = None  # type: ignore[valid-type]
+    state: Annotated[Literal[tuple(sorted(ALL_STATES))] | None,  # type: ignore[valid-type]
+                     BeforeValidator(blank_is_none)] = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50

@@ -20,7 +20,7 @@ from webapp.orders import queries as oh
 from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
 from webapp.org import visibility
-from webapp.platform import clock
+from webapp.platform import clock, labels
 from webapp.platform.jinja import render
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
@@ -28,6 +28,7 @@ from webapp.platform.security import (
     login_required,
     roles_required,
 )
+from webapp.plugin_api import Clock
 
 OFFICE_LIST_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
 # Page action -> workflow action; who sees each form comes from the workflow's
@@ -149,6 +150,9 @@ def _detail_context(order: WorkOrder, user, **extra: Any) -> dict[str, Any]:
         "has_deliveries": _template_exists("orders/_deliveries.html"),
         "has_dispatch": "orders.dispatch" in current_app.view_functions,
         "form": {}, "error": None, "error_action": None, "conflict": None,
+        "unfinished": unfinished_participants(order) if order.state == states.TO_REVIEW else [],
+        # Admin may do anything; naming it here would only confuse.
+        "deciders": [r for r in labels.USER_ROLE_LABELS if r in ACTION_ROLES["close"] and r != "admin"],
     }
     ctx.update(extra)
     return ctx
@@ -209,8 +213,21 @@ def _version() -> int | None:
         return None
 
 
+def unfinished_participants(order: WorkOrder) -> list:
+    """Units that still owe a step (never accepted, or no feedback): closing
+    leaves them so, and the officer must say that is intended."""
+    return [p for p in states.active_participants(order) if p.state in states.ACTIVE_PARTICIPANT_STATES]
+
+
 def _run_close(order, user):
-    workflow.close(order, actor=user, note=_text("note") or None, version=_version())
+    unfinished = unfinished_participants(order)
+    data = None
+    if unfinished:
+        if request.form.get("confirm_unfinished") != "1":
+            raise FormProblem(_("Some units never accepted or fed back: tick the box to close the order without them."))
+        data = {"closed_unfinished": [{"unit": p.unit.code, "role": p.role, "state": p.state} for p in unfinished],
+                "unfinished_confirmed": True}
+    workflow.close(order, actor=user, note=_text("note") or None, version=_version(), data=data)
     return _("Order closed.")
 
 
@@ -313,6 +330,9 @@ def act(order_id: int, action: str):
     except errors.WorkflowError as exc:
         return _refused(order_id, action, back, exc.status, exc.message, exc.changes)
     flash(message, "success")
+    if back == "review" and order.state != states.TO_REVIEW:
+        # Decided: the review page would only say there is nothing to review.
+        back = "detail"
     return redirect(url_for(f"orders.{back}", order_id=order_id))
 
 
@@ -342,6 +362,39 @@ def _dispatch_choices() -> dict:
     }
 
 
+CLOCK_FIELDS = ("clock_accept", "clock_arrive", "clock_feedback")
+
+
+def dispatch_field_errors(data: dict) -> dict[str, str]:
+    """Field name -> message for the inputs the form sent wrong; checked here
+    so each message can sit next to its field (the workflow's own checks
+    still run on dispatch)."""
+    found: dict[str, str] = {}
+    if "title" in data and not str(data.get("title") or "").strip():
+        found["title"] = _("Enter a title.")
+    for name in CLOCK_FIELDS:
+        if name not in data:
+            continue
+        try:
+            Clock.parse(str(data.get(name) or ""))
+        except ValueError:
+            found[name] = _("Enter a time longer than zero, e.g. 10m, 4h or 3wd.")
+    return found
+
+
+DISPATCH_ERRORS = {
+    "not_confirmed": lambda: _("Confirm the alert before dispatching it."),
+    "already_dispatched": lambda: _("This alert was already dispatched."),
+    "emergency_not_allowed": lambda: _("This domain does not allow an emergency response."),
+    "forbidden": lambda: _("Your role may not dispatch work orders."),
+}
+
+
+def dispatch_error_text(exc: errors.WorkflowError) -> str:
+    known = DISPATCH_ERRORS.get(exc.code)
+    return known() if known else _("The dispatch was refused: %(reason)s", reason=exc.message)
+
+
 def _form_data() -> dict:
     data = request.form.to_dict()
     data["lead_offices"] = request.form.getlist("lead_offices")
@@ -366,25 +419,25 @@ def dispatch_form(alert_id: int):
     error = None
     if request.method == "POST":
         data = _form_data()
+        field_errors = dispatch_field_errors(data)
         try:
+            if field_errors:
+                raise errors.invalid("; ".join(field_errors))
             order = planning.dispatch(alert, actor=current_user(), data=data)
         except errors.WorkflowError as exc:
             db.session.rollback()
-            error = exc.message
             try:
-                plan = planning.plan_from_input(plan, data)
+                plan = planning.plan_from_input(plan, {k: v for k, v in data.items() if k not in field_errors})
             except errors.WorkflowError:
                 pass
+            # What the officer typed goes back into the fields, wrong values included.
             response = render("orders/dispatch.html", "orders/_dispatch_form.html", alert=alert, plan=plan,
-                              error=error, **_dispatch_choices())
+                              error=None if field_errors else dispatch_error_text(exc),
+                              field_errors=field_errors, typed=data, **_dispatch_choices())
             response.status_code = exc.status
             return response
         flash(_("Work order %(number)s dispatched.", number=order.number), "success")
-        target = url_for("orders.detail", order_id=order.id)
-        if request.headers.get("HX-Request") == "true":
-            response = redirect(target)
-            response.headers["HX-Redirect"] = target
-            return response
-        return redirect(target)
+        # An htmx request gets 204 + HX-Redirect from webapp.platform.htmx.
+        return redirect(url_for("orders.detail", order_id=order.id))
     return render("orders/dispatch.html", "orders/_dispatch_form.html", alert=alert, plan=plan, error=error,
                   **_dispatch_choices())

@@ -313,15 +313,17 @@ def _latest_lead_feedback(order: WorkOrder) -> Feedback | None:
     return items[-1] if items else None
 
 
-def close(order: WorkOrder, *, actor: User, note: str | None = None, version: int | None = None) -> WorkOrder:
-    """办结: the duty office accepts the feedback."""
+def close(order: WorkOrder, *, actor: User, note: str | None = None, version: int | None = None,
+          data: dict[str, Any] | None = None) -> WorkOrder:
+    """办结: the duty office accepts the feedback. ``data`` goes into the
+    audit event (the page records the confirmed unfinished units there)."""
     def body(_p: None) -> str | None:
         order.closed_at, order.closed_by_id = clock.now(), actor.id
         fb = _latest_lead_feedback(order)
         if fb is not None:
             fb.review_result, fb.review_note = "closed", clean_text(note) or None
         return clean_text(note) or None
-    return act(order, "close", actor, version=version, participant_id=None, body=body)
+    return act(order, "close", actor, version=version, participant_id=None, body=body, data=data)
 
 
 def rework(order: WorkOrder, *, actor: User, reason: str, version: int | None = None) -> WorkOrder:

@@ -42,7 +42,6 @@ NAV = [
 
 
 def init_app(app: Flask) -> None:
-
     htmx.init_app(app)
 
     app.jinja_env.filters["dt"] = fmt_dt

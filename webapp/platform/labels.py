@@ -25,7 +25,7 @@ ACTION_LABELS: dict[str, Any] = {
     "review_release": _l("Released to the queue"),
     "review_takeover": _l("Review taken over"),
     "review_overdue": _l("Review overdue"),
-    "alarm_acknowledged": _l("Alarm acknowledged"),
+    "alarm_acknowledged": _l("Alarm sound silenced"),
     "review_correct": _l("Domain or event type corrected"),
     "review_confirmed": _l("Confirmed"),
     "review_false_alarm": _l("Marked as false alarm"),
@@ -98,6 +98,53 @@ STATE_LABELS: dict[str, Any] = {
     "dead": _l("Given up"),
 }
 
+# A participant that still owed a step when the order was closed: 「待签收」 on
+# a closed order would read as if it were still waiting.
+CLOSED_PARTICIPANT_LABELS: dict[str, Any] = {
+    "to_accept": _l("Never accepted (order closed)"),
+    "in_progress": _l("No feedback (order closed)"),
+}
+
+USER_ROLE_LABELS: dict[str, Any] = {
+    "duty_officer": _l("Duty officer"),
+    "duty_lead": _l("Duty lead"),
+    "unit_handler": _l("Unit handler"),
+    "unit_leader": _l("Unit leader"),
+    "office_staff": _l("Office staff"),
+    "leader_viewer": _l("Leader (read only)"),
+    "admin": _l("Administrator"),
+}
+
+PRIORITY_LABELS: dict[str, Any] = {"normal": _l("Normal"), "high": _l("High"), "urgent": _l("Urgent")}
+
+# Who or what made an audit event when no user did (audit.record's actor_label).
+ACTOR_LABELS: dict[str, Any] = {"system": _l("System"), "cli": _l("Command line"), "manual": _l("Manual")}
+
+# Alert sources that are words, not the name of a box or a token.
+SOURCE_LABELS: dict[str, Any] = {"manual": _l("Manual")}
+
+# Audit notes that are codes (intake writes "manual" on a hand-raised alert).
+NOTE_LABELS: dict[str, Any] = {"manual": _l("Manual alert")}
+
+CHANNEL_LABELS: dict[str, Any] = {
+    "wecom": _l("WeCom group robot"),
+    "dingtalk": _l("DingTalk group robot"),
+    "internal": _l("In-app message"),
+    "email": _l("Email"),
+    "sms": _l("Text message"),
+    "webhook": _l("Generic webhook"),
+}
+
+# What detectors (camera boxes, Frigate, YOLO models) call the objects they see.
+DETECTOR_LABELS: dict[str, Any] = {
+    "person": _l("Person"), "car": _l("Car"), "truck": _l("Truck"), "bus": _l("Bus"),
+    "vehicle": _l("Vehicle"), "motorcycle": _l("Motorcycle"), "bicycle": _l("Bicycle"),
+    "excavator": _l("Excavator"), "bulldozer": _l("Bulldozer"), "dump_truck": _l("Dump truck"),
+    "smoke": _l("Smoke"), "fire": _l("Fire"), "flame": _l("Fire"), "landslide": _l("Landslide"),
+    "rockfall": _l("Rockfall"), "sheep": _l("Sheep"), "cow": _l("Cattle"), "cattle": _l("Cattle"),
+    "horse": _l("Horse"), "dog": _l("Dog"), "straw_burning": _l("Straw burning"),
+}
+
 STAGE_LABELS: dict[str, Any] = {
     "accept": _l("Accept"),
     "arrive": _l("Arrive on site"),
@@ -159,6 +206,55 @@ def state_label(code: str | None) -> str:
     return _lookup("state", STATE_LABELS, code)
 
 
+def participant_state_label(code: str | None, order_state: str | None = None) -> str:
+    """A participant's state in words; on a closed order, a step never taken says so."""
+    if order_state == "closed" and code in CLOSED_PARTICIPANT_LABELS:
+        return _lookup("closed_participant", CLOSED_PARTICIPANT_LABELS, code)
+    return state_label(code)
+
+
+def user_role_label(code: str | None) -> str:
+    """A user's role (duty_officer, office_staff, ...) in words."""
+    return _lookup("user_role", USER_ROLE_LABELS, code)
+
+
+def priority_label(code: str | None) -> str:
+    return _lookup("priority", PRIORITY_LABELS, code)
+
+
+def actor_text(label: str | None) -> str:
+    """An audit event's actor_label in words: 系统, 命令行, 接入源 <name>; logins unchanged."""
+    if label and label.startswith("source:"):
+        return _lookup("actor_source", {"source": _l("Source %(name)s")}, "source") % {"name": label[7:]}
+    return _lookup("actor", ACTOR_LABELS, label)
+
+
+def source_label(code: str | None) -> str:
+    return _lookup("source", SOURCE_LABELS, code)
+
+
+def note_text(note: str | None) -> str:
+    return _lookup("note", NOTE_LABELS, note)
+
+
+def channel_label(code: str | None) -> str:
+    return _lookup("channel", CHANNEL_LABELS, code)
+
+
+def detection_text(label: str | None, score: float | None = None, domain: str | None = None) -> str:
+    """A detector's label in words with its confidence: 滑坡（置信度 87%）."""
+    if not label:
+        return ""
+    words = _table("detector", DETECTOR_LABELS).get(label)
+    if words is None:
+        named = event_type_name(domain, label)
+        words = named if named != label else label
+    if score is None:
+        return str(words)
+    return _lookup("detector_score", {"s": _l("%(label)s (confidence %(percent)d%%)")}, "s") % {
+        "label": words, "percent": round(score * 100)}
+
+
 def stage_label(code: str | None) -> str:
     """An SLA stage (accept, arrive, feedback) in words."""
     return _lookup("stage", STAGE_LABELS, code)
@@ -177,7 +273,8 @@ def event_type_name(domain: str | None, code: str | None) -> str:
 
 def init_app(app: Flask) -> None:
     """Offer the labels to templates as filters and globals of the same name."""
-    for fn in (action_label, state_label, stage_label):
+    for fn in (action_label, state_label, stage_label, participant_state_label, user_role_label,
+               priority_label, actor_text, source_label, note_text, channel_label, detection_text):
         app.jinja_env.filters[fn.__name__] = fn
         app.jinja_env.globals[fn.__name__] = fn
     app.jinja_env.globals["event_type_name"] = event_type_name

@@ -11,18 +11,11 @@
   }
   function serverNow() { return Date.now() + skewMs; }
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function formatLeft(ms) {
-    var sign = ms < 0 ? "-" : "";
-    var s = Math.floor(Math.abs(ms) / 1000);
-    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-    return sign + (h ? h + ":" + pad(m) : m) + ":" + pad(s % 60);
-  }
   function tickCountdowns() {
     var now = serverNow();
     document.querySelectorAll(".countdown[data-due]").forEach(function (el) {
       var left = Date.parse(el.getAttribute("data-due")) - now;
-      el.textContent = formatLeft(left);
+      el.textContent = window.nrscFormat.timeLeft(left);
       el.classList.toggle("overdue", left <= 0);
     });
   }

@@ -19,16 +19,6 @@
     el.textContent = value == null ? "" : String(value);
     return el;
   }
-  function two(n) { return (n < 10 ? "0" : "") + n; }
-
-  function span(ms) {
-    var s = Math.floor(Math.abs(ms) / 1000);
-    var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-    if (d > 0) return d + "d " + h + "h";
-    if (h > 0) return h + ":" + two(m) + ":" + two(s % 60);
-    return m + ":" + two(s % 60);
-  }
-
   function tick() {
     var now = Date.now() + skew;
     var els = document.querySelectorAll("[data-due]");
@@ -37,8 +27,7 @@
       var due = Date.parse(el.getAttribute("data-due"));
       if (isNaN(due)) continue;
       var left = due - now;
-      var label = left >= 0 ? (el.getAttribute("data-left") || "") : (el.getAttribute("data-over") || "");
-      el.textContent = label + " " + span(left);
+      el.textContent = window.nrscFormat.timeLeft(left);
       el.classList.toggle("overdue", left < 0);
       el.classList.toggle("warning", left >= 0 && left < 15 * 60 * 1000);
     }
