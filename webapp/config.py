@@ -147,10 +147,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_WEB_GRACEFUL_S": _number(env, "NRSC_WEB_GRACEFUL_S", int) or 10,
         # Reverse proxies in front (nginx = 1) whose X-Forwarded-* headers are trusted.
         "NRSC_TRUSTED_PROXIES": _number(env, "NRSC_TRUSTED_PROXIES", int) or 0,
-        # Security (docs/security.md): session idle/absolute limits, webhook hosts, oldest event taken in.
+        # Security (docs/security.md): session idle/absolute limits, oldest event taken in.
         "NRSC_SESSION_IDLE_MIN": _number(env, "NRSC_SESSION_IDLE_MIN", int) or 720,
         "NRSC_SESSION_MAX_HOURS": _number(env, "NRSC_SESSION_MAX_HOURS") or 24,
-        "NRSC_WEBHOOK_ALLOW": env.get("NRSC_WEBHOOK_ALLOW") or "qyapi.weixin.qq.com,oapi.dingtalk.com",
         "NRSC_MAX_EVENT_AGE_DAYS": _number(env, "NRSC_MAX_EVENT_AGE_DAYS") or 30,
         # Office hours for working-time SLA clocks, and how long a closed order may be reopened.
         "NRSC_OFFICE_HOURS": env.get("NRSC_OFFICE_HOURS", "08:30-12:00,14:30-18:00"),

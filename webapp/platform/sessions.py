@@ -58,7 +58,9 @@ def resolve(sid: str | None, user_id: int | None) -> bool:
     now = clock.now()
     if now - row.created_at > max_age() or now - row.last_seen_at > idle_limit():
         return False
-    if now - row.last_seen_at > TOUCH_EVERY:
+    # Skipped when this request's own transaction already writes (SQLite would
+    # make the separate write wait for it); a later request touches instead.
+    if now - row.last_seen_at > TOUCH_EVERY and not (db.session.new or db.session.dirty or db.session.deleted):
         # A separate short write; the request's own transaction stays untouched.
         with db.engine.begin() as conn:
             conn.execute(update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))
