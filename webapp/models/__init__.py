@@ -40,3 +40,8 @@ from webapp.models.security import (  # noqa: F401
     LoginThrottle,
     UserSession,
 )
+from webapp.models.assessment import (  # noqa: F401
+    AssessmentAdjustment,
+    AssessmentPeriod,
+    AssessmentRules,
+)

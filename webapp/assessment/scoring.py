@@ -1,0 +1,218 @@
+"""Scores per unit per period, computed from the work-order records only.
+
+How each record counts (also in docs/assessment.md):
+
+* A participant's record (lead, cooperating or forwarded) belongs to the period in
+  which its clocks started (``assigned_at``) and counts for its own unit; an
+  office's records count for its department and are also shown per office.
+* on_time_accept: every participant whose accept stage is due or done; passes
+  when it accepted within its clock.
+* on_time_closure: the lead's feedback within its feedback clock (the duty
+  office closes, so the lead's clock is what the unit controls).
+* closure_rate: share of the unit's lead orders that are closed.
+* no_rework: lead orders never sent back for rework (rework counts against the lead).
+* not_overdue: participant records with no overdue stage; each overdue record
+  also takes ``overdue_deduction.per_order`` points, at most ``cap`` in all.
+* no_extension: participant records without an approved extension.
+* no_unjustified_return: participant records not returned, or returned with
+  the duty lead ruling the return justified (undecided returns do not count against).
+* spot_check_pass: the lead's spot-checked orders that passed.
+
+An indicator with nothing to count gives its full weight: there was nothing to fail.
+Only the latest round of a reworked or reopened order is on record today
+(per-round records are issue 9 item 4), so only that round counts."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from webapp.assessment import rules as rules_mod
+from webapp.assessment.periods import Period, parse_period
+from webapp.extensions import db
+from webapp.models import (
+    AssessmentAdjustment,
+    AssessmentPeriod,
+    ExtensionRequest,
+    OrderParticipant,
+    Unit,
+    WorkOrder,
+)
+from webapp.platform import clock
+
+SCORED_KINDS = ("department", "township", "operator")
+LEAD_ONLY = {"on_time_closure", "closure_rate", "no_rework", "spot_check_pass"}
+
+
+@dataclass
+class Tally:
+    """One unit's (or office's) counts: indicator -> order ids that pass / fail."""
+    ok: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    fail: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    orders: set[int] = field(default_factory=set)
+    overdue: list[int] = field(default_factory=list)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is not None and dt.tzinfo is None:
+        from datetime import timezone
+        return dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+def _records(period: Period):
+    q = (select(OrderParticipant.id, OrderParticipant.order_id, OrderParticipant.unit_id, OrderParticipant.role,
+                OrderParticipant.state, OrderParticipant.accept_due_at, OrderParticipant.accept_on_time,
+                OrderParticipant.feedback_due_at, OrderParticipant.feedback_on_time,
+                OrderParticipant.return_justified, OrderParticipant.returned_at, OrderParticipant.overdue,
+                WorkOrder.number, WorkOrder.closed_at, WorkOrder.rework_count, WorkOrder.spot_check_result)
+         .join(WorkOrder, WorkOrder.id == OrderParticipant.order_id)
+         .where(OrderParticipant.assigned_at >= period.start, OrderParticipant.assigned_at < period.end))
+    return db.session.execute(q).all()
+
+
+def _extended(period: Period) -> set[int]:
+    q = (select(ExtensionRequest.participant_id)
+         .join(OrderParticipant, OrderParticipant.id == ExtensionRequest.participant_id)
+         .where(ExtensionRequest.decision == "approved",
+                OrderParticipant.assigned_at >= period.start, OrderParticipant.assigned_at < period.end))
+    return set(db.session.scalars(q))
+
+
+def _judge(r, as_of: datetime, extended: set[int]) -> dict[str, bool | None]:
+    """indicator -> True (pass), False (fail), None (does not count) for one record."""
+    lead = r.role == "lead" and r.state != "withdrawn"
+    out: dict[str, bool | None] = {}
+    accept_due = _aware(r.accept_due_at)
+    out["on_time_accept"] = (r.accept_on_time is True) if (
+        r.accept_on_time is not None or (accept_due is not None and accept_due <= as_of)) else None
+    fb_due = _aware(r.feedback_due_at)
+    out["on_time_closure"] = ((r.feedback_on_time is True) if (
+        r.feedback_on_time is not None or (fb_due is not None and fb_due <= as_of)) else None) if lead else None
+    out["closure_rate"] = (r.closed_at is not None) if lead else None
+    out["no_rework"] = (not r.rework_count) if lead else None
+    out["not_overdue"] = not r.overdue
+    out["no_extension"] = r.id not in extended
+    out["no_unjustified_return"] = r.return_justified is not False if r.returned_at is not None else True
+    out["spot_check_pass"] = (r.spot_check_result == "pass") if (lead and r.spot_check_result) else None
+    return out
+
+
+def grade_of(score: float, bands: list[dict[str, Any]]) -> str:
+    for band in bands:
+        if score >= band["min"]:
+            return band["name"]
+    return bands[-1]["name"]
+
+
+def _score_tally(t: Tally, rules: dict[str, Any]) -> dict[str, Any]:
+    indicators = {}
+    total = 0.0
+    for code, weight in rules["indicators"].items():
+        ok, fail = len(t.ok.get(code, ())), len(t.fail.get(code, ()))
+        den = ok + fail
+        points = weight * ok / den if den else weight
+        total += points
+        indicators[code] = {"weight": weight, "passed": ok, "counted": den,
+                            "rate": round(ok / den, 4) if den else None, "points": round(points, 2),
+                            "ok": sorted(t.ok.get(code, ())), "fail": sorted(t.fail.get(code, ()))}
+    ded = rules["overdue_deduction"]
+    deduction = min(ded["cap"], ded["per_order"] * len(t.overdue))
+    return {"indicators": indicators, "base": round(total, 2), "deduction": round(deduction, 2),
+            "due_orders": len(t.orders), "overdue_orders": sorted(t.overdue)}
+
+
+def compute(period: Period | str, *, rules_version: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The period's scores before adjustments (a JSON-able dict)."""
+    period = parse_period(period) if isinstance(period, str) else period
+    version, rules = (rules_version, rules_mod.version(rules_version)) if rules_version is not None \
+        else rules_mod.current()
+    now = now or clock.now()
+    as_of = min(now, period.end)
+    units = {u.id: u for u in db.session.scalars(select(Unit))}
+    extended = _extended(period)
+    tallies: dict[int, Tally] = defaultdict(Tally)
+    offices: dict[int, Tally] = defaultdict(Tally)
+    numbers: dict[int, str] = {}
+    for r in _records(period):
+        numbers[r.order_id] = r.number
+        unit = units.get(r.unit_id)
+        owner = unit.parent_id if unit is not None and unit.kind == "office" and unit.parent_id else r.unit_id
+        targets = [tallies[owner]] + ([offices[r.unit_id]] if owner != r.unit_id else [])
+        verdicts = _judge(r, as_of, extended)
+        for t in targets:
+            t.orders.add(r.order_id)
+            for code, verdict in verdicts.items():
+                if verdict is True:
+                    t.ok[code].append(r.order_id)
+                elif verdict is False:
+                    t.fail[code].append(r.order_id)
+            if r.overdue:
+                t.overdue.append(r.order_id)
+    rows, apart = [], []
+    for unit in sorted((u for u in units.values() if u.kind in SCORED_KINDS and u.active),
+                       key=lambda u: (u.kind, u.sort_order, u.id)):
+        t = tallies.get(unit.id)
+        if t is None or not t.orders:
+            apart.append({"unit_id": unit.id, "unit": unit.name, "code": unit.code})
+            continue
+        row = {"unit_id": unit.id, "unit": unit.name, "code": unit.code, **_score_tally(t, rules)}
+        row["small_sample"] = row["due_orders"] < rules["small_sample"]
+        rows.append(row)
+    office_rows = []
+    for office_id, t in offices.items():
+        office = units[office_id]
+        office_rows.append({"unit_id": office_id, "unit": office.name, "code": office.code,
+                            "department_id": office.parent_id, **_score_tally(t, rules)})
+    return {"period": period.label, "rules_version": version, "rules": rules,
+            "computed_at": now.isoformat(), "rows": rows, "apart": apart, "offices": office_rows,
+            "numbers": {str(k): v for k, v in numbers.items()}}
+
+
+def _finish(result: dict[str, Any], adjustments: list[AssessmentAdjustment]) -> dict[str, Any]:
+    """Apply adjustments, clamp, grade and rank (on a copy's rows)."""
+    rules = result["rules"]
+    by_unit: dict[int, list[AssessmentAdjustment]] = defaultdict(list)
+    for a in adjustments:
+        by_unit[a.unit_id].append(a)
+    for row in result["rows"] + result["offices"]:
+        adj = by_unit.get(row["unit_id"], []) if "department_id" not in row else []
+        row["adjustment"] = round(sum(a.points for a in adj), 2)
+        row["adjustments"] = [{"id": a.id, "kind": a.kind, "points": a.points, "reason": a.reason,
+                               "order_id": a.order_id} for a in adj]
+        score = row["base"] - row["deduction"] + row["adjustment"]
+        row["score"] = round(min(100.0, max(0.0, score)), 2)
+        row["grade"] = grade_of(row["score"], rules["grades"])
+    result["rows"].sort(key=lambda r: (-r["score"], r["code"]))
+    rank, previous = 0, None
+    for i, row in enumerate(result["rows"], 1):
+        if row["score"] != previous:
+            rank, previous = i, row["score"]
+        row["rank"] = rank
+    return result
+
+
+def closed(period_label: str) -> AssessmentPeriod | None:
+    return db.session.scalar(select(AssessmentPeriod).where(AssessmentPeriod.period == period_label))
+
+
+def assess(period: Period | str) -> dict[str, Any]:
+    """The period's scores as shown: the frozen snapshot of a closed period, else
+    computed now; adjustments applied either way."""
+    period = parse_period(period) if isinstance(period, str) else period
+    row = closed(period.label)
+    import copy
+    result = copy.deepcopy(row.snapshot) if row is not None else compute(period)
+    result["closed"] = row is not None
+    result["closed_at"] = row.closed_at.isoformat() if row is not None else None
+    adjustments = list(db.session.scalars(select(AssessmentAdjustment)
+                                          .where(AssessmentAdjustment.period == period.label)
+                                          .order_by(AssessmentAdjustment.id)))
+    return _finish(result, adjustments)
+
+
+def unit_row(result: dict[str, Any], unit_id: int) -> dict[str, Any] | None:
+    return next((r for r in result["rows"] + result["offices"] if r["unit_id"] == unit_id), None)
