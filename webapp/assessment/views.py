@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, abort, flash, redirect, render_tem
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.assessment import bulletin, rules, scoring, services
+from webapp.assessment import bulletin, pack, rules, scoring, services
 from webapp.assessment.periods import PeriodError, months_of_year, parse_period
 from webapp.assessment.rules import INDICATORS
 from webapp.extensions import db
@@ -219,6 +219,23 @@ def rules_export():
     content = rules.version(version) if version is not None else rules.current()[1]
     resp = Response(rules.export_text(content), mimetype="application/json")
     resp.headers["Content-Disposition"] = 'attachment; filename="assessment-rules.json"'
+    return resp
+
+
+@bp.route("/assessment/dispatch-pack")
+@roles_required(*ALL_UNITS)
+def dispatch_pack():
+    return render_template("assessment/pack.html", pack=pack.build())
+
+
+@bp.route("/assessment/dispatch-pack.xlsx")
+@roles_required(*ALL_UNITS)
+def dispatch_pack_xlsx():
+    resp = Response(pack.render_xlsx(pack.build()),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    stamp = f"{clock.local(clock.now()):%Y%m%d}"
+    resp.headers["Content-Disposition"] = f'attachment; filename="dispatch-pack-{stamp}.xlsx"'
+    resp.headers["Cache-Control"] = "private, no-store"
     return resp
 
 
