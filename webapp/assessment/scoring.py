@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, and_, cast, or_, select
 
 from webapp.assessment import rules as rules_mod
 from webapp.assessment.periods import Period, parse_period
@@ -56,22 +56,23 @@ class Tally:
     overdue: list[int] = field(default_factory=list)
 
 
-def _aware(dt: datetime | None) -> datetime | None:
-    if dt is not None and dt.tzinfo is None:
-        from datetime import timezone
-        return dt.replace(tzinfo=timezone.utc)
-    return dt
-
-
-def _records(period: Period):
-    q = (select(OrderParticipant.id, OrderParticipant.order_id, OrderParticipant.unit_id, OrderParticipant.role,
-                OrderParticipant.state, OrderParticipant.accept_due_at, OrderParticipant.accept_on_time,
-                OrderParticipant.feedback_due_at, OrderParticipant.feedback_on_time,
-                OrderParticipant.return_justified, OrderParticipant.returned_at, OrderParticipant.overdue,
-                WorkOrder.number, WorkOrder.closed_at, WorkOrder.rework_count, WorkOrder.spot_check_result)
-         .join(WorkOrder, WorkOrder.id == OrderParticipant.order_id)
-         .where(OrderParticipant.assigned_at >= period.start, OrderParticipant.assigned_at < period.end))
-    return db.session.execute(q).all()
+def _records(period: Period, as_of: datetime):
+    """One row per participant record of the period, the per-record tests done
+    in SQL (a year holds hundreds of thousands of records)."""
+    P, O = OrderParticipant, WorkOrder
+    overdue_text = cast(P.overdue, String)
+    q = (select(P.id, P.order_id, P.unit_id,
+                and_(P.role == "lead", P.state != "withdrawn").label("lead"),
+                or_(P.accept_on_time.is_not(None), P.accept_due_at <= as_of).label("accept_counted"),
+                P.accept_on_time,
+                or_(P.feedback_on_time.is_not(None), P.feedback_due_at <= as_of).label("feedback_counted"),
+                P.feedback_on_time,
+                O.closed_at.is_not(None).label("closed"), O.rework_count, O.spot_check_result,
+                and_(P.returned_at.is_not(None), P.return_justified.is_(False)).label("unjustified"),
+                and_(P.overdue.is_not(None), overdue_text.not_in(("{}", "null"))).label("overdue"))
+         .join(O, O.id == P.order_id)
+         .where(P.assigned_at >= period.start, P.assigned_at < period.end))
+    return db.session.connection().execute(q)
 
 
 def _extended(period: Period) -> set[int]:
@@ -82,22 +83,19 @@ def _extended(period: Period) -> set[int]:
     return set(db.session.scalars(q))
 
 
-def _judge(r, as_of: datetime, extended: set[int]) -> dict[str, bool | None]:
-    """indicator -> True (pass), False (fail), None (does not count) for one record."""
-    lead = r.role == "lead" and r.state != "withdrawn"
-    out: dict[str, bool | None] = {}
-    accept_due = _aware(r.accept_due_at)
-    out["on_time_accept"] = (r.accept_on_time is True) if (
-        r.accept_on_time is not None or (accept_due is not None and accept_due <= as_of)) else None
-    fb_due = _aware(r.feedback_due_at)
-    out["on_time_closure"] = ((r.feedback_on_time is True) if (
-        r.feedback_on_time is not None or (fb_due is not None and fb_due <= as_of)) else None) if lead else None
-    out["closure_rate"] = (r.closed_at is not None) if lead else None
-    out["no_rework"] = (not r.rework_count) if lead else None
-    out["not_overdue"] = not r.overdue
-    out["no_extension"] = r.id not in extended
-    out["no_unjustified_return"] = r.return_justified is not False if r.returned_at is not None else True
-    out["spot_check_pass"] = (r.spot_check_result == "pass") if (lead and r.spot_check_result) else None
+def _judge(r, extended: set[int]) -> list[tuple[str, bool]]:
+    """(indicator, passed) for each indicator the record counts in."""
+    out = [("not_overdue", not r.overdue), ("no_extension", r.id not in extended),
+           ("no_unjustified_return", not r.unjustified)]
+    if r.accept_counted:
+        out.append(("on_time_accept", r.accept_on_time is True or r.accept_on_time == 1))
+    if r.lead:
+        if r.feedback_counted:
+            out.append(("on_time_closure", r.feedback_on_time is True or r.feedback_on_time == 1))
+        out.append(("closure_rate", bool(r.closed)))
+        out.append(("no_rework", not r.rework_count))
+        if r.spot_check_result:
+            out.append(("spot_check_pass", r.spot_check_result == "pass"))
     return out
 
 
@@ -133,25 +131,22 @@ def compute(period: Period | str, *, rules_version: int | None = None, now: date
     now = now or clock.now()
     as_of = min(now, period.end)
     units = {u.id: u for u in db.session.scalars(select(Unit))}
+    owner_of = {u.id: (u.parent_id if u.kind == "office" and u.parent_id else u.id) for u in units.values()}
     extended = _extended(period)
     tallies: dict[int, Tally] = defaultdict(Tally)
     offices: dict[int, Tally] = defaultdict(Tally)
-    numbers: dict[int, str] = {}
-    for r in _records(period):
-        numbers[r.order_id] = r.number
-        unit = units.get(r.unit_id)
-        owner = unit.parent_id if unit is not None and unit.kind == "office" and unit.parent_id else r.unit_id
-        targets = [tallies[owner]] + ([offices[r.unit_id]] if owner != r.unit_id else [])
-        verdicts = _judge(r, as_of, extended)
+    for r in _records(period, as_of):
+        owner = owner_of.get(r.unit_id, r.unit_id)
+        targets = (tallies[owner], offices[r.unit_id]) if owner != r.unit_id else (tallies[owner],)
+        verdicts = _judge(r, extended)
+        oid = r.order_id
         for t in targets:
-            t.orders.add(r.order_id)
-            for code, verdict in verdicts.items():
-                if verdict is True:
-                    t.ok[code].append(r.order_id)
-                elif verdict is False:
-                    t.fail[code].append(r.order_id)
+            t.orders.add(oid)
+            ok, fail = t.ok, t.fail
+            for code, passed in verdicts:
+                (ok if passed else fail)[code].append(oid)
             if r.overdue:
-                t.overdue.append(r.order_id)
+                t.overdue.append(oid)
     rows, apart = [], []
     for unit in sorted((u for u in units.values() if u.kind in SCORED_KINDS and u.active),
                        key=lambda u: (u.kind, u.sort_order, u.id)):
@@ -168,8 +163,7 @@ def compute(period: Period | str, *, rules_version: int | None = None, now: date
         office_rows.append({"unit_id": office_id, "unit": office.name, "code": office.code,
                             "department_id": office.parent_id, **_score_tally(t, rules)})
     return {"period": period.label, "rules_version": version, "rules": rules,
-            "computed_at": now.isoformat(), "rows": rows, "apart": apart, "offices": office_rows,
-            "numbers": {str(k): v for k, v in numbers.items()}}
+            "computed_at": now.isoformat(), "rows": rows, "apart": apart, "offices": office_rows}
 
 
 def _finish(result: dict[str, Any], adjustments: list[AssessmentAdjustment]) -> dict[str, Any]:
