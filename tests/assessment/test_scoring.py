@@ -107,3 +107,47 @@ def test_adjustment_requires_reason_and_is_audited(history):
     assert (nr["adjustment"], nr["score"]) == (2.0, 76.0)
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "assessment.adjust"))
     assert event.note == "道路封闭，迟到有因" and event.actor_id == history.office.id
+
+
+def test_unjustified_return_counts_for_the_returning_unit_and_offices_for_their_department(
+        org, make_user, clock):
+    from datetime import datetime, timezone
+
+    from tests.orders.conftest import LIUQUAN
+    from webapp.extensions import db
+    from webapp.models import Alert
+    from webapp.orders import planning, workflow
+
+    clock.set(datetime(2026, 12, 3, 2, 0, tzinfo=timezone.utc))
+    duty, duty_lead = make_user("duty_officer", "duty"), make_user("duty_lead", "duty")
+    nr = make_user("unit_handler", "natural_resources")
+    farm = make_user("unit_handler", "natural_resources.farmland_office")
+    lq = make_user("unit_handler", "town.liuquan")
+    alert = Alert(domain="drill", event_type="slide", status="confirmed", source="test", source_event_id="ret1",
+                  occurred_at=clock(), created_at=clock(), last_seen_at=clock(), lat=LIUQUAN[0], lon=LIUQUAN[1],
+                  text="退单")
+    db.session.add(alert)
+    db.session.commit()
+    order = planning.dispatch(alert, actor=duty,
+                              data={"cooperating": ["town.liuquan", "natural_resources.farmland_office"]})
+    by_code = {p.unit.code: p for p in order.participants}
+    clock.advance(minutes=5)
+    workflow.accept(order, actor=nr, participant_id=by_code["natural_resources"].id)
+    workflow.accept(order, actor=farm, participant_id=by_code["natural_resources.farmland_office"].id)
+    clock.advance(minutes=10)
+    workflow.return_order(order, actor=lq, reason="不属于本乡")
+    workflow.decide_return(order, actor=duty_lead, justified=False)
+
+    result = scoring.assess("2026-12")
+    lq_row = row_of(result, "town.liuquan")
+    # Accept due (10 min) and not done: fails; the return ruled unjustified: fails.
+    assert lq_row["indicators"]["no_unjustified_return"]["fail"] == [order.id]
+    assert lq_row["indicators"]["on_time_accept"]["fail"] == [order.id]
+    assert (lq_row["score"], lq_row["grade"], lq_row["small_sample"]) == (85.0, "良好", True)
+    nr_row = row_of(result, "natural_resources")
+    # The office's record counts for its department (same order: one due order)...
+    assert nr_row["due_orders"] == 1 and nr_row["indicators"]["on_time_accept"]["ok"] == [order.id, order.id]
+    # ...and is shown per office too.
+    office = next(o for o in result["offices"] if o["code"] == "natural_resources.farmland_office")
+    assert office["department_id"] == nr_row["unit_id"] and office["indicators"]["on_time_accept"]["passed"] == 1
+    assert "natural_resources.farmland_office" not in {r["code"] for r in result["rows"]}

@@ -94,8 +94,10 @@ def unit_detail(period: str, unit_id: int):
 @roles_required(*VIEWERS)
 def drilldown(period: str, unit_id: int, indicator: str):
     user = current_user()
-    if not _may_see_unit(user, unit_id) or indicator not in INDICATORS and indicator != "overdue":
-        abort(403 if indicator in INDICATORS else 404)
+    if not _may_see_unit(user, unit_id):
+        abort(403)
+    if indicator not in INDICATORS and indicator != "overdue":
+        abort(404)
     p = _period(period)
     result = scoring.assess(p)
     row = scoring.unit_row(result, unit_id) or abort(404)
@@ -216,7 +218,10 @@ def rules_page():
 @roles_required(*EDITORS)
 def rules_export():
     version = request.args.get("version", type=int)
-    content = rules.version(version) if version is not None else rules.current()[1]
+    try:
+        content = rules.version(version) if version is not None else rules.current()[1]
+    except LookupError:
+        abort(404)
     resp = Response(rules.export_text(content), mimetype="application/json")
     resp.headers["Content-Disposition"] = 'attachment; filename="assessment-rules.json"'
     return resp
