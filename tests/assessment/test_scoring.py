@@ -151,3 +151,23 @@ def test_unjustified_return_counts_for_the_returning_unit_and_offices_for_their_
     office = next(o for o in result["offices"] if o["code"] == "natural_resources.farmland_office")
     assert office["department_id"] == nr_row["unit_id"] and office["indicators"]["on_time_accept"]["passed"] == 1
     assert "natural_resources.farmland_office" not in {r["code"] for r in result["rows"]}
+    assert _without_ids(scoring.compute("2026-12", detail=False)) == _without_ids(scoring.compute("2026-12"))
+
+
+def _without_ids(result):
+    rows = []
+    for row in result["rows"] + result["offices"]:
+        row = dict(row, overdue_orders=None, indicators={
+            code: {k: v for k, v in ind.items() if k not in ("ok", "fail")} for code, ind in row["indicators"].items()})
+        rows.append(row)
+    return rows, result["apart"]
+
+
+def test_summary_mode_counts_match_the_per_record_mode(history, clock):
+    """The leaderboard's SQL aggregates and the drill-down's per-record tests agree."""
+    for period in ("2026-11", "2026", "2026-11-20..2026-11-20", "2026-10"):
+        full = scoring.compute(period)
+        summary = scoring.compute(period, detail=False)
+        assert _without_ids(summary) == _without_ids(full), period
+    clock.advance(days=3)  # every clock now due: counted records change
+    assert _without_ids(scoring.compute("2026-11", detail=False)) == _without_ids(scoring.compute("2026-11"))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy import String, and_, case, cast, distinct, func, literal, not_, or_, select
 
 from webapp.assessment import rules as rules_mod
 from webapp.assessment.periods import Period, parse_period
@@ -54,6 +54,11 @@ class Tally:
     fail: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     orders: set[int] = field(default_factory=set)
     overdue: list[int] = field(default_factory=list)
+    # Counts only (summary mode: the SQL aggregates, no order ids).
+    ok_n: dict[str, int] = field(default_factory=dict)
+    fail_n: dict[str, int] = field(default_factory=dict)
+    orders_n: int | None = None
+    overdue_n: int | None = None
 
 
 def _records(period: Period, as_of: datetime):
@@ -99,6 +104,56 @@ def _judge(r, extended: set[int]) -> list[tuple[str, bool]]:
     return out
 
 
+def _conditions(as_of: datetime) -> tuple[dict[str, tuple[Any, Any]], Any]:
+    """indicator -> (counted, passed) as SQL conditions, and the overdue condition:
+    the same tests as :func:`_judge`, for the GROUP BY of the summary mode."""
+    P, O, E = OrderParticipant, WorkOrder, ExtensionRequest
+    lead = and_(P.role == "lead", P.state != "withdrawn")
+    overdue = and_(P.overdue.is_not(None), cast(P.overdue, String).not_in(("{}", "null")))
+    always = literal(True)
+    extended = select(E.id).where(E.participant_id == P.id, E.decision == "approved").exists()
+    return {
+        "on_time_accept": (or_(P.accept_on_time.is_not(None), P.accept_due_at <= as_of),
+                           P.accept_on_time.is_(True)),
+        "on_time_closure": (and_(lead, or_(P.feedback_on_time.is_not(None), P.feedback_due_at <= as_of)),
+                            P.feedback_on_time.is_(True)),
+        "closure_rate": (lead, O.closed_at.is_not(None)),
+        "no_rework": (lead, func.coalesce(O.rework_count, 0) == 0),
+        "not_overdue": (always, not_(overdue)),
+        "no_extension": (always, not_(extended)),
+        "no_unjustified_return": (always, not_(and_(P.returned_at.is_not(None), P.return_justified.is_(False)))),
+        "spot_check_pass": (and_(lead, O.spot_check_result.is_not(None)), O.spot_check_result == "pass"),
+    }, overdue
+
+
+def _summary(period: Period, as_of: datetime, owner_of: dict[int, int]) -> tuple[dict[int, Tally], dict[int, Tally]]:
+    """Counts per unit (offices rolled into their department) and per office, in SQL."""
+    P, O = OrderParticipant, WorkOrder
+    conds, overdue = _conditions(as_of)
+    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    columns = [func.count(distinct(P.order_id)).label("orders"), one(overdue).label("overdue")]
+    for code, (counted, passed) in conds.items():
+        columns += [one(and_(counted, passed)).label(f"{code}__ok"), one(and_(counted, not_(passed))).label(f"{code}__fail")]
+    remap = {uid: owner for uid, owner in owner_of.items() if uid != owner}
+    owner_expr = case(remap, value=P.unit_id, else_=P.unit_id) if remap else P.unit_id
+    base = (select(owner_expr.label("g"), *columns).join(O, O.id == P.order_id)
+            .where(P.assigned_at >= period.start, P.assigned_at < period.end))
+    conn = db.session.connection()
+
+    def tallies(q) -> dict[int, Tally]:
+        out = {}
+        for r in conn.execute(q).mappings():
+            t = Tally(orders_n=r["orders"], overdue_n=int(r["overdue"] or 0))
+            for code in conds:
+                t.ok_n[code], t.fail_n[code] = int(r[f"{code}__ok"] or 0), int(r[f"{code}__fail"] or 0)
+            out[r["g"]] = t
+        return out
+    rows = tallies(base.group_by(owner_expr))
+    offices = tallies(base.with_only_columns(P.unit_id.label("g"), *columns).where(P.unit_id.in_(remap))
+                      .group_by(P.unit_id)) if remap else {}
+    return rows, offices
+
+
 def grade_of(score: float, bands: list[dict[str, Any]]) -> str:
     for band in bands:
         if score >= band["min"]:
@@ -110,7 +165,7 @@ def _score_tally(t: Tally, rules: dict[str, Any]) -> dict[str, Any]:
     indicators = {}
     total = 0.0
     for code, weight in rules["indicators"].items():
-        ok, fail = len(t.ok.get(code, ())), len(t.fail.get(code, ()))
+        ok, fail = t.ok_n.get(code, len(t.ok.get(code, ()))), t.fail_n.get(code, len(t.fail.get(code, ())))
         den = ok + fail
         points = weight * ok / den if den else weight
         total += points
@@ -118,13 +173,18 @@ def _score_tally(t: Tally, rules: dict[str, Any]) -> dict[str, Any]:
                             "rate": round(ok / den, 4) if den else None, "points": round(points, 2),
                             "ok": sorted(t.ok.get(code, ())), "fail": sorted(t.fail.get(code, ()))}
     ded = rules["overdue_deduction"]
-    deduction = min(ded["cap"], ded["per_order"] * len(t.overdue))
+    overdue_n = t.overdue_n if t.overdue_n is not None else len(t.overdue)
+    deduction = min(ded["cap"], ded["per_order"] * overdue_n)
     return {"indicators": indicators, "base": round(total, 2), "deduction": round(deduction, 2),
-            "due_orders": len(t.orders), "overdue_orders": sorted(t.overdue)}
+            "due_orders": t.orders_n if t.orders_n is not None else len(t.orders),
+            "overdue_count": overdue_n, "overdue_orders": sorted(t.overdue)}
 
 
-def compute(period: Period | str, *, rules_version: int | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """The period's scores before adjustments (a JSON-able dict)."""
+def compute(period: Period | str, *, rules_version: int | None = None, now: datetime | None = None,
+            detail: bool = True) -> dict[str, Any]:
+    """The period's scores before adjustments (a JSON-able dict). ``detail``
+    keeps the order ids behind every number (drill-down, snapshot, bulletin);
+    without it the counts come from SQL aggregates (leaderboard, trend)."""
     period = parse_period(period) if isinstance(period, str) else period
     version, rules = (rules_version, rules_mod.version(rules_version)) if rules_version is not None \
         else rules_mod.current()
@@ -132,10 +192,14 @@ def compute(period: Period | str, *, rules_version: int | None = None, now: date
     as_of = min(now, period.end)
     units = {u.id: u for u in db.session.scalars(select(Unit))}
     owner_of = {u.id: (u.parent_id if u.kind == "office" and u.parent_id else u.id) for u in units.values()}
-    extended = _extended(period)
     tallies: dict[int, Tally] = defaultdict(Tally)
     offices: dict[int, Tally] = defaultdict(Tally)
-    for r in _records(period, as_of):
+    if not detail:
+        summary_rows, summary_offices = _summary(period, as_of, owner_of)
+        tallies.update(summary_rows)
+        offices.update(summary_offices)
+    extended = _extended(period) if detail else set()
+    for r in (_records(period, as_of) if detail else ()):
         owner = owner_of.get(r.unit_id, r.unit_id)
         targets = (tallies[owner], offices[r.unit_id]) if owner != r.unit_id else (tallies[owner],)
         verdicts = _judge(r, extended)
@@ -151,7 +215,7 @@ def compute(period: Period | str, *, rules_version: int | None = None, now: date
     for unit in sorted((u for u in units.values() if u.kind in SCORED_KINDS and u.active),
                        key=lambda u: (u.kind, u.sort_order, u.id)):
         t = tallies.get(unit.id)
-        if t is None or not t.orders:
+        if t is None or not (t.orders_n if t.orders_n is not None else t.orders):
             apart.append({"unit_id": unit.id, "unit": unit.name, "code": unit.code})
             continue
         row = {"unit_id": unit.id, "unit": unit.name, "code": unit.code, **_score_tally(t, rules)}
@@ -162,7 +226,7 @@ def compute(period: Period | str, *, rules_version: int | None = None, now: date
         office = units[office_id]
         office_rows.append({"unit_id": office_id, "unit": office.name, "code": office.code,
                             "department_id": office.parent_id, **_score_tally(t, rules)})
-    return {"period": period.label, "rules_version": version, "rules": rules,
+    return {"period": period.label, "rules_version": version, "rules": rules, "detail": detail,
             "computed_at": now.isoformat(), "rows": rows, "apart": apart, "offices": office_rows}
 
 
@@ -193,13 +257,13 @@ def closed(period_label: str) -> AssessmentPeriod | None:
     return db.session.scalar(select(AssessmentPeriod).where(AssessmentPeriod.period == period_label))
 
 
-def assess(period: Period | str) -> dict[str, Any]:
+def assess(period: Period | str, *, detail: bool = True) -> dict[str, Any]:
     """The period's scores as shown: the frozen snapshot of a closed period, else
     computed now; adjustments applied either way."""
     period = parse_period(period) if isinstance(period, str) else period
     row = closed(period.label)
     import copy
-    result = copy.deepcopy(row.snapshot) if row is not None else compute(period)
+    result = copy.deepcopy(row.snapshot) if row is not None else compute(period, detail=detail)
     result["closed"] = row is not None
     result["closed_at"] = row.closed_at.isoformat() if row is not None else None
     adjustments = list(db.session.scalars(select(AssessmentAdjustment)

@@ -59,7 +59,7 @@ def _may_see_unit(user: User, unit_id: int) -> bool:
 def leaderboard():
     user = current_user()
     period = _period(request.args.get("period"))
-    result = scoring.assess(period)
+    result = scoring.assess(period, detail=False)
     rows = result["rows"]
     if not sees_all(user):
         mine = own_unit_ids(user)
@@ -140,7 +140,7 @@ def trend():
     for period in months_of_year(year):
         if period.start > clock.now():
             break
-        row = scoring.unit_row(scoring.assess(period), unit_id)
+        row = scoring.unit_row(scoring.assess(period, detail=False), unit_id)
         points.append({"period": period.label, "score": row["score"] if row else None,
                        "grade": row["grade"] if row else None, "rank": row.get("rank") if row else None})
     chart = {"labels": [p["period"] for p in points], "values": [p["score"] for p in points]}
