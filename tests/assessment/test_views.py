@@ -54,6 +54,8 @@ def test_rules_admin_refuses_bad_file_and_saves_good(org, login_as):
                   content_type="multipart/form-data")
     assert resp.status_code == 302
     assert rules.current() == (1, rules.validate(good))
+    page = b.get("/assessment/rules").get_data(as_text=True)
+    assert "导入" in page and _user.login in page
     exported = b.get("/assessment/rules/export")
     assert json.loads(exported.get_data(as_text=True))["small_sample"] == 5
 

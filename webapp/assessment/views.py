@@ -210,8 +210,10 @@ def rules_page():
         except rules.RulesError as exc:
             error = str(exc)
     history = db.session.scalars(select(AssessmentRules).order_by(AssessmentRules.version.desc()).limit(50)).all()
+    ids = {r.created_by_id for r in history if r.created_by_id}
+    authors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     return render_template("assessment/rules.html", version=version, text=text, error=error, history=history,
-                           indicators=INDICATORS), (400 if error else 200)
+                           authors=authors, indicators=INDICATORS), (400 if error else 200)
 
 
 @bp.route("/assessment/rules/export")
