@@ -64,7 +64,7 @@ class Tally:
 def _records(period: Period, as_of: datetime):
     """One row per participant record of the period, the per-record tests done
     in SQL (a year holds hundreds of thousands of records)."""
-    P, O = OrderParticipant, WorkOrder
+    P, W = OrderParticipant, WorkOrder
     overdue_text = cast(P.overdue, String)
     q = (select(P.id, P.order_id, P.unit_id,
                 and_(P.role == "lead", P.state != "withdrawn").label("lead"),
@@ -72,10 +72,10 @@ def _records(period: Period, as_of: datetime):
                 P.accept_on_time,
                 or_(P.feedback_on_time.is_not(None), P.feedback_due_at <= as_of).label("feedback_counted"),
                 P.feedback_on_time,
-                O.closed_at.is_not(None).label("closed"), O.rework_count, O.spot_check_result,
+                W.closed_at.is_not(None).label("closed"), W.rework_count, W.spot_check_result,
                 and_(P.returned_at.is_not(None), P.return_justified.is_(False)).label("unjustified"),
                 and_(P.overdue.is_not(None), overdue_text.not_in(("{}", "null"))).label("overdue"))
-         .join(O, O.id == P.order_id)
+         .join(W, W.id == P.order_id)
          .where(P.assigned_at >= period.start, P.assigned_at < period.end))
     return db.session.connection().execute(q)
 
@@ -107,7 +107,7 @@ def _judge(r, extended: set[int]) -> list[tuple[str, bool]]:
 def _conditions(as_of: datetime) -> tuple[dict[str, tuple[Any, Any]], Any]:
     """indicator -> (counted, passed) as SQL conditions, and the overdue condition:
     the same tests as :func:`_judge`, for the GROUP BY of the summary mode."""
-    P, O, E = OrderParticipant, WorkOrder, ExtensionRequest
+    P, W, E = OrderParticipant, WorkOrder, ExtensionRequest
     lead = and_(P.role == "lead", P.state != "withdrawn")
     overdue = and_(P.overdue.is_not(None), cast(P.overdue, String).not_in(("{}", "null")))
     always = literal(True)
@@ -117,18 +117,18 @@ def _conditions(as_of: datetime) -> tuple[dict[str, tuple[Any, Any]], Any]:
                            P.accept_on_time.is_(True)),
         "on_time_closure": (and_(lead, or_(P.feedback_on_time.is_not(None), P.feedback_due_at <= as_of)),
                             P.feedback_on_time.is_(True)),
-        "closure_rate": (lead, O.closed_at.is_not(None)),
-        "no_rework": (lead, func.coalesce(O.rework_count, 0) == 0),
+        "closure_rate": (lead, W.closed_at.is_not(None)),
+        "no_rework": (lead, func.coalesce(W.rework_count, 0) == 0),
         "not_overdue": (always, not_(overdue)),
         "no_extension": (always, not_(extended)),
         "no_unjustified_return": (always, not_(and_(P.returned_at.is_not(None), P.return_justified.is_(False)))),
-        "spot_check_pass": (and_(lead, O.spot_check_result.is_not(None)), O.spot_check_result == "pass"),
+        "spot_check_pass": (and_(lead, W.spot_check_result.is_not(None)), W.spot_check_result == "pass"),
     }, overdue
 
 
 def _summary(period: Period, as_of: datetime, owner_of: dict[int, int]) -> tuple[dict[int, Tally], dict[int, Tally]]:
     """Counts per unit (offices rolled into their department) and per office, in SQL."""
-    P, O = OrderParticipant, WorkOrder
+    P, W = OrderParticipant, WorkOrder
     conds, overdue = _conditions(as_of)
     one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
     columns = [func.count(distinct(P.order_id)).label("orders"), one(overdue).label("overdue")]
@@ -136,7 +136,7 @@ def _summary(period: Period, as_of: datetime, owner_of: dict[int, int]) -> tuple
         columns += [one(and_(counted, passed)).label(f"{code}__ok"), one(and_(counted, not_(passed))).label(f"{code}__fail")]
     remap = {uid: owner for uid, owner in owner_of.items() if uid != owner}
     owner_expr = case(remap, value=P.unit_id, else_=P.unit_id) if remap else P.unit_id
-    base = (select(owner_expr.label("g"), *columns).join(O, O.id == P.order_id)
+    base = (select(owner_expr.label("g"), *columns).join(W, W.id == P.order_id)
             .where(P.assigned_at >= period.start, P.assigned_at < period.end))
     conn = db.session.connection()
 
