@@ -19,6 +19,8 @@ def test_score_command_writes_pdf_and_workbook(history, tmp_path):
                           check=True).stdout
     assert "考核通报" in text and "自然资源局" in text and "柳泉乡" in text and "74.00" in text
     assert history.orders[1].number in text  # overdue and typical case
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert len(images.strip().splitlines()) >= 3  # header lines + the typical case's photo
     wb = load_workbook(xlsx)
     ranking = [row for row in wb["排名"].iter_rows(values_only=True)]
     assert ranking[0][:4] == ("排名", "单位", "得分", "等级")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import render_template
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from webapp.assessment.rules import INDICATORS
 from webapp.extensions import db
-from webapp.models import OrderParticipant, Unit, WorkOrder
+from webapp.models import EvidenceFile, OrderParticipant, Unit, WorkOrder
 from webapp.platform import clock
 from webapp.printing import pdf as printing
 
@@ -59,8 +59,22 @@ def typical_cases(result: dict[str, Any]) -> list[dict[str, Any]]:
         if o.rework_count:
             what.append(f"退回重办 {o.rework_count} 次")
         cases.append({"order_id": o.id, "number": o.number, "title": o.title,
-                      "unit": lead.unit.name if lead else "", "what": "；".join(what)})
+                      "unit": lead.unit.name if lead else "", "what": "；".join(what), "photo": _case_photo(o)})
     return cases
+
+
+def _case_photo(order: WorkOrder) -> printing.Photo | None:
+    """The alert's snapshot, else the order's latest photo (feedback, arrival)."""
+    clauses = [EvidenceFile.order_id == order.id]
+    if order.alert_id:
+        clauses.append(EvidenceFile.alert_id == order.alert_id)
+    rows = db.session.scalars(select(EvidenceFile).where(or_(*clauses)).order_by(EvidenceFile.id)).all()
+    rows.sort(key=lambda f: (f.kind != "snapshot", -f.id))
+    for row in rows:
+        shot = printing.photo(row)
+        if shot.uri:
+            return shot
+    return None
 
 
 def context(result: dict[str, Any]) -> dict[str, Any]:
