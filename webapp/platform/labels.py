@@ -67,6 +67,10 @@ ACTION_LABELS: dict[str, Any] = {
     "channel_updated": _l("Notification channel changed"),
     "channel_toggled": _l("Notification channel switched on or off"),
     "channel_test": _l("Test message queued"),
+    "assessment_rules.save": _l("Assessment rules saved"),
+    "assessment.close": _l("Assessment period closed"),
+    "assessment.adjust": _l("Assessment adjustment"),
+    "assessment.bulletin": _l("Assessment bulletin made"),
 }
 # Older spellings (benchmarks, early data) read the same.
 ACTION_LABELS.update({
