@@ -262,8 +262,13 @@ def assess(period: Period | str, *, detail: bool = True) -> dict[str, Any]:
     computed now; adjustments applied either way."""
     period = parse_period(period) if isinstance(period, str) else period
     row = closed(period.label)
-    import copy
-    result = copy.deepcopy(row.snapshot) if row is not None else compute(period, detail=detail)
+    if row is not None:
+        # _finish only sets keys on the rows and sorts them: shallow copies keep
+        # the loaded snapshot itself untouched.
+        result = dict(row.snapshot, rows=[dict(r) for r in row.snapshot["rows"]],
+                      offices=[dict(r) for r in row.snapshot["offices"]])
+    else:
+        result = compute(period, detail=detail)
     result["closed"] = row is not None
     result["closed_at"] = row.closed_at.isoformat() if row is not None else None
     adjustments = list(db.session.scalars(select(AssessmentAdjustment)
