@@ -320,6 +320,18 @@ def parcels_import(path: str, layer: str, code_field: str, name_field: str, stri
                f"{len(report.rejected)} rejected")
 
 
+# -- assessment (nrsc score PERIOD --out DIR) ----------------------------------
+@main.command("score")
+@click.argument("period")
+@click.option("--out", "out_dir", default=".", show_default=True, help="Folder for the bulletin PDF and workbook.")
+@with_appcontext
+def score(period: str, out_dir: str) -> None:
+    """Print PERIOD's scores; write its bulletin PDF and Excel workbook to --out."""
+    from webapp.assessment import cli as assessment_cli
+    _require_schema()
+    assessment_cli.score(period, out_dir)
+
+
 # Security commands (user passwd/disable, audit verify, secrets rotate-key).
 from webapp.platform import security_cli  # noqa: E402
 

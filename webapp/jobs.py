@@ -11,6 +11,7 @@ from typing import Callable
 from flask import Flask
 
 from webapp.alerts import mqtt, review
+from webapp.assessment import jobs as assessment_jobs
 from webapp.cameras import jobs as cameras_jobs
 from webapp.notify import audit_watch, outbox
 from webapp.orders import deadlines
@@ -21,6 +22,7 @@ JOBS: tuple[tuple[str, Callable, float | None], ...] = (
     (deadlines.SLA_JOB, deadlines.sla_sweep, deadlines.SLA_EVERY_SECONDS),
     (review.ESCALATION_JOB, review.escalate_overdue, review.ESCALATION_EVERY_SECONDS),
     (outbox.JOB_NAME, outbox.deliver_notifications, outbox.JOB_EVERY_S),
+    (assessment_jobs.BULLETIN_JOB, assessment_jobs.monthly_bulletin, assessment_jobs.BULLETIN_EVERY_SECONDS),
     (audit_watch.VERIFY_JOB, audit_watch.verify_job, audit_watch.VERIFY_EVERY_SECONDS),
 )
 # Long-running services started by the worker process, never by web workers.

@@ -10,6 +10,7 @@ from webapp.alerts import api as alerts_api
 from webapp.alerts import views as alerts_views
 from webapp.api import base as api_base
 from webapp.api.schema import BoundedIntConverter
+from webapp.assessment import views as assessment_views
 from webapp.auth import views as auth_views
 from webapp.cameras import views as cameras_views
 from webapp.gis import layers as gis_layers
@@ -43,4 +44,5 @@ def init_app(app: Flask) -> None:
     unit_views.register(app)
     printing_views.register(app)
     cameras_views.register(app)
+    assessment_views.register(app)
     jobs.register_jobs(get_runner(app))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from tests.conftest import Browser
 from webapp.extensions import db
-from webapp.models import EvidenceFile, NotificationChannel, OutboxMessage
+from webapp.models import EvidenceFile, NotificationChannel, OutboxMessage, Unit
 
 GEO = "natural_resources.geology_mining_office"
 ENF = "natural_resources.enforcement"
@@ -134,6 +134,26 @@ for _action in ("accept", "approve-extension", "arrive", "close", "emergency", "
                                                                        ORDER_ACTORS)
 
 
+# Assessment (webapp/assessment/views.py): {unit} is 自然资源局, the world's lead; its
+# offices' staff and its leader see its page, other units only their own.
+ASSESS_ALL = ADMIN_VIEWERS
+ASSESS_NR = ASSESS_ALL | {"geo", "enf", "dept_leader"}
+RULES.update({
+    ("assessment.leaderboard", "GET"): ("/assessment/?period=2026-11", ASSESS_ALL | UNIT_PAGES),
+    ("assessment.unit_detail", "GET"): ("/assessment/2026-11/unit/{unit}", ASSESS_NR),
+    ("assessment.drilldown", "GET"): ("/assessment/2026-11/unit/{unit}/on_time_accept", ASSESS_NR),
+    ("assessment.trend", "GET"): ("/assessment/trend?unit={unit}&year=2026", ASSESS_NR),
+    ("assessment.close", "POST"): ("/assessment/2026-11/close", CHANNEL_EDITORS),
+    ("assessment.adjust", "POST"): ("/assessment/2026-11/adjust", CHANNEL_EDITORS),
+    ("assessment.bulletin_file", "GET"): ("/assessment/2026-11/bulletin.xlsx", ASSESS_ALL),
+    ("assessment.rules_page", "GET"): ("/assessment/rules", CHANNEL_EDITORS),
+    ("assessment.rules_page", "POST"): ("/assessment/rules", CHANNEL_EDITORS),
+    ("assessment.rules_export", "GET"): ("/assessment/rules/export", CHANNEL_EDITORS),
+    ("assessment.dispatch_pack", "GET"): ("/assessment/dispatch-pack", ASSESS_ALL),
+    ("assessment.dispatch_pack_xlsx", "GET"): ("/assessment/dispatch-pack.xlsx", ASSESS_ALL),
+})
+
+
 def test_every_route_has_a_rule(app):
     missing = []
     for rule in app.url_map.iter_rules():
@@ -161,7 +181,8 @@ def world(app, org, dispatched, people, make_user, with_photo):
     db.session.add(channel)
     db.session.commit()
     message = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.order_id == oid))
-    ids = {"order": oid, "alert": order["alert_id"], "file": file_id, "channel": channel.id, "message": message}
+    ids = {"order": oid, "alert": order["alert_id"], "file": file_id, "channel": channel.id, "message": message,
+           "unit": db.session.scalar(select(Unit.id).where(Unit.code == "natural_resources"))}
     sessions, tokens = {"anon": Browser(app.test_client())}, {"anon": None}
     for label, (role, unit) in USERS.items():
         user = make_user(role, unit, login=f"m_{label}")

@@ -8,6 +8,11 @@ from webapp.models.alerts import (  # noqa: F401
     EvidenceFile,
     OutboxMessage,
 )
+from webapp.models.assessment import (  # noqa: F401
+    AssessmentAdjustment,
+    AssessmentPeriod,
+    AssessmentRules,
+)
 from webapp.models.camera_ops import (  # noqa: F401
     HEALTH_EVENT_KINDS,
     CameraClipNote,

@@ -39,6 +39,8 @@ NAV = [
     ("admin.cameras", _l("Cameras"), {"office_staff", "duty_lead", "leader_viewer", "duty_officer"}),
     ("admin.parcels", _l("Parcels"), {"office_staff", "duty_lead", "leader_viewer", "duty_officer"}),
     ("notify.channels", _l("Notification channels"), {"office_staff", "duty_lead", "leader_viewer"}),
+    ("assessment.leaderboard", _l("Assessment"), {"office_staff", "duty_lead", "leader_viewer",
+                                                   "unit_handler", "unit_leader"}),
 ]
 
 

@@ -82,6 +82,10 @@ ACTION_LABELS: dict[str, Any] = {
     "preset_reference": _l("Preset reference image captured"),
     "preset_masks": _l("Preset masks changed"),
     "evidence_retention": _l("Expired evidence deleted"),
+    "assessment_rules.save": _l("Assessment rules saved"),
+    "assessment.close": _l("Assessment period closed"),
+    "assessment.adjust": _l("Assessment adjustment"),
+    "assessment.bulletin": _l("Assessment bulletin made"),
 }
 # Older spellings (benchmarks, early data) read the same.
 ACTION_LABELS.update({

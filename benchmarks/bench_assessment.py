@@ -1,0 +1,144 @@
+"""Benchmark: assessment of one year with N synthetic work orders (default
+100,000), and the leaderboard page, on a temporary SQLite database.
+
+The orders are written straight into work_orders + order_participants (a lead
+and a cooperating unit each, random on-time flags, overdue marks, reworks,
+spot checks; no audit trail, no evidence): synthetic rows for this benchmark only.
+
+Printed, each with a baseline measured in the same run:
+* scoring.compute("2026") (the whole year) and a month, against the bare SQL
+  aggregate of the same participant rows (GROUP BY unit: the floor for any
+  scorer that reads every record);
+* closing the year (the snapshot), then assess() of the closed year;
+* the leaderboard page (Flask test client, logged in as leader_viewer), open
+  and closed periods, against a trivial route (/healthz or the login page).
+
+    .venv/bin/python benchmarks/bench_assessment.py [--orders 100000] [--requests 5]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert, select, text  # noqa: E402
+
+from webapp import create_app  # noqa: E402
+from webapp.extensions import db  # noqa: E402
+from webapp.models import OrderParticipant, Unit, User, WorkOrder  # noqa: E402
+from webapp.platform import clock, dbtools  # noqa: E402
+
+
+def timed(fn, n: int = 1) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(n):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def seed(n: int) -> None:
+    from webapp.demo.data import load_organisation
+    load_organisation()
+    units = db.session.scalars(select(Unit).where(Unit.kind.in_(("department", "township")))).all()
+    rnd = random.Random(12)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    orders, parts = [], []
+    for i in range(1, n + 1):
+        t = start + timedelta(seconds=rnd.randrange(0, 364 * 86400))
+        closed = rnd.random() < 0.9
+        orders.append({"id": i, "number": f"BEN-2026-{i:06d}", "kind": "alert", "domain": "bench",
+                       "title": f"合成工单 {i}", "description": "", "state": "closed" if closed else "in_progress",
+                       "priority": "normal", "clocks": {}, "dispatched_at": t,
+                       "closed_at": t + timedelta(hours=20) if closed else None,
+                       "rework_count": int(rnd.random() < 0.05), "reopen_count": 0,
+                       "supervised": False, "emergency": False, "case_transferred": False,
+                       "spot_check_result": rnd.choice((None, None, None, "pass", "pass", "fail")),
+                       "created_at": t, "updated_at": t, "version": 1})
+        lead, coop = rnd.sample(units, 2)
+        for k, (unit, role) in enumerate(((lead, "lead"), (coop, "cooperating"))):
+            late = rnd.random() < 0.08
+            parts.append({"id": 2 * i - 1 + k, "order_id": i, "unit_id": unit.id, "role": role, "office_ids": [],
+                          "state": "done", "assigned_at": t, "accept_due_at": t + timedelta(minutes=30),
+                          "accepted_at": t + timedelta(minutes=50 if late else 10), "accept_on_time": not late,
+                          "feedback_due_at": t + timedelta(hours=24),
+                          "feedback_at": t + timedelta(hours=19), "feedback_on_time": rnd.random() > 0.05,
+                          "return_count": 0, "warned": {}, "overdue": {"accept": t.isoformat()} if late else {}})
+    for chunk in range(0, n, 5000):
+        db.session.execute(insert(WorkOrder), orders[chunk:chunk + 5000])
+    for chunk in range(0, len(parts), 10000):
+        db.session.execute(insert(OrderParticipant), parts[chunk:chunk + 10000])
+    db.session.commit()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--orders", type=int, default=100_000)
+    ap.add_argument("--requests", type=int, default=5)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-assess-"))
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "NRSC_DATA_DIR": str(tmp / "data"),
+                      "SECRET_KEY": "bench", "NRSC_TASKS_EAGER": True}, load_entrypoints=True)
+    clock.set_clock(clock.FrozenClock(datetime(2027, 1, 5, 2, tzinfo=timezone.utc)))
+    from webapp.assessment import scoring, services
+    with app.app_context():
+        dbtools.upgrade()
+        t0 = time.perf_counter()
+        seed(args.orders)
+        print(f"seeded {args.orders:,} orders / {2 * args.orders:,} participant rows in "
+              f"{time.perf_counter() - t0:.1f} s (SQLite, {tmp})")
+        base_sql = ("SELECT unit_id, count(*), sum(accept_on_time), sum(feedback_on_time) FROM order_participants "
+                    "JOIN work_orders ON work_orders.id = order_participants.order_id "
+                    "WHERE assigned_at >= :a AND assigned_at < :b GROUP BY unit_id")
+        from webapp.assessment.periods import parse_period
+        rows = []
+        for label in ("2026", "2026-11"):
+            p = parse_period(label)
+            b, _ = timed(lambda: db.session.execute(text(base_sql), {"a": p.start, "b": p.end}).all(), 3)
+            s, result = timed(lambda: scoring.compute(label), 3)
+            rows.append((f"compute {label}", s, b))
+            db.session.rollback()
+        user = User(login="bench_leader", display_name="bench", role="leader_viewer", password_hash="x")
+        from webapp.platform.security import hash_password
+        user.password_hash = hash_password("bench-password-1")
+        db.session.add(user)
+        db.session.commit()
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        assert client.post("/login", data={"login": "bench_leader", "password": "bench-password-1",
+                                           "csrf_token": csrf}).status_code == 302
+
+        def get(url):
+            r = client.get(url)
+            assert r.status_code == 200, (url, r.status_code)
+            return r
+        trivial, _ = timed(lambda: client.get("/login"), args.requests)
+        for label in ("2026", "2026-11"):
+            s, _ = timed(lambda: get(f"/assessment/?period={label}"), args.requests)
+            rows.append((f"leaderboard {label} (open)", s, trivial))
+        c, _ = timed(lambda: services.close_period("2026", actor=user))
+        rows.append(("close 2026 (snapshot)", c, None))
+        s, _ = timed(lambda: scoring.assess("2026"), 3)
+        rows.append(("assess 2026 (closed)", s, None))
+        s, _ = timed(lambda: get("/assessment/?period=2026"), args.requests)
+        rows.append(("leaderboard 2026 (closed)", s, trivial))
+        n_units = len(result["rows"])
+    print(f"{'what':32} {'median s':>10} {'baseline s':>11} {'ratio':>7}")
+    for what, s, b in rows:
+        print(f"{what:32} {s:10.3f} {b if b is not None else float('nan'):11.4f} "
+              f"{(s / b if b else float('nan')):7.1f}")
+    print(f"units scored: {n_units}; baselines: bare GROUP BY for compute, GET /login for pages")
+
+
+if __name__ == "__main__":
+    main()
