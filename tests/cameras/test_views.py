@@ -56,7 +56,7 @@ def test_mjpeg_proxy_streams_frames(app, fakecams, make_camera, login_as):
     fake = fakecams()
     cam = make_camera(fake)
     b, _ = login_as("duty_officer")
-    resp = b.get(f"/cameras/{cam.code}/live.mjpg?max_s=1", buffered=False)
+    resp = b.get(f"/cameras/{cam.code}/live.mjpg?max_s=5", buffered=False)
     assert resp.status_code == 200
     assert resp.mimetype == "multipart/x-mixed-replace"
     chunks = b""
@@ -140,3 +140,13 @@ def test_coverage_page_and_json(org, login_as, monkeypatch):
         one = b.get(f"/cameras/coverage.png?profile=machinery&camera={specs[0].code}")
         assert one.status_code == 200 and one.data != png.data
         assert b.get("/cameras/coverage.png?profile=machinery&camera=NOPE").status_code == 404
+
+
+def test_malformed_numbers_get_no_server_error(app, fakecams, make_camera, login_as):
+    cam = make_camera(fakecams())
+    b, _ = login_as("duty_officer")
+    resp = b.get(f"/cameras/{cam.code}/live.mjpg?max_s=abc", buffered=False)
+    assert resp.status_code == 200
+    resp.close()
+    assert b.post(f"/cameras/{cam.code}/ptz", {"action": "goto", "preset": "x"}).status_code < 500
+    assert b.post(f"/cameras/{cam.code}/record", {"seconds": "lots"}).status_code < 500

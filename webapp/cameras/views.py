@@ -175,7 +175,8 @@ def live_stream(code: str):
     from webapp.cameras.credentials import credentials_for
     cam = _camera(code)
     creds = credentials_for(cam)
-    max_s = float(request.args.get("max_s", LIVE_MAX_SECONDS))
+    # A malformed value falls back to the default (never a 500).
+    max_s = request.args.get("max_s", LIVE_MAX_SECONDS, type=float)
     try:
         uri = _stream_source(cam)
     except CameraError:
@@ -289,7 +290,7 @@ def ptz_action(code: str):
                 dp, dt, dz = STEP_DEG[action]
                 link.adapter.relative_move(dp, dt, dz)
             elif action == "goto":
-                number = int(request.form.get("preset", "0"))
+                number = request.form.get("preset", 0, type=int)
                 link.adapter.goto_preset(number)
             elif action == "stop":
                 link.adapter.stop()
@@ -309,7 +310,7 @@ def record(code: str):
     from webapp.cameras.clips import CLIP_JOB
     from webapp.platform.tasks import get_runner
     cam = _camera(code)
-    seconds = max(2, min(int(request.form.get("seconds", "15") or 15), 120))
+    seconds = max(2, min(request.form.get("seconds", 15, type=int), 120))
     alert_id = request.form.get("alert_id", type=int)
     get_runner().submit(CLIP_JOB, camera_id=cam.id, seconds=seconds, reason="live", alert_id=alert_id,
                         user_id=current_user().id)
