@@ -25,7 +25,7 @@ from webapp.printing import views as printing_views
 
 
 def init_app(app: Flask) -> None:
-    # Before any rule is added: ids past 2^63-1 match no route (404), not a 500.
+    # Before any rule is added: ids past 2^31-1 (INTEGER columns on PostgreSQL) match no route (404), not a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     jinja.init_app(app)
     gis_layers.init_app(app)

@@ -4,7 +4,7 @@ URL map and the :class:`~webapp.api.schema.Operation` each view carries.
 Nothing here is filled at import time: a route exists in the document exactly
 when it is registered, and its schemas are the pydantic models that validate
 it. Path parameters come from the rule (an ``<int:…>`` is an integer up to
-2^63-1); a rule's single id parameter is documented as ``{id}``."""
+2^31-1); a rule's single id parameter is documented as ``{id}``."""
 from __future__ import annotations
 
 import copy

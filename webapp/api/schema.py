@@ -31,8 +31,10 @@ from werkzeug.routing import IntegerConverter
 
 from webapp.platform.errors import api_error
 
-# Database ids are signed 64-bit integers on SQLite and PostgreSQL alike.
-MAX_ID = 2**63 - 1
+# Ids (and versions) are INTEGER columns: 32-bit on PostgreSQL, where a larger
+# value makes the driver raise. Anything past this is no id of ours: a 404 in a
+# URL, a 400 in a body.
+MAX_ID = 2**31 - 1
 # Far deeper than any real payload (the deepest, intake boxes, is 3 levels),
 # far shallower than Python's recursion limit.
 MAX_JSON_DEPTH = 64
@@ -52,8 +54,8 @@ def _at_most(n: int) -> str:
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:…>`` that does not match past the 64-bit id range, so an id of
-    2^63 or more is a 404 instead of an overflow in the database driver. The
+    """``<int:…>`` that does not match past the id range (2^31-1), so a larger
+    id is a 404 instead of an overflow in the database driver. The
     bound is in the regex, not a ``max`` check: werkzeug answers a failed check
     with 405 when the same path has a rule for another method."""
 

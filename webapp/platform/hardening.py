@@ -1,5 +1,4 @@
-"""App-wide protections wired once in the factory: bounded integer URL
-parts, server-side sessions, security headers, clean-up of evidence left
+"""App-wide protections wired once in the factory: server-side sessions, security headers, clean-up of evidence left
 half-written by a crash. (Trusted proxy headers: ProxyFix in webapp/__init__.py,
 NRSC_TRUSTED_PROXIES.)"""
 from __future__ import annotations
@@ -10,30 +9,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
-from werkzeug.routing import IntegerConverter, ValidationError
 
-# The largest id a BIGINT column holds; anything larger is no id of ours.
-MAX_ID = 2**63 - 1
 STAGED_GRACE_S = 600
 
 
-class BoundedIntConverter(IntegerConverter):
-    """``<int:…>`` that answers 404 (no route matched) for ids past 2^63-1
-    instead of letting the database raise an overflow (a 500)."""
-
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
-
-    def to_python(self, value: str):
-        # Long digit strings: refuse before int() spends time on them.
-        if len(value) > 19:
-            raise ValidationError()
-        return super().to_python(value)
-
-
 def init_app(app: Flask) -> None:
-    app.url_map.converters["int"] = BoundedIntConverter
     _sessions(app)
     app.after_request(_security_headers)
     _clean_staged(app)
