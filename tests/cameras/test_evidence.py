@@ -141,3 +141,18 @@ def test_pushed_alert_from_our_camera_gets_a_clip(org, clock, fakecams, make_cam
     assert created and alert.camera_id == cam.id
     (clip,) = clips.clips_of_alert(alert.id)
     assert clip.content_type == "video/webm" and evidence.absolute_path(clip).stat().st_size > 0
+
+
+def test_a_late_report_gets_no_clip_of_today(org, clock, fakecams, make_camera):
+    """An event reported an hour late: a clip recorded now would show nothing of it."""
+    from webapp.alerts import intake
+    from webapp.cameras.jobs import register_jobs
+    from webapp.platform.tasks import get_runner
+    org.config["NRSC_ALERT_CLIP_SECONDS"] = 1
+    register_jobs(get_runner(org))
+    cam = make_camera(fakecams())
+    alert, created = intake.ingest({
+        "domain": "fire", "event_type": "smoke", "source_event_id": "box-late",
+        "occurred_at": "2026-11-20T01:13:00+08:00", "lat": 37.35, "lon": 106.25,
+        "camera_code": cam.code}, source="box")
+    assert created and clips.clips_of_alert(alert.id) == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +121,19 @@ def attach_stop_evidence(alert: Alert, visit_id: int, *, clip: bool = True) -> l
     return rows
 
 
+# How old an event may be for a clip recorded now to still show it.
+CLIP_FRESH_FOR = timedelta(minutes=10)
+
+
 def queue_clip_for_alert(alert: Alert, reason: str = "pushed") -> bool:
-    """Record a clip for an alert whose camera is ours (has a stream)."""
+    """Record a clip for an alert whose camera is ours (has a stream), when the
+    event is happening now: a clip recorded today shows nothing of an event
+    reported late (a replayed backlog, the demo's history)."""
     camera = db.session.get(Camera, alert.camera_id) if alert.camera_id else None
     if camera is None or not (camera.onvif_host or camera.stream_uri) or _clip_seconds() <= 0:
+        return False
+    occurred = alert.occurred_at or alert.created_at
+    if occurred is not None and clock.now() - occurred > CLIP_FRESH_FOR:
         return False
     from webapp.platform.tasks import get_runner
     runner = get_runner()
