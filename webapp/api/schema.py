@@ -31,8 +31,10 @@ from werkzeug.routing import IntegerConverter
 
 from webapp.platform.errors import api_error
 
-# Database ids are signed 64-bit integers on SQLite and PostgreSQL alike.
-MAX_ID = 2**63 - 1
+# Ids (and the other integers we store) are INTEGER columns: 64-bit on SQLite
+# but 32-bit on PostgreSQL, where a larger value in a query is an "integer out
+# of range" error (a 500). The smaller bound holds on both.
+MAX_ID = 2**31 - 1
 # Far deeper than any real payload (the deepest, intake boxes, is 3 levels),
 # far shallower than Python's recursion limit.
 MAX_JSON_DEPTH = 64
@@ -52,8 +54,8 @@ def _at_most(n: int) -> str:
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:…>`` that does not match past the 64-bit id range, so an id of
-    2^63 or more is a 404 instead of an overflow in the database driver. The
+    """``<int:…>`` that does not match past MAX_ID, so a larger id is a 404
+    instead of an overflow in the database driver. The
     bound is in the regex, not a ``max`` check: werkzeug answers a failed check
     with 405 when the same path has a rule for another method."""
 

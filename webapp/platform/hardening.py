@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from werkzeug.routing import IntegerConverter, ValidationError
 
-# The largest id a BIGINT column holds; anything larger is no id of ours.
-MAX_ID = 2**63 - 1
+# The largest id an INTEGER column holds on PostgreSQL (32-bit); anything
+# larger is no id of ours. Same bound as webapp.api.schema.MAX_ID.
+MAX_ID = 2**31 - 1
 STAGED_GRACE_S = 600
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:…>`` that answers 404 (no route matched) for ids past 2^63-1
+    """``<int:…>`` that answers 404 (no route matched) for ids past MAX_ID
     instead of letting the database raise an overflow (a 500)."""
 
     def __init__(self, map, *args, **kwargs):
