@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.conftest import LIUQUAN, counts
+from webapp.api.schema import MAX_ID
 
 HUGE = "99999999999999999999"
 
@@ -19,6 +20,8 @@ def _refused(resp, status=400):
 @pytest.mark.parametrize("url", [
     f"/api/v1/orders/{HUGE}", f"/api/v1/alerts/{HUGE}", f"/api/v1/alerts/{HUGE}/dispatch",
     f"/api/v1/orders/{2**63}", f"/api/v1/orders/{HUGE}/pdf",
+    # Past the 32-bit INTEGER columns of PostgreSQL: no route, not an overflow.
+    f"/api/v1/orders/{MAX_ID + 1}", f"/api/v1/alerts/{2**63 - 1}",
 ])
 def test_ids_past_64_bits_are_not_found(duty, url):
     _refused(duty.get(url), 404)
@@ -175,3 +178,24 @@ def test_list_limits_are_refused_past_the_documented_maximum(duty):
     _refused(duty.get("/api/v1/orders?limit=201"))
     _refused(duty.get("/api/v1/orders?limit=ten"))
     _refused(duty.get("/api/v1/orders?state=lost"))
+
+
+def test_nul_characters_are_refused_not_a_database_error(duty, make_alert):
+    # PostgreSQL text cannot hold U+0000: looking it up or storing it was a 500
+    # there (found by tests/api/test_schemathesis.py); SQLite would store it.
+    # Refused as a 400 on both, in JSON, multipart and the query string.
+    alert = make_alert(status="new")
+    order = duty.post(f"/api/v1/alerts/{make_alert().id}/dispatch", json={}).get_json()
+    before = counts()
+    base = {"domain": "drill", "event_type": "slide", "lat": LIUQUAN[0], "lon": LIUQUAN[1]}
+    for url, body in [("/api/v1/alerts", {**base, "source_event_id": "a\x00b"}),
+                      ("/api/v1/alerts", {**base, "text": "t\x00"}),
+                      ("/api/v1/alerts", {**base, "attributes\x00": 1}),
+                      (f"/api/v1/alerts/{alert.id}/review", {"verdict": "false_alarm", "reason": "x\x00"}),
+                      (f"/api/v1/orders/{order['id']}/accept", {"note": "\x00"})]:
+        assert _refused(duty.post(url, json=body))["error"] == "invalid_text", (url, body)
+    resp = duty.client.post("/api/v1/alerts", data=_multipart([("domain", None, b"dr\x00ill")]),
+                            content_type="multipart/form-data; boundary=XyZ", headers=duty._h())
+    assert _refused(resp)["error"] == "invalid_text"
+    assert _refused(duty.get("/api/v1/orders?state=new%00"))["error"] == "invalid_text"
+    assert counts() == before

@@ -31,9 +31,9 @@ from werkzeug.routing import IntegerConverter
 
 from webapp.platform.errors import api_error
 
-# Ids (and versions) are INTEGER columns: 32-bit on PostgreSQL, where a larger
-# value makes the driver raise. Anything past this is no id of ours: a 404 in a
-# URL, a 400 in a body.
+# Ids (and the other integers we store) are INTEGER columns: 64-bit on SQLite
+# but 32-bit on PostgreSQL, where a larger value in a query is an "integer out
+# of range" error (a 500). The smaller bound holds on both.
 MAX_ID = 2**31 - 1
 # Far deeper than any real payload (the deepest, intake boxes, is 3 levels),
 # far shallower than Python's recursion limit.
@@ -54,8 +54,8 @@ def _at_most(n: int) -> str:
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:…>`` that does not match past the id range (2^31-1), so a larger
-    id is a 404 instead of an overflow in the database driver. The
+    """``<int:…>`` that does not match past MAX_ID, so a larger id is a 404
+    instead of an overflow in the database driver. The
     bound is in the regex, not a ``max`` check: werkzeug answers a failed check
     with 405 when the same path has a rule for another method."""
 
@@ -197,7 +197,10 @@ def operation(summary: str, *, description: str | None = None, body: type[BaseMo
         def wrapped(*args, **kwargs):
             try:
                 if op.validate and op.query is not None:
-                    kwargs["query"] = op.query.model_validate(request.args.to_dict())
+                    query = request.args.to_dict()
+                    if has_nul(query):
+                        raise BodyError(400, "invalid_text", NUL_REFUSED)
+                    kwargs["query"] = op.query.model_validate(query)
                 if op.validate and op.body is not None:
                     data, g.api_files = read_body(form=op.form, files=tuple(op.files))
                     kwargs["body"] = op.body.model_validate(data)
@@ -240,6 +243,27 @@ def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return True
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a NUL character sits in any string (key or value) of ``value``:
+    PostgreSQL's text columns cannot hold one, so storing or even looking it
+    up is a driver error (a 500), not a refusal."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+NUL_REFUSED = "text may not contain the NUL character (\\u0000)"
+
+
 def parse_json(raw: bytes, *, invalid_code: str = "invalid_json") -> Any:
     """Decode a JSON body; too deep, non-finite constants or broken text are a
     :class:`BodyError` (never a RecursionError from the decoder)."""
@@ -253,6 +277,8 @@ def parse_json(raw: bytes, *, invalid_code: str = "invalid_json") -> Any:
         raise BodyError(400, invalid_code, f"the body is not valid JSON ({exc})") from None
     if not json_depth_ok(value):
         raise BodyError(400, "too_deep", f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
+    if has_nul(value):
+        raise BodyError(400, "invalid_text", NUL_REFUSED)
     return value
 
 
@@ -272,6 +298,8 @@ def read_form(files: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[Any]]:
         values = form.getlist(key)
         if len(values) > 1:
             raise BodyError(400, "invalid_field", f"{key} is given more than once")
+        if has_nul(key) or has_nul(values[0]):
+            raise BodyError(400, "invalid_text", NUL_REFUSED)
         if values[0].strip():
             data[key] = values[0]
     found = []
