@@ -257,4 +257,5 @@ def dispatch_pack_xlsx():
 
 
 def register(app: Flask) -> None:
+    from webapp.assessment import dashboard_views  # noqa: F401 - adds the overview route to bp
     app.register_blueprint(bp)
