@@ -58,6 +58,11 @@
     });
     var cells = data.cells || [];
     var max = cells.reduce(function (m, c) { return Math.max(m, c.count); }, 1);
+    // The view first: circles sized in metres need the map's projection.
+    if (cells.length) {
+      map.fitBounds(L.latLngBounds(cells.map(function (c) { return [c.lat, c.lon]; })).pad(0.3), { maxZoom: 14 });
+    } else if (bounds) { map.fitBounds(bounds); }
+    else { map.setView([37.3, 106.2], 10); }
     var group = L.featureGroup().addTo(map);
     cells.forEach(function (c) {
       var w = c.count / max;
@@ -66,9 +71,6 @@
         fillColor: w > 0.66 ? "#b71c1c" : (w > 0.33 ? "#ef6c00" : "#fbc02d"), fillOpacity: 0.35 + 0.45 * w })
         .bindTooltip(textEl(c.township + " · " + c.count)).addTo(group);
     });
-    if (cells.length) { map.fitBounds(group.getBounds().pad(0.3), { maxZoom: 14 }); }
-    else if (bounds) { map.fitBounds(bounds); }
-    else { map.setView([37.3, 106.2], 10); }
     el.setAttribute("data-ready", "1");
   }
 
