@@ -59,7 +59,8 @@ def _seconds(start, end):
 def _median_minutes(start, end, *where) -> dict[str, Any]:
     values = db.session.scalars(select(_seconds(start, end)).where(start.is_not(None), end.is_not(None),
                                                                      *where)).all()
-    values = [v for v in values if v is not None and v >= 0]
+    # PostgreSQL's extract() answers Decimal.
+    values = [float(v) for v in values if v is not None and v >= 0]
     return {"n": len(values), "minutes": round(statistics.median(values) / 60.0, 1) if values else None}
 
 
