@@ -116,27 +116,27 @@ def build(period: Period, domain_names: dict[str, str]) -> dict[str, Any]:
     cameras.sort(key=lambda r: (-(r["rate"] or 0), -r["total"], r["code"]))
 
     # -- median stage times --------------------------------------------------------
-    P, O = OrderParticipant, WorkOrder
+    P, WO = OrderParticipant, WorkOrder
     lead = and_(P.role == "lead", P.state != P_WITHDRAWN, P.assigned_at >= start, P.assigned_at < end)
     medians = [
         {"stage": "review", **_median_minutes(Alert.created_at, Alert.verdict_at, in_period)},
         {"stage": "accept", **_median_minutes(P.assigned_at, P.accepted_at, lead)},
         {"stage": "arrive", **_median_minutes(P.assigned_at, P.arrived_at, lead)},
-        {"stage": "close", **_median_minutes(O.dispatched_at, O.closed_at, O.state == CLOSED,
-                                             O.dispatched_at >= start, O.dispatched_at < end)},
+        {"stage": "close", **_median_minutes(WO.dispatched_at, WO.closed_at, WO.state == CLOSED,
+                                             WO.dispatched_at >= start, WO.dispatched_at < end)},
     ]
 
     # -- overdue and supervised orders ----------------------------------------------
     now = clock.now()
-    open_ = O.state.in_(OPEN_STATES)
+    open_ = WO.state.in_(OPEN_STATES)
     orders = {
-        "dispatched": db.session.scalar(select(func.count(O.id)).where(O.dispatched_at >= start,
-                                                                      O.dispatched_at < end)) or 0,
-        "overdue_now": db.session.scalar(select(func.count(O.id)).where(open_,
+        "dispatched": db.session.scalar(select(func.count(WO.id)).where(WO.dispatched_at >= start,
+                                                                      WO.dispatched_at < end)) or 0,
+        "overdue_now": db.session.scalar(select(func.count(WO.id)).where(open_,
                                                                         queries.order_overdue_clause(now))) or 0,
-        "supervised_now": db.session.scalar(select(func.count(O.id)).where(open_, O.supervised.is_(True))) or 0,
-        "supervised_period": db.session.scalar(select(func.count(O.id)).where(
-            O.supervised.is_(True), O.dispatched_at >= start, O.dispatched_at < end)) or 0,
+        "supervised_now": db.session.scalar(select(func.count(WO.id)).where(open_, WO.supervised.is_(True))) or 0,
+        "supervised_period": db.session.scalar(select(func.count(WO.id)).where(
+            WO.supervised.is_(True), WO.dispatched_at >= start, WO.dispatched_at < end)) or 0,
     }
 
     # -- heat map: confirmed alerts per grid cell -----------------------------------------
