@@ -11,9 +11,13 @@ Printed, each with a baseline measured in the same run:
   scorer that reads every record);
 * closing the year (the snapshot), then assess() of the closed year;
 * the leaderboard page (Flask test client, logged in as leader_viewer), open
-  and closed periods, against a trivial route (/healthz or the login page).
+  and closed periods, against a trivial route (/healthz or the login page);
+* the leaders' overview page (/assessment/overview) over N synthetic alerts
+  (default 100,000, a tenth with a camera, verdicts mixed) for the year (per
+  week) and a month (per day), against the trivial route, and
+  dashboard.build() alone against a bare GROUP BY domain of the same alerts.
 
-    .venv/bin/python benchmarks/bench_assessment.py [--orders 100000] [--requests 5]
+    .venv/bin/python benchmarks/bench_assessment.py [--orders 100000] [--alerts 100000] [--requests 5]
 """
 from __future__ import annotations
 
@@ -80,9 +84,35 @@ def seed(n: int) -> None:
     db.session.commit()
 
 
+def seed_alerts(n: int) -> None:
+    from webapp.models import Alert, Camera, Township
+    townships = db.session.scalars(select(Township.id)).all()
+    cams = [Camera(code=f"BEN{i:02d}", name=f"合成摄像机 {i}", kind="tower", lat=37.3, lon=106.2) for i in range(10)]
+    db.session.add_all(cams)
+    db.session.flush()
+    rnd = random.Random(13)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    domains = ("farmland", "mining", "geohazard", "fire", "grazing", "safety", "ecology")
+    rows = []
+    for i in range(1, n + 1):
+        t = start + timedelta(seconds=rnd.randrange(0, 364 * 86400))
+        status = rnd.choice(("confirmed", "false_alarm", "false_alarm", "duplicate", "confirmed", "new"))
+        rows.append({"domain": rnd.choice(domains), "event_type": "bench", "status": status,
+                     "source": f"box{rnd.randrange(8)}", "source_event_id": f"ben{i}", "label": "smoke",
+                     "occurred_at": t, "created_at": t, "last_seen_at": t,
+                     "lat": 37.1 + rnd.random() * 0.4, "lon": 105.95 + rnd.random() * 0.5,
+                     "camera_id": rnd.choice(cams).id if rnd.random() < 0.1 else None,
+                     "township_id": rnd.choice(townships) if townships else None,
+                     "verdict_at": t + timedelta(minutes=rnd.randrange(1, 40)) if status != "new" else None})
+    for chunk in range(0, n, 5000):
+        db.session.execute(insert(Alert), rows[chunk:chunk + 5000])
+    db.session.commit()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=100_000)
+    ap.add_argument("--alerts", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=5)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-assess-"))
@@ -133,11 +163,24 @@ def main() -> None:
         s, _ = timed(lambda: get("/assessment/?period=2026"), args.requests)
         rows.append(("leaderboard 2026 (closed)", s, trivial))
         n_units = len(result["rows"])
+        t0 = time.perf_counter()
+        seed_alerts(args.alerts)
+        print(f"seeded {args.alerts:,} alerts in {time.perf_counter() - t0:.1f} s")
+        from webapp.assessment import dashboard
+        for label in ("2026", "2026-11"):
+            p = parse_period(label)
+            bare = ("SELECT domain, count(*) FROM alerts WHERE created_at >= :a AND created_at < :b GROUP BY domain")
+            b, _ = timed(lambda: db.session.execute(text(bare), {"a": p.start, "b": p.end}).all(), 3)
+            s, _ = timed(lambda: dashboard.build(p, {}), 3)
+            rows.append((f"overview figures {label}", s, b))
+            s, _ = timed(lambda: get(f"/assessment/overview?period={label}"), args.requests)
+            rows.append((f"overview page {label}", s, trivial))
     print(f"{'what':32} {'median s':>10} {'baseline s':>11} {'ratio':>7}")
     for what, s, b in rows:
         print(f"{what:32} {s:10.3f} {b if b is not None else float('nan'):11.4f} "
               f"{(s / b if b else float('nan')):7.1f}")
-    print(f"units scored: {n_units}; baselines: bare GROUP BY for compute, GET /login for pages")
+    print(f"units scored: {n_units}; baselines: bare GROUP BY for compute and overview figures "
+          f"(GROUP BY domain of the alerts), GET /login for pages")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,7 @@ RULES.update({
     ("assessment.rules_export", "GET"): ("/assessment/rules/export", CHANNEL_EDITORS),
     ("assessment.dispatch_pack", "GET"): ("/assessment/dispatch-pack", ASSESS_ALL),
     ("assessment.dispatch_pack_xlsx", "GET"): ("/assessment/dispatch-pack.xlsx", ASSESS_ALL),
+    ("assessment.overview", "GET"): ("/assessment/overview?period=2026-11", ASSESS_ALL),
 })
 
 

@@ -22,7 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.assessment import bulletin, pack, rules, scoring, services
+from webapp.assessment import bulletin, dashboard_views, pack, rules, scoring, services
 from webapp.assessment.periods import PeriodError, months_of_year, parse_period
 from webapp.assessment.rules import INDICATORS
 from webapp.extensions import db
@@ -32,6 +32,8 @@ from webapp.platform import clock
 from webapp.platform.security import current_user, roles_required
 
 bp = Blueprint("assessment", __name__, template_folder="templates")
+# The leaders' overview lives in its own module (dashboard_views.py).
+bp.add_url_rule("/assessment/overview", view_func=dashboard_views.overview)
 
 ALL_UNITS = ("leader_viewer", "office_staff", "duty_lead", "admin")
 EDITORS = ("office_staff", "admin")

@@ -41,6 +41,7 @@ NAV = [
     ("notify.channels", _l("Notification channels"), {"office_staff", "duty_lead", "leader_viewer"}),
     ("assessment.leaderboard", _l("Assessment"), {"office_staff", "duty_lead", "leader_viewer",
                                                    "unit_handler", "unit_leader"}),
+    ("assessment.overview", _l("Leaders' overview"), {"office_staff", "duty_lead", "leader_viewer"}),
 ]
 
 
