@@ -352,3 +352,21 @@ def test_numbers_are_unique_and_sequential_per_year(app, org, clock):
     assert numbers == ["HSB-2026-000001", "HSB-2026-000002", "HSB-2026-000003"]
     clock.set(datetime(2027, 1, 1, 0, 5, tzinfo=LOCAL_TZ))
     assert planning.next_number() == "HSB-2027-000001"
+
+
+def test_check_in_and_feedback_bind_their_photos_into_the_audit_chain(dispatched, people, with_photo):
+    """The audit row of a check-in or a feedback names its photos' SHA-256, so the
+    hash chain covers the evidence (and verifying needs no file)."""
+    from webapp.models import AuditEvent, EvidenceFile
+    oid = dispatched()["id"]
+    assert people.nr.post(f"/api/v1/orders/{oid}/accept").status_code == 200
+    assert people.nr.post(f"/api/v1/orders/{oid}/arrive",
+                          data=with_photo(lat=37.141, lon=106.35, accuracy_m=8)).status_code == 200
+    assert people.nr.post(f"/api/v1/orders/{oid}/feedback",
+                          data=with_photo(result="stopped", text="已制止")).status_code == 200
+    for action, kind in (("arrive", "checkin"), ("feedback", "feedback")):
+        event = db.session.scalar(select(AuditEvent).where(
+            AuditEvent.entity_type == "work_order", AuditEvent.entity_id == oid, AuditEvent.action == action))
+        stored = db.session.scalars(select(EvidenceFile.sha256).where(
+            EvidenceFile.order_id == oid, EvidenceFile.kind == kind)).all()
+        assert stored and event.data["photo_sha256"] == list(stored)

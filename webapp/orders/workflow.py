@@ -233,7 +233,9 @@ def arrive(order: WorkOrder, *, actor: User, lat: Any, lon: Any, accuracy_m: Any
         _store_photos(checked, "checkin", actor, order_id=order.id, participant_id=p.id)
         return clean_text(note) or None
     return act(order, "arrive", actor, version=version, participant_id=participant_id, body=body,
-                data={"lat": checked_lat, "lon": checked_lon, "photos": len(checked)})
+                data={"lat": checked_lat, "lon": checked_lon, "photos": len(checked),
+                      # In the hash-chained audit row: the photos' content is bound to it.
+                      "photo_sha256": [c.sha256 for c in checked]})
 
 
 def forward(order: WorkOrder, *, actor: User, unit: str, note: str | None = None,
@@ -296,7 +298,7 @@ def feedback(order: WorkOrder, *, actor: User, result: str, text: str = "",
     try:
         return act(order, "feedback", actor, version=version, participant_id=participant_id, body=body,
                     data={"result": result, "photos": len(checked), "client_key": client_key,
-                          "case_number": case_number})
+                          "case_number": case_number, "photo_sha256": [c.sha256 for c in checked]})
     except IntegrityError:
         # A concurrent retry of the same upload won the race: that one counts.
         if client_key and db.session.scalar(select(Feedback.id).where(Feedback.client_key == client_key)):
