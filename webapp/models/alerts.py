@@ -42,6 +42,8 @@ class Alert(db.Model):
         Index("ix_alerts_township_status", "township_id", "status", "created_at"),
         Index("ix_alerts_camera_status", "camera_id", "status", "created_at"),
         Index("ix_alerts_source_status", "source", "status", "created_at"),
+        # Precision per detector / camera / preset reads verdicts by detector (0013).
+        Index("ix_alerts_detector_status", "detector", "status", "created_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(40))
@@ -69,6 +71,16 @@ class Alert(db.Model):
     score: Mapped[float | None] = mapped_column(Float)
     boxes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     text: Mapped[str | None] = mapped_column(Text)
+    # Detection provenance (0013): the detector that raised it, the patrol stop
+    # whose frames it came from, how its position was obtained ("pushed",
+    # "monoplot", "triangulated") and by which cameras, and the 95% uncertainty
+    # ellipse {"semi_major_m", "semi_minor_m", "orientation_deg"} (orientation:
+    # the major axis, degrees clockwise from north).
+    detector: Mapped[str | None] = mapped_column(String(80))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("patrol_visits.id", ondelete="SET NULL"))
+    location_method: Mapped[str | None] = mapped_column(String(20))
+    located_by: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
+    uncertainty: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True)
     gis_context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -83,6 +83,9 @@ class Preset(db.Model):
     aim_lon: Mapped[float | None] = mapped_column(Float)
     # SHA-256 of the reference image (an EvidenceFile) captured in the preset editor.
     reference_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Per-detector score thresholds of this preset, raised (bounded, audited,
+    # reversible) when its precision stays low: {detector: threshold} (0013).
+    thresholds: Mapped[dict[str, float]] = mapped_column(JSON, default=dict, server_default="{}")
 
     camera: Mapped[Camera] = relationship(back_populates="presets")
 
