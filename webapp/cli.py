@@ -338,9 +338,10 @@ from webapp.platform import security_cli  # noqa: E402
 security_cli.attach(main, user)
 
 # -- detection: models install/list, eval -----------------------------------------
-from webapp.detection.cli import eval_command, models  # noqa: E402
+from webapp.detection.cli import detection, eval_command, models  # noqa: E402
 
 main.add_command(models)
+main.add_command(detection)
 main.add_command(eval_command)
 
 

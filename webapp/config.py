@@ -90,6 +90,15 @@ CAMERA_NUMERIC = (
 )
 CAMERA_TEXT = ("NRSC_CHECKPOINT_IN_SIDE", "NRSC_SIM_SIZE")
 CAMERA_FLAGS = ("NRSC_PATROL_ENABLED",)
+# Learning from verdicts (webapp/detection/learning.py): a preset's threshold
+# for a detector rises by STEP (never past MAX_THRESHOLD) when its last WINDOW
+# verdicts fall below MIN_PRECISION; the job runs every EVERY_S seconds. A
+# false alarm's box becomes a mask grown by MASK_MARGIN of its size per side.
+LEARNING_DEFAULTS: dict[str, float] = {
+    "NRSC_LEARN_WINDOW": 20, "NRSC_LEARN_MIN_PRECISION": 0.5, "NRSC_LEARN_STEP": 0.05,
+    "NRSC_LEARN_MAX_THRESHOLD": 0.9, "NRSC_LEARN_BASE_THRESHOLD": 0.5, "NRSC_LEARN_EVERY_S": 3600,
+    "NRSC_LEARN_MASK_MARGIN": 0.25,
+}
 
 
 def saved_proxy_environment(names: tuple[str, ...]) -> dict[str, str]:
@@ -167,6 +176,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for name in CAMERA_TEXT:
         if env.get(name):
             cfg[name] = env[name]
+    for name, default in LEARNING_DEFAULTS.items():
+        cfg[name] = float(env[name]) if env.get(name) else default
     for name in CAMERA_FLAGS:
         if name in env:
             cfg[name] = env[name] not in ("0", "false", "no", "")

@@ -13,6 +13,7 @@ from flask import Flask
 from webapp.alerts import mqtt, review
 from webapp.assessment import jobs as assessment_jobs
 from webapp.cameras import jobs as cameras_jobs
+from webapp.detection import learning
 from webapp.notify import audit_watch, outbox
 from webapp.orders import deadlines
 from webapp.platform.tasks import TaskRunner, get_runner
@@ -38,6 +39,8 @@ def register_jobs(runner: TaskRunner) -> None:
             runner.schedule(name, every)
     # The cameras area: patrol tick, clips, checkpoint passages, evidence retention.
     cameras_jobs.register_jobs(runner)
+    # Detection: thresholds raised from verdicts.
+    learning.register_jobs(runner)
 
 
 def start_services(app: Flask) -> None:

@@ -143,6 +143,12 @@ class PluginHost:
             self._call_named("register_notifiers", settings=settings.get("NRSC_NOTIFIERS", {})),
             "channel", "notifier channel")
 
+    def refresh_detectors(self, settings: Mapping[str, Any]) -> None:
+        """Collect the detectors again (a model was switched on or off)."""
+        self.detectors = _unique(
+            self._call_named("register_detectors", settings=settings.get("NRSC_DETECTORS", {})),
+            "name", "detector name")
+
     def _call_named(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """(plugin name, item) pairs from a list-returning hook."""
         caller = getattr(self.pm.hook, hook_name)

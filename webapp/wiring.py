@@ -13,6 +13,7 @@ from webapp.api.schema import BoundedIntConverter
 from webapp.assessment import views as assessment_views
 from webapp.auth import views as auth_views
 from webapp.cameras import views as cameras_views
+from webapp.detection import views as detection_views
 from webapp.gis import layers as gis_layers
 from webapp.notify import views as notify_views
 from webapp.orders import api as orders_api
@@ -45,4 +46,5 @@ def init_app(app: Flask) -> None:
     printing_views.register(app)
     cameras_views.register(app)
     assessment_views.register(app)
+    detection_views.register(app)
     jobs.register_jobs(get_runner(app))

@@ -88,3 +88,51 @@ def eval_command(directory: str, name: str, threshold: float | None, sweep: bool
     except evaluate.EvalError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(report.text(sweep=sweep))
+
+
+@click.group("detection")
+def detection() -> None:
+    """Learning from verdicts: labelled frames, thresholds."""
+
+
+@detection.command("export-yolo")
+@click.argument("out", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("--detector", default=None, help="only alerts this detector raised")
+@click.option("--domain", default=None, help="only alerts of this domain")
+@with_appcontext
+def export_yolo(out: str, detector: str | None, domain: str | None) -> None:
+    """Write confirmed and false-alarm frames as a YOLO data set: OUT a folder
+    (images/, labels/, data.yaml) or OUT.zip."""
+    from pathlib import Path
+
+    from webapp.detection import learning
+    from webapp.extensions import db
+    from webapp.platform import audit, dbtools
+    try:
+        dbtools.require_current_schema()
+    except dbtools.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    target = Path(out)
+    if target.suffix.lower() == ".zip":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as fh:
+            summary = learning.export_zip(fh, detector=detector, domain=domain)
+    else:
+        if target.exists() and any(target.iterdir()):
+            raise click.ClickException(f"{target} is not empty; give an empty or new folder")
+        summary = learning.export_dir(target, detector=detector, domain=domain)
+    audit.record("dataset_exported", "detection", None, actor_label="cli",
+                 data={"detector": detector, "domain": domain, "format": "yolo", "positives": summary.positives,
+                       "negatives": summary.negatives, "skipped": summary.skipped})
+    db.session.commit()
+    click.echo(f"{target}: {summary.positives} confirmed, {summary.negatives} false alarms (negatives), "
+               f"{summary.skipped} skipped (no image, or confirmed without a box); "
+               f"classes: {', '.join(summary.classes) or '—'}")
+
+
+@detection.command("raise-thresholds")
+@with_appcontext
+def raise_thresholds_command() -> None:
+    """Run the threshold job once now (it also runs on its schedule in the worker)."""
+    from webapp.detection import learning
+    click.echo(f"raised: {learning.raise_thresholds()}")

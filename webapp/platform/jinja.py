@@ -42,6 +42,8 @@ NAV = [
     ("assessment.leaderboard", _l("Assessment"), {"office_staff", "duty_lead", "leader_viewer",
                                                    "unit_handler", "unit_leader"}),
     ("assessment.overview", _l("Leaders' overview"), {"office_staff", "duty_lead", "leader_viewer"}),
+    ("detection.precision", _l("Detection precision"), {"duty_lead"}),
+    ("detection.models", _l("Detector models"), set()),
 ]
 
 

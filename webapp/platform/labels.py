@@ -81,6 +81,13 @@ ACTION_LABELS: dict[str, Any] = {
     "preset_saved": _l("Preset saved"),
     "preset_reference": _l("Preset reference image captured"),
     "preset_masks": _l("Preset masks changed"),
+    # learning from verdicts (webapp/detection/learning.py)
+    "preset_mask_from_alert": _l("False alarm's region masked on the preset"),
+    "alert_region_masked": _l("Region masked on the preset"),
+    "preset_mask_deleted": _l("Preset mask deleted"),
+    "preset_threshold_raised": _l("Preset threshold raised"),
+    "preset_threshold_reset": _l("Preset threshold restored to its default"),
+    "dataset_exported": _l("Labelled frames exported"),
     "evidence_retention": _l("Expired evidence deleted"),
     "assessment_rules.save": _l("Assessment rules saved"),
     "assessment.close": _l("Assessment period closed"),
