@@ -132,8 +132,9 @@ def reset_threshold(preset_id: int):
         db.session.rollback()
         flash(str(exc), "error")
     else:
+        was = "%g" % old
         flash(_("Threshold of %(d)s on %(c)s preset %(p)s restored to its default (was %(old)s).",
-                d=detector, c=preset.camera.code, p=preset.number, old=f"{old:g}"), "success")
+                d=detector, c=preset.camera.code, p=preset.number, old=was), "success")
     return redirect(url_for("detection.precision") + "#thresholds")
 
 
@@ -214,7 +215,8 @@ def switch_model(name: str):
         abort(404)
     enabled = request.form.get("enabled") == "1"
     if enabled == card["enabled"]:
-        flash(_("Model %(name)s is already %(state)s.", name=name, state=_("on") if enabled else _("off")), "info")
+        flash(_("Model %(name)s is already switched on.", name=name) if enabled
+              else _("Model %(name)s is already switched off.", name=name), "info")
         return redirect(url_for("detection.models"))
     try:
         set_enabled(name, enabled, target_dir=root)
@@ -226,7 +228,8 @@ def switch_model(name: str):
     db.session.commit()
     # This process stops (or starts) using it now; other processes on their next start.
     current_app.extensions["nrsc.plugins"].refresh_detectors(current_app.config)
-    flash(_("Model %(name)s switched %(state)s.", name=name, state=_("on") if enabled else _("off")), "success")
+    flash(_("Model %(name)s switched on.", name=name) if enabled
+          else _("Model %(name)s switched off.", name=name), "success")
     return redirect(url_for("detection.models"))
 
 
