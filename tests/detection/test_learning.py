@@ -325,6 +325,12 @@ def test_models_page_shows_the_manifest_and_licence_and_an_admin_switches_a_mode
     admin.post("/detection/models/tiny/switch", data={"enabled": "1"})
     assert "tiny" in [d.name for d in register_detectors(settings=app.config["NRSC_DETECTORS"])]
     assert "tiny" in host.detectors
+    # A switch made by another process (`nrsc models disable`) reaches this one through the sync job.
+    from webapp.detection.models import set_enabled
+    set_enabled("tiny", False, target_dir=root)
+    assert app.extensions["nrsc.tasks"].run(learning.MODEL_SYNC_JOB) is True
+    assert "tiny" not in host.detectors
+    assert app.extensions["nrsc.tasks"].run(learning.MODEL_SYNC_JOB) is False  # nothing changed since
     assert admin.post("/detection/models/../switch", data={"enabled": "0"}).status_code == 404
     assert admin.post("/detection/models/nope/switch", data={"enabled": "0"}).status_code == 404
 

@@ -399,11 +399,36 @@ def since_days(days: int | None) -> datetime | None:
     return clock.now() - timedelta(days=days) if days else None
 
 
+# -- model switches made by another process ----------------------------------------------
+MODEL_SYNC_JOB = "detection.sync_model_switches"
+MODEL_SYNC_EVERY_S = 30
+
+
+def sync_model_switches() -> bool:
+    """Collect the detectors again when the installed models switched on do
+    not match the ones this process holds (a switch made on the admin page
+    of a web worker, or by `nrsc models disable`). Reads manifests only."""
+    from webapp.detection.models import load_detectors, models_dir
+    host = current_app.extensions["nrsc.plugins"]
+    settings = current_app.config.get("NRSC_DETECTORS") or {}
+    root = Path(settings.get("models_dir") or models_dir())
+    wanted = {d.name for d in (load_detectors(root) if root.is_dir() else [])
+              if (settings.get(d.name) or {}).get("enabled", True)}
+    held = {name for name, d in host.detectors.items() if hasattr(d, "manifest")}
+    if wanted == held:
+        return False
+    host.refresh_detectors(current_app.config)
+    return True
+
+
 def register_jobs(runner: Any) -> None:
-    """Register and schedule the threshold job on a TaskRunner; idempotent."""
-    if THRESHOLD_JOB not in runner.jobs:
-        runner.register(THRESHOLD_JOB, raise_thresholds)
+    """Register and schedule the threshold job and the model-switch sync on a
+    TaskRunner; idempotent."""
+    for name, fn in ((THRESHOLD_JOB, raise_thresholds), (MODEL_SYNC_JOB, sync_model_switches)):
+        if name not in runner.jobs:
+            runner.register(name, fn)
     cfg = runner.app.config if getattr(runner, "app", None) is not None else current_app.config
     every = float(cfg.get("NRSC_LEARN_EVERY_S") or 0)
     if every > 0:
         runner.schedule(THRESHOLD_JOB, every)
+    runner.schedule(MODEL_SYNC_JOB, MODEL_SYNC_EVERY_S)
