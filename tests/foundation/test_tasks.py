@@ -111,7 +111,9 @@ def test_celery_backend_runs_jobs_on_a_worker_through_redis(app_config, clock):
     from webapp import jobs
     beat = celery.conf.beat_schedule
     from webapp.cameras import jobs as cameras_jobs
+    from webapp.detection import learning
     expected = {name for name, _fn, every in jobs.JOBS if every} | {
-        cameras_jobs.PATROL_JOB, "checkpoint_poll", "evidence_retention"}
+        cameras_jobs.PATROL_JOB, "checkpoint_poll", "evidence_retention",
+        learning.THRESHOLD_JOB, learning.MODEL_SYNC_JOB}
     assert set(beat) == {f"nrsc.{name}" for name in expected}
     assert "nrsc.write" not in beat
