@@ -239,6 +239,17 @@ def test_threshold_rises_in_bounded_audited_steps_and_an_admin_restores_the_defa
     assert (reset.from_state, reset.to_state, reset.data["detector"]) == ("0.8", "default", "fire_colour")
     # Restored: the verdicts before the reset no longer count.
     assert runner.run(learning.THRESHOLD_JOB) == 0
+    # The schedule looks at pairs with new verdicts; the CLI looks at all of them.
+    from webapp.detection.cli import detection
+    db.session.add(Preset(camera_id=b.id, number=2, name="P2", domains=["fire"], masks=[]))
+    db.session.commit()
+    for _ in range(4):
+        make_alert(b, 2, "fire_colour", "false_alarm", age_days=3)
+    assert runner.run(learning.THRESHOLD_JOB) == 0
+    result = app.test_cli_runner().invoke(detection, ["raise-thresholds"])
+    assert result.exit_code == 0 and "raised: 1" in result.output, result.output
+    assert preset_of(b, 2).thresholds == {"fire_colour": pytest.approx(0.7)}
+    assert preset_of(a, 1).thresholds == {} and preset_of(a, 2).thresholds == {}
 
 
 def test_yolo_export_labels_confirmed_boxes_and_keeps_false_alarms_as_negatives(cams, login_as, tmp_path, app):

@@ -133,6 +133,7 @@ def export_yolo(out: str, detector: str | None, domain: str | None) -> None:
 @detection.command("raise-thresholds")
 @with_appcontext
 def raise_thresholds_command() -> None:
-    """Run the threshold job once now (it also runs on its schedule in the worker)."""
+    """Look at every preset and detector once now (the worker's schedule looks
+    only at those with new verdicts)."""
     from webapp.detection import learning
-    click.echo(f"raised: {learning.raise_thresholds()}")
+    click.echo(f"raised: {learning.raise_thresholds(full=True)}")

@@ -85,21 +85,32 @@ def tallies(*keys, since: datetime | None = None, where: Iterable = ()) -> list[
     return [Tally(tuple(row[:-2]), int(row[-2] or 0), int(row[-1] or 0)) for row in db.session.execute(stmt)]
 
 
+def _rollup(rows: list[Tally], key) -> list[Tally]:
+    sums: dict[tuple, list[int]] = {}
+    for t in rows:
+        k = key(t.key)
+        acc = sums.setdefault(k, [0, 0])
+        acc[0] += t.confirmed
+        acc[1] += t.false_alarm
+    return [Tally(k, c, f) for k, (c, f) in sorted(sums.items(), key=lambda kv: tuple(
+        (v is None, v if v is not None else 0) for v in kv[0]))]
+
+
 def precision_report(*, since: datetime | None = None, period: str = "week",
                      detector: str | None = None) -> dict[str, Any]:
-    """Everything the precision page shows."""
+    """Everything the precision page shows: two grouped queries (camera ×
+    preset × detector, and period), rolled up per detector, camera, preset."""
     where = [Alert.detector == detector] if detector else []
     cameras = {c.id: c for c in db.session.scalars(select(Camera))}
     presets = {(p.camera_id, p.number): p for p in db.session.scalars(select(Preset))}
-    by_preset_detector = tallies(Alert.camera_id, Alert.preset_number, Alert.detector, since=since,
-                                 where=[Alert.camera_id.is_not(None), *where])
+    finest = tallies(Alert.camera_id, Alert.preset_number, Alert.detector, since=since, where=where)
+    with_camera = [t for t in finest if t.key[0] is not None]
     bucket = period_bucket(Alert.created_at, period).label("bucket")
     return {
-        "by_detector": tallies(Alert.detector, since=since, where=where),
-        "by_camera": tallies(Alert.camera_id, since=since, where=[Alert.camera_id.is_not(None), *where]),
-        "by_preset": tallies(Alert.camera_id, Alert.preset_number, since=since,
-                             where=[Alert.camera_id.is_not(None), *where]),
-        "by_preset_detector": by_preset_detector,
+        "by_detector": _rollup(finest, lambda k: (k[2],)),
+        "by_camera": _rollup(with_camera, lambda k: (k[0],)),
+        "by_preset": _rollup(with_camera, lambda k: (k[0], k[1])),
+        "by_preset_detector": _rollup(with_camera, lambda k: k),
         "over_time": tallies(bucket, since=since, where=where),
         "cameras": cameras, "presets": presets,
         "detectors": [r[0] for r in db.session.execute(
@@ -250,28 +261,62 @@ def recent_precision(preset: Preset, detector: str, window: int, since: datetime
     return Tally((preset.id, detector), statuses.count("confirmed"), statuses.count("false_alarm"))
 
 
-def raise_thresholds() -> int:
+# Above this many pairs one pass over the verdicts beats a query per pair.
+ONE_PASS_FROM = 30
+
+
+def _recent_in_one_pass(pairs: set[tuple], presets: dict, changed: dict, window: int) -> dict[tuple, Tally]:
+    """recent_precision for many (camera, preset number, detector) pairs at once."""
+    found: dict[tuple, list[str]] = {}
+    stmt = (select(Alert.camera_id, Alert.preset_number, Alert.detector, Alert.status, Alert.created_at)
+            .where(Alert.status.in_(DECIDED), Alert.camera_id.is_not(None), Alert.preset_number.is_not(None),
+                   Alert.detector.is_not(None))
+            .order_by(Alert.verdict_at.desc(), Alert.id.desc()).execution_options(yield_per=5000))
+    for camera_id, number, detector, status, created_at in db.session.execute(stmt):
+        key = (camera_id, number, detector)
+        if key not in pairs:
+            continue
+        got = found.setdefault(key, [])
+        if len(got) >= window:
+            continue
+        preset = presets.get((camera_id, number))
+        since = changed.get((preset.id, detector)) if preset is not None else None
+        if since is None or created_at > since:
+            got.append(status)
+    return {k: Tally(k, v.count("confirmed"), v.count("false_alarm")) for k, v in found.items()}
+
+
+def raise_thresholds(full: bool = False) -> int:
     """The periodic job: raise by one step (up to the maximum) the threshold
     of every (preset, detector) whose last N verdicts since its last change
-    fall below the precision level. Returns how many were raised."""
+    fall below the precision level. Only pairs with a verdict since about the
+    previous run are looked at (``full``: every pair). Returns how many were raised."""
     window = int(setting("NRSC_LEARN_WINDOW"))
     level = float(setting("NRSC_LEARN_MIN_PRECISION"))
     step = float(setting("NRSC_LEARN_STEP"))
     ceiling = float(setting("NRSC_LEARN_MAX_THRESHOLD"))
-    candidates = [t.key for t in tallies(Alert.camera_id, Alert.preset_number, Alert.detector,
-                                         where=[Alert.camera_id.is_not(None), Alert.preset_number.is_not(None),
-                                                Alert.detector.is_not(None)])
-                  if t.decided >= window]
+    where = [Alert.camera_id.is_not(None), Alert.preset_number.is_not(None), Alert.detector.is_not(None)]
+    if not full:
+        # Twice the job's period: a late or skipped run still sees every new verdict.
+        lookback = max(600.0, 2 * float(setting("NRSC_LEARN_EVERY_S") or 0))
+        where.append(Alert.verdict_at >= clock.now() - timedelta(seconds=lookback))
+    candidates = [t.key for t in tallies(Alert.camera_id, Alert.preset_number, Alert.detector, where=where)
+                  if not full or t.decided >= window]
     if not candidates:
         return 0
     changed = _last_changes()
     presets = {(p.camera_id, p.number): p for p in db.session.scalars(select(Preset))}
+    batch = (_recent_in_one_pass(set(candidates), presets, changed, window)
+             if len(candidates) >= ONE_PASS_FROM else None)
     raised = 0
     for camera_id, number, detector in candidates:
         preset = presets.get((camera_id, number))
         if preset is None:
             continue
-        tally = recent_precision(preset, detector, window, changed.get((preset.id, detector)))
+        if batch is not None:
+            tally = batch.get((camera_id, number, detector), Tally((), 0, 0))
+        else:
+            tally = recent_precision(preset, detector, window, changed.get((preset.id, detector)))
         if tally.decided < window or tally.precision >= level:
             continue
         thresholds = dict(preset.thresholds or {})

@@ -55,6 +55,13 @@ def _int_arg(name: str, default: int) -> int:
         return default
 
 
+PRESET_DETECTOR_ROWS = 100  # the worst first; ?all=1 shows every pair
+
+
+def _pct(t: learning.Tally) -> str:
+    return f"{100 * t.precision:.1f}%" if t.precision is not None else "—"
+
+
 @bp.route("/precision")
 @roles_required(*LEAD_ROLES)
 def precision():
@@ -62,17 +69,51 @@ def precision():
     days = days if days in DAY_CHOICES else 90
     period = request.args.get("period") if request.args.get("period") in PERIODS else "week"
     detector = (request.args.get("detector") or "").strip()[:80] or None
+    show_all = request.args.get("all") == "1"
     report = learning.precision_report(since=learning.since_days(days), period=period, detector=detector)
     chart = {"labels": [t.key[0] for t in report["over_time"]],
-             "precision": [round(100 * t.precision, 1) if t.precision is not None else None
-                           for t in report["over_time"]],
-             "false_alarm": [t.false_alarm for t in report["over_time"]],
-             "confirmed": [t.confirmed for t in report["over_time"]]}
+             "values": [round(100 * t.precision, 1) if t.precision is not None else None
+                        for t in report["over_time"]]}
     defaults = {d: learning.default_threshold(d) for d in report["detectors"]}
+    cameras, presets = report["cameras"], report["presets"]
+
+    def camera_name(cid: int | None) -> str:
+        cam = cameras.get(cid)
+        return f"{cam.code} {cam.name}" if cam else f"#{cid}"
+
+    external = _("(external sender)")
+    raised_word, default_word = _("(raised)"), _("(default)")
+
+    def threshold_text(key: tuple) -> tuple[str, bool]:
+        cid, number, det = key
+        preset = presets.get((cid, number))
+        if det and preset is not None and det in (preset.thresholds or {}):
+            return f"{preset.thresholds[det]:g} {raised_word}", True
+        return (f"{defaults.get(det, 0):g} {default_word}", False) if det else ("—", False)
+
+    def row(t: learning.Tally, data_key: str, *cells: str, **extra: Any) -> dict[str, Any]:
+        return {"key": data_key, "cells": cells, "confirmed": t.confirmed, "false_alarm": t.false_alarm,
+                "pct": _pct(t), **extra}
+
+    pairs = sorted(report["by_preset_detector"], key=lambda t: (t.precision if t.precision is not None else 2,
+                                                                -t.decided))
+    hidden = 0 if show_all else max(0, len(pairs) - PRESET_DETECTOR_ROWS)
+    tables = {
+        "detector": [row(t, t.key[0] or "", t.key[0] or external) for t in report["by_detector"]],
+        "time": [row(t, t.key[0], t.key[0]) for t in report["over_time"]],
+        "camera": [row(t, str(t.key[0]), camera_name(t.key[0])) for t in report["by_camera"]],
+        "preset": [row(t, f"{t.key[0]}-{t.key[1]}", camera_name(t.key[0]),
+                       "—" if t.key[1] is None else str(t.key[1])) for t in report["by_preset"]],
+        "preset_detector": [row(t, f"{t.key[0]}-{t.key[1]}-{t.key[2] or ''}", camera_name(t.key[0]),
+                                "—" if t.key[1] is None else str(t.key[1]), t.key[2] or external,
+                                threshold=threshold_text(t.key))
+                            for t in pairs[:len(pairs) - hidden]],
+    }
+    history = learning.threshold_history()
     return render("detection/precision.html", report=report, days=days, period=period, detector=detector,
-                  day_choices=DAY_CHOICES, chart=chart, defaults=defaults,
-                  history=learning.threshold_history(),
-                  raised=[p for p in report["presets"].values() if p.thresholds],
+                  day_choices=DAY_CHOICES, chart=chart, defaults=defaults, tables=tables, hidden=hidden,
+                  history=history, camera_name=camera_name,
+                  raised=[p for p in presets.values() if p.thresholds],
                   is_admin=current_user().role == "admin", settings=_learning_settings())
 
 
