@@ -270,6 +270,17 @@ def test_yolo_export_labels_confirmed_boxes_and_keeps_false_alarms_as_negatives(
                                          {"box_px": [0, 0, 32, 24], "label": "fire"}]))
     false = with_image(make_alert(a, 2, "fire_colour", "false_alarm", boxes=[[0.4, 0.4, 0.5, 0.5]]))
     make_alert(a, 2, "fire_colour", "confirmed", boxes=[[0.1, 0.1, 0.2, 0.2]])  # no image: skipped
+    # A patrol alert: its stop's raw frame is exported, not the annotated snapshot.
+    from webapp.models import PatrolFrame, PatrolVisit
+    visit = PatrolVisit(camera_id=a.id, preset_number=1, started_at=clock_mod.now())
+    db.session.add(visit)
+    db.session.flush()
+    raw_row = evidence.store_image(_jpeg(S.base(3, (64, 48))), "raw.jpg", kind="patrol_frame")
+    db.session.flush()
+    db.session.add(PatrolFrame(visit_id=visit.id, evidence_id=raw_row.id, captured_at=clock_mod.now()))
+    db.session.commit()
+    patrol = with_image(make_alert(a, 1, "fire_colour", "confirmed", boxes=[[0.2, 0.2, 0.4, 0.4]], label="fire",
+                                   visit_id=visit.id))
     with_image(make_alert(a, 2, "fire_colour", "new", boxes=[[0.1, 0.1, 0.2, 0.2]]))  # undecided: left out
 
     officer, _ = login_as("duty_officer")
@@ -279,8 +290,10 @@ def test_yolo_export_labels_confirmed_boxes_and_keeps_false_alarms_as_negatives(
     assert resp.status_code == 200 and resp.mimetype == "application/zip"
     zf = zipfile.ZipFile(io.BytesIO(resp.data))
     names = set(zf.namelist())
-    assert names == {"data.yaml", *(f"{d}/alert-{x.id}.{e}" for x in (fire, smoke, false)
+    assert names == {"data.yaml", *(f"{d}/alert-{x.id}.{e}" for x in (fire, smoke, false, patrol)
                                      for d, e in (("images", "jpg"), ("labels", "txt")))}
+    assert zf.read(f"images/alert-{patrol.id}.jpg") == evidence.absolute_path(raw_row).read_bytes()
+    assert zf.read(f"images/alert-{fire.id}.jpg") != evidence.absolute_path(raw_row).read_bytes()
     assert zf.read(f"labels/alert-{fire.id}.txt").decode() == "0 0.200000 0.400000 0.200000 0.400000\n"
     assert zf.read(f"labels/alert-{smoke.id}.txt").decode().splitlines() == [
         "1 0.600000 0.700000 0.200000 0.400000", "0 0.250000 0.250000 0.500000 0.500000"]
@@ -293,10 +306,11 @@ def test_yolo_export_labels_confirmed_boxes_and_keeps_false_alarms_as_negatives(
     out = tmp_path / "set"
     result = app.test_cli_runner().invoke(detection, ["export-yolo", str(out), "--detector", "fire_colour"])
     assert result.exit_code == 0, result.output
-    assert "1 confirmed, 1 false alarms" in result.output
-    assert sorted(p.name for p in (out / "labels").iterdir()) == [f"alert-{fire.id}.txt", f"alert-{false.id}.txt"]
+    assert "2 confirmed, 1 false alarms" in result.output
+    assert sorted(p.name for p in (out / "labels").iterdir()) == sorted(
+        f"alert-{x.id}.txt" for x in (fire, false, patrol))
     assert (out / "labels" / f"alert-{false.id}.txt").read_text() == ""
-    assert (out / "data.yaml").is_file() and len(list((out / "images").iterdir())) == 2
+    assert (out / "data.yaml").is_file() and len(list((out / "images").iterdir())) == 3
     assert app.test_cli_runner().invoke(detection, ["export-yolo", str(out)]).exit_code != 0  # not empty
 
 

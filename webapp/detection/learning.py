@@ -148,11 +148,29 @@ def normalised_boxes(raw: Any, size: tuple[int, int] | None = None) -> list[tupl
     return out
 
 
-def alert_image(alert: Alert) -> EvidenceFile | None:
-    """The frame an alert was raised on: its first raw frame, else its first snapshot."""
-    files = [f for f in alert.evidence if f.kind in IMAGE_KINDS and f.content_type.startswith("image/")]
-    files.sort(key=lambda f: (IMAGE_KINDS.index(f.kind), f.id))
-    return files[0] if files else None
+def alert_image(alert: Alert, *, on_disk: bool = False) -> EvidenceFile | None:
+    """The frame an alert was raised on, unannotated where one is kept: its
+    own raw frame, else the first kept frame of its patrol stop, else its
+    first snapshot (which a detector pipeline may have drawn boxes on).
+    ``on_disk``: only files still present (retention deletes old frames)."""
+    from webapp.alerts import evidence
+    from webapp.models import PatrolFrame
+
+    def present(f: EvidenceFile | None) -> bool:
+        return f is not None and (not on_disk or evidence.absolute_path(f).is_file())
+
+    own = sorted((f for f in alert.evidence if f.kind in IMAGE_KINDS and f.content_type.startswith("image/")),
+                 key=lambda f: (IMAGE_KINDS.index(f.kind), f.id))
+    raw = [f for f in own if f.kind == "frame"]
+    if raw and present(raw[0]):
+        return raw[0]
+    if alert.visit_id is not None:
+        frame = db.session.scalar(select(EvidenceFile).join(PatrolFrame, PatrolFrame.evidence_id == EvidenceFile.id)
+                                  .where(PatrolFrame.visit_id == alert.visit_id)
+                                  .order_by(PatrolFrame.captured_at, PatrolFrame.id).limit(1))
+        if present(frame):
+            return frame
+    return next((f for f in own if f.kind == "snapshot" and present(f)), None)
 
 
 def alert_preset(alert: Alert) -> Preset | None:
@@ -396,9 +414,9 @@ def write_yolo(writer, *, detector: str | None = None, domain: str | None = None
     summary = ExportSummary()
     classes: dict[str, int] = {}
     for alert in _export_rows(detector, domain):
-        image = alert_image(alert)
+        image = alert_image(alert, on_disk=True)
         path = evidence.absolute_path(image) if image is not None else None
-        if path is None or not path.is_file():
+        if path is None:
             summary.skipped += 1
             continue
         lines = []
