@@ -93,7 +93,7 @@ def main() -> None:
         b, _ = timed(lambda: db.session.execute(text(bare)).all(), 3)
         rows = []
         for label, days in (("90 days", 90), ("all time", None)):
-            s, _ = timed(lambda: learning.precision_report(since=learning.since_days(days)), 3)
+            s, _ = timed(lambda d=days: learning.precision_report(since=learning.since_days(d)), 3)
             rows.append((f"precision_report {label}", s, b))
         s, raised = timed(learning.raise_thresholds)
         rows.append((f"threshold job, scheduled ({raised} raised)", s, b))
@@ -125,7 +125,7 @@ def main() -> None:
             return r
         trivial, _ = timed(lambda: client.get("/login"), args.requests)
         for q in ("days=90", "days=0&period=month"):
-            s, _ = timed(lambda: get(f"/detection/precision?{q}"), args.requests)
+            s, _ = timed(lambda q=q: get(f"/detection/precision?{q}"), args.requests)
             rows.append((f"precision page {q}", s, trivial))
     print(f"{'measure':<40} {'ms':>9} {'baseline ms':>12} {'ratio':>7}")
     for name, s, base in rows:

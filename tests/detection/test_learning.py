@@ -322,7 +322,8 @@ def test_models_page_shows_the_manifest_and_licence_and_an_admin_switches_a_mode
     root = Path(app.config["NRSC_DETECTORS"]["models_dir"])
     tiny_models.build(root / "tiny", "yolov8", "onnx", licence="AGPL-3.0 (test checkpoint)",
                       description="a tiny test model",
-                      source={"registry": "pypi", "package": "tiny-pkg", "version": "9.9.9", "archive_sha256": "ab" * 32},
+                      source={"registry": "pypi", "package": "tiny-pkg", "version": "9.9.9",
+                              "archive_sha256": "ab" * 32},
                       sha256="cd" * 32)
     host = app.extensions["nrsc.plugins"]
     host.refresh_detectors(app.config)

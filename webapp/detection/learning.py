@@ -4,8 +4,9 @@ for a detector raised while its recent precision stays low (bounded, audited,
 reversible); confirmed and false-alarm frames exported as a YOLO data set.
 
 Alerts carry ``detector``, ``camera_id`` and ``preset_number`` (migration
-0013), so every verdict is tied back to what raised it; the counts are
-grouped queries that read ``ix_alerts_detector_status``.
+0013), so every verdict is tied back to what raised it; the precision page
+is two grouped queries (camera × preset × detector, and period) rolled up
+in Python. See docs/learning.md.
 """
 from __future__ import annotations
 
@@ -119,7 +120,10 @@ def precision_report(*, since: datetime | None = None, period: str = "week",
 
 
 # -- boxes ------------------------------------------------------------------------
-def normalised_boxes(raw: Any, size: tuple[int, int] | None = None) -> list[tuple[tuple[float, float, float, float], str | None]]:
+Box = tuple[float, float, float, float]
+
+
+def normalised_boxes(raw: Any, size: tuple[int, int] | None = None) -> list[tuple[Box, str | None]]:
     """An alert's boxes as ((x1, y1, x2, y2) in 0..1, label); accepts
     [x1, y1, x2, y2], {"box": [...]}, {"box_px": [...]} (needs the image's
     (width, height)) and {"x1": ...}; anything else is skipped."""
@@ -181,7 +185,7 @@ def alert_preset(alert: Alert) -> Preset | None:
 
 
 # -- masks from false alarms ------------------------------------------------------------
-def mask_polygon(box: tuple[float, float, float, float], margin: float) -> list[list[float]]:
+def mask_polygon(box: Box, margin: float) -> list[list[float]]:
     """The box grown by ``margin`` of its size on each side (at least 1% of the
     frame), clipped to the frame, as a normalised rectangle polygon."""
     x1, y1, x2, y2 = box
@@ -193,9 +197,13 @@ def mask_polygon(box: tuple[float, float, float, float], margin: float) -> list[
 
 def mask_offer(alert: Alert) -> dict[str, Any]:
     """Whether the alert's region can be masked, and the polygons it would add."""
+    if alert.status != "false_alarm":
+        return {"preset": None, "polygons": [], "done": False, "possible": False}
     preset = alert_preset(alert)
-    image = alert_image(alert)
-    size = (image.width, image.height) if image is not None else None
+    size = None
+    if any(isinstance(b, dict) and b.get("box_px") is not None for b in alert.boxes):
+        image = alert_image(alert)  # pixel boxes need the frame's size
+        size = (image.width, image.height) if image is not None else None
     polygons = [mask_polygon(b, float(setting("NRSC_LEARN_MASK_MARGIN")))
                 for b, _label in normalised_boxes(alert.boxes, size)]
     existing = (preset.masks or []) if preset is not None else []
@@ -221,7 +229,8 @@ def mask_alert_region(alert: Alert, user) -> list[list[list[float]]]:
     if not added:
         raise LearningError(_l("The region is already masked."))
     if len(masks) + len(added) > MAX_MASKS:
-        raise LearningError(_l("A preset holds at most %(n)s masks; delete some in the preset editor first.", n=MAX_MASKS))
+        raise LearningError(_l("A preset holds at most %(n)s masks; delete some in the preset editor first.",
+                               n=MAX_MASKS))
     preset.masks = masks + added
     data = {"preset": preset.number, "alert": alert.id, "detector": alert.detector,
             "before": len(masks), "after": len(preset.masks), "polygons": added}
@@ -279,6 +288,9 @@ def recent_precision(preset: Preset, detector: str, window: int, since: datetime
     return Tally((preset.id, detector), statuses.count("confirmed"), statuses.count("false_alarm"))
 
 
+# The scheduled job looks at verdicts on alerts raised within this many days
+# (`nrsc detection raise-thresholds` at all of them).
+RECENT_ALERT_DAYS = 30
 # Above this many pairs one pass over the verdicts beats a query per pair.
 ONE_PASS_FROM = 30
 
@@ -318,6 +330,8 @@ def raise_thresholds(full: bool = False) -> int:
         # Twice the job's period: a late or skipped run still sees every new verdict.
         lookback = max(600.0, 2 * float(setting("NRSC_LEARN_EVERY_S") or 0))
         where.append(Alert.verdict_at >= clock.now() - timedelta(seconds=lookback))
+        # Verdicts come within days of the alert: the status/created index does the search.
+        where += [Alert.status.in_(DECIDED), Alert.created_at >= clock.now() - timedelta(days=RECENT_ALERT_DAYS)]
     candidates = [t.key for t in tallies(Alert.camera_id, Alert.preset_number, Alert.detector, where=where)
                   if not full or t.decided >= window]
     if not candidates:
