@@ -360,3 +360,24 @@ def test_models_page_shows_the_manifest_and_licence_and_an_admin_switches_a_mode
     assert admin.post("/detection/models/../switch", data={"enabled": "0"}).status_code == 404
     assert admin.post("/detection/models/nope/switch", data={"enabled": "0"}).status_code == 404
 
+
+
+def test_mask_refusals_are_clear_and_store_nothing_and_pixel_boxes_are_scaled(cams, login_as):
+    from webapp.alerts import evidence
+    a, _b = cams
+    officer, _ = login_as("duty_officer")
+    no_preset = make_alert(a, 7, "fire_colour", "false_alarm", boxes=[[0.1, 0.1, 0.2, 0.2]])
+    page = officer.post(f"/detection/alerts/{no_preset.id}/mask", follow_redirects=True).get_data(as_text=True)
+    assert "该报警没有对应的摄像机预置位。" in page
+    no_box = make_alert(a, 1, "fire_colour", "false_alarm")
+    page = officer.post(f"/detection/alerts/{no_box.id}/mask", follow_redirects=True).get_data(as_text=True)
+    assert "该报警没有可屏蔽的检测框。" in page
+    assert 'id="mask-button"' not in page
+    assert preset_of(a, 1).masks == []
+    # A box in pixels of a 64×48 frame: scaled by the frame's size, then grown by the margin.
+    pixel = make_alert(a, 2, "fire_colour", "false_alarm", boxes=[{"box_px": [16, 12, 32, 36], "label": "fire"}])
+    row = evidence.store_image(_jpeg(S.base(5, (64, 48))), "px.jpg")
+    row.alert_id = pixel.id
+    db.session.commit()
+    assert officer.post(f"/detection/alerts/{pixel.id}/mask").status_code == 302
+    assert preset_of(a, 2).masks == [[[0.1875, 0.125], [0.5625, 0.125], [0.5625, 0.875], [0.1875, 0.875]]]
