@@ -118,7 +118,7 @@ def _call(fn: Callable[[], WorkOrder], status: int = 200):
         return api_error(exc.status, exc.code, exc.message)
     except errors.WorkflowError as exc:
         db.session.rollback()
-        return api_error(exc.status, exc.code, exc.message,
+        return api_error(exc.status, exc.code, exc.message, **exc.extra,
                          **({"changes": exc.changes} if exc.changes else {}))
     return jsonify(order_json(order)), status
 
@@ -178,7 +178,8 @@ def _h_feedback(o, b):
 
 
 def _h_close(o, b):
-    return workflow.close(o, actor=g.api_user, note=b.note, version=b.version)
+    return workflow.close(o, actor=g.api_user, note=b.note, version=b.version,
+                          confirm_unfinished=b.confirm_unfinished)
 
 
 def _h_rework(o, b):
@@ -257,6 +258,13 @@ ACTIONS: list[tuple[str, str, type[BaseModel], Callable]] = [
      _h_redispatch),
 ]
 PHOTO_ACTIONS = frozenset({"arrive", "feedback"})
+_EXTRA_RESPONSES: dict[str, dict[int, Any]] = {
+    "close": {409: ("illegal transition, stale version, or `unfinished_confirmation_required`: some units "
+                    "never accepted or fed back (listed in `unfinished`) and confirm_unfinished was not true",
+                    S.CloseConflict)},
+    "extend": {400: "invalid input; `extension_in_past` or `extension_too_long` when the requested "
+                    "deadline is not after now or beyond the configured maximum (NRSC_MAX_EXTENSION_DAYS)"},
+}
 
 
 def _make_view(action: str, model: type[BaseModel], handler: Callable) -> Callable:
@@ -268,7 +276,8 @@ def _make_view(action: str, model: type[BaseModel], handler: Callable) -> Callab
     view = operation(
         dict((a, s) for a, s, _m, _h in ACTIONS)[action], body=model, form=photos,
         files={"photos": _PHOTOS["photos"], "photo": "one photo (older clients)"} if photos else None,
-        tags=TAGS, responses={200: ("the work order after the action", S.OrderOut), **_ACTION_ERRORS},
+        tags=TAGS, responses={200: ("the work order after the action", S.OrderOut), **_ACTION_ERRORS,
+                              **_EXTRA_RESPONSES.get(action, {})},
     )(view)
     return api_auth()(_visible_order_first(view))
 
