@@ -15,8 +15,8 @@ from sqlalchemy import select
 from webapp.api.base import api_auth
 from webapp.api.schema import operation
 from webapp.extensions import csrf, db
-from webapp.models import EvidenceFile, OrderParticipant, WorkOrder
-from webapp.orders import deadlines, engine, errors, sla, workflow
+from webapp.models import EvidenceFile, OrderParticipant, OrderRound, WorkOrder
+from webapp.orders import deadlines, engine, errors, rounds, sla, workflow
 from webapp.orders import schemas as S
 from webapp.org import visibility
 from webapp.platform import clock
@@ -50,7 +50,16 @@ def participant_json(order: WorkOrder, p: OrderParticipant, calendar=None, sched
         "returned_at": _iso(p.returned_at), "return_reason": p.return_reason,
         "return_justified": p.return_justified, "return_count": p.return_count,
         "sla": {stage: deadlines.sla_status(order, p, stage, now, calendar, schedule) for stage in sla.STAGES},
+        "round": p.round_number, "rounds": [round_json(r) for r in p.rounds],
     }
+
+
+def round_json(r: OrderRound) -> dict[str, Any]:
+    done = {"accept": r.accepted_at, "arrive": r.arrived_at, "feedback": r.feedback_at}
+    return {"number": r.number, "reason": r.reason, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
+            "stages": {s: {"due_at": _iso(getattr(r, f"{s}_due_at")), "done_at": _iso(done[s]),
+                           "on_time": getattr(r, f"{s}_on_time"), "overdue": s in (r.overdue or {})}
+                       for s in rounds.round_stages(r)}}
 
 
 def order_json(order: WorkOrder) -> dict[str, Any]:

@@ -284,6 +284,14 @@ class SlaOut(Reply):
     model_config = ConfigDict(extra="allow")
 
 
+class RoundOut(Reply):
+    number: int
+    reason: str = Field(description="dispatch, forward, redispatch, rework or reopen")
+    started_at: datetime
+    ended_at: datetime | None
+    stages: dict[str, Any] = Field(description="per stage the round started: due_at, done_at, on_time, overdue")
+
+
 class ParticipantOut(Reply):
     id: int
     unit: str
@@ -304,6 +312,8 @@ class ParticipantOut(Reply):
     return_justified: bool | None
     return_count: int | None
     sla: dict[str, Any] = Field(description=f"per stage ({', '.join(sla.STAGES)}): due, done, overdue…")
+    round: int = Field(description="the current round (1 until a re-dispatch, rework or reopening)")
+    rounds: list[RoundOut] = Field(description="every round, oldest first, with its own records and flags")
 
 
 class SpotCheckOut(Reply):
