@@ -54,7 +54,7 @@ def late_first_feedback(dispatched, people, with_photo, clock):
 
 
 # -- rework and reopen -------------------------------------------------------------------
-def test_rework_starts_a_new_feedback_round_that_goes_overdue(dispatched, people, with_photo, clock):
+def test_rework_starts_a_new_feedback_round_that_goes_overdue(dispatched, people, with_photo, clock, login_as):
     oid = late_first_feedback(dispatched, people, with_photo, clock)
     r = people.duty.post(f"/api/v1/orders/{oid}/rework", json={"reason": "照片不清"})
     assert r.status_code == 200, r.get_json()
@@ -89,6 +89,10 @@ def test_rework_starts_a_new_feedback_round_that_goes_overdue(dispatched, people
     assert r.status_code == 200
     _p, (first, second) = rounds_of(oid, "natural_resources")
     assert first.feedback_on_time is False and second.feedback_on_time is False and second.feedback_at is not None
+    # The order page lists the earlier round with its lateness.
+    b, _user = login_as("duty_officer", "duty")
+    page = b.get(f"/orders/{oid}").get_data(as_text=True)
+    assert 'data-rounds="2"' in page and "当前第 2 轮" in page and "第 1 轮 · 派发" in page
 
 
 def test_reopen_starts_a_new_feedback_round_that_goes_overdue(dispatched, people, with_photo, clock):
