@@ -268,9 +268,9 @@ ACTIONS: list[tuple[str, str, type[BaseModel], Callable]] = [
 ]
 PHOTO_ACTIONS = frozenset({"arrive", "feedback"})
 _EXTRA_RESPONSES: dict[str, dict[int, Any]] = {
-    "close": {409: ("illegal transition, stale version, or `unfinished_confirmation_required`: some units "
-                    "never accepted or fed back (listed in `unfinished`) and confirm_unfinished was not true",
-                    S.CloseConflict)},
+    "close": {409: "illegal transition, stale version, or `unfinished_confirmation_required`: some units "
+                   "never accepted or fed back and confirm_unfinished was not true; `unfinished` lists them "
+                   "({participant_id, unit, unit_name, role, state})"},
     "extend": {400: "invalid input; `extension_in_past` or `extension_too_long` when the requested "
                     "deadline is not after now or beyond the configured maximum (NRSC_MAX_EXTENSION_DAYS)"},
 }

@@ -13,7 +13,6 @@ from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from webapp.api.schema import (
     Body,
-    ErrorBody,
     OptionalId,
     Reply,
     Version,
@@ -187,21 +186,6 @@ class CloseBody(Body):
         "true to close although some units never accepted or fed back; without it such a close "
         "is refused with 409 `unfinished_confirmation_required` listing them in `unfinished`"))] = False
     version: Version = None
-
-
-class UnfinishedUnit(Reply):
-    participant_id: int
-    unit: str = Field(description="unit code")
-    unit_name: str
-    role: str
-    state: str = Field(description="to_accept (never accepted) or in_progress (no feedback)")
-
-
-class CloseConflict(ErrorBody):
-    model_config = ConfigDict(extra="allow", title="CloseConflict")
-    unfinished: list[UnfinishedUnit] | None = Field(
-        None, description="with error `unfinished_confirmation_required`: the units that never accepted "
-                          "or fed back; send confirm_unfinished=true to close without them")
 
 
 class ReworkBody(Body):
