@@ -169,6 +169,8 @@ def test_extension_beyond_the_maximum_is_refused_on_the_page(dispatched, people,
     oid = dispatched()["id"]
     b, _user = login_as("unit_handler", "natural_resources.geology_mining_office")
     people.nr.post(f"/api/v1/orders/{oid}/accept")
+    limit = (clock.current + timedelta(days=30)).astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M")
+    assert f'max="{limit}"' in b.get(f"/unit/orders/{oid}").get_data(as_text=True)
     version = db.session.get(WorkOrder, oid).version
     typed = (clock.current + timedelta(days=45)).astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M")
     r = b.post(f"/unit/orders/{oid}/extension", data={"version": version, "until": typed, "reason": "山路塌方"})
