@@ -114,7 +114,7 @@ def test_reopen_starts_a_new_feedback_round_that_goes_overdue(dispatched, people
     assert deadlines.sla_sweep()["warned"] >= 1
     clock.advance(hours=6)
     assert deadlines.sla_sweep()["overdue"] == 1
-    p, (first, second) = rounds_of(oid, "natural_resources")
+    _p, (first, second) = rounds_of(oid, "natural_resources")
     # Round 1 was on time and stays so; round 2 went overdue.
     assert first.feedback_on_time is True and first.overdue == {} and first.ended_at == reopened_at
     assert second.feedback_on_time is False and "feedback" in second.overdue

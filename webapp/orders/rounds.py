@@ -11,8 +11,8 @@ This module imports no other part of the work-order loop, so the engine can
 call it on every audit record."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Iterable, Mapping
 
 from webapp.models import OrderParticipant, OrderRound, WorkOrder
 

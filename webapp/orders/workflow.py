@@ -45,6 +45,7 @@ from webapp.models import (
     User,
     WorkOrder,
 )
+from webapp.orders import rounds
 from webapp.orders.deadlines import stage_deadlines, stage_done_at, start_emergency
 from webapp.orders.engine import (
     act,
@@ -60,7 +61,6 @@ from webapp.orders.engine import (
     take,
     unit_by_code,
 )
-from webapp.orders import rounds
 from webapp.orders.errors import WorkflowError, conflict, invalid
 from webapp.orders.messaging import notify_participants, notify_unit
 from webapp.orders.planning import add_participant, as_bool
