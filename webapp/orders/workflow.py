@@ -433,9 +433,9 @@ def extend(order: WorkOrder, *, actor: User, reason: str, until: Any = None, hou
                 new_due = due + timedelta(hours=float(hours))
             except (TypeError, ValueError):
                 raise invalid("hours must be a number") from None
+        check_extension_bounds(new_due)
         if new_due <= due:
             raise invalid(f"the new deadline must be after the current one ({due.isoformat()})")
-        check_extension_bounds(new_due)
         db.session.add(ExtensionRequest(order_id=order.id, participant_id=p.id, stage=stage, reason=reason,
                                         requested_until=new_due, requested_by_id=actor.id,
                                         requested_at=clock.now()))
