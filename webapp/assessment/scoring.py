@@ -47,7 +47,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    union,
 )
 
 from webapp.assessment import rules as rules_mod
@@ -195,42 +194,29 @@ def _summary(period: Period, as_of: datetime, owner_of: dict[int, int]) -> tuple
         return columns
     remap = {uid: owner for uid, owner in owner_of.items() if uid != owner}
     owner_expr = case(remap, value=P.unit_id, else_=P.unit_id) if remap else P.unit_id
-    record_base = (select(owner_expr.label("g"), *sums(per_record)).join(W, W.id == P.order_id)
-                   .where(_in(P.assigned_at, period)))
     overdue_order = case((_nonempty(R.overdue), R.order_id), else_=None)
-    round_base = (select(owner_expr.label("g"), func.count(distinct(overdue_order)).label("overdue"),
-                         *sums(per_round)).join(P, P.id == R.participant_id)
-                  .where(_in(R.started_at, period)))
-    # Distinct orders behind either kind of record.
-    touched = union(select(owner_expr.label("g"), P.unit_id.label("u"), P.order_id.label("o"))
-                    .where(_in(P.assigned_at, period)),
-                    select(owner_expr.label("g"), P.unit_id.label("u"), R.order_id.label("o"))
-                    .join(P, P.id == R.participant_id).where(_in(R.started_at, period))).subquery()
     conn = db.session.connection()
 
     def tallies(by_owner: bool) -> dict[int, Tally]:
         out: dict[int, Tally] = {}
-        key_record = owner_expr if by_owner else P.unit_id
-        queries = [(record_base.with_only_columns(key_record.label("g"), *sums(per_record)), per_record),
-                   (round_base.with_only_columns(
-                       key_record.label("g"), func.count(distinct(overdue_order)).label("overdue"),
-                       *sums(per_round)), per_round)]
-        for q, conds in queries:
+        key = owner_expr if by_owner else P.unit_id
+        record_q = (select(key.label("g"), *sums(per_record)).join(W, W.id == P.order_id)
+                    .where(_in(P.assigned_at, period)))
+        # A participant record's assignment (dispatch, forward, re-dispatch) is
+        # one of its rounds and starts with it, so the rounds of the period
+        # name every order of the period: the distinct orders come from them.
+        round_q = (select(key.label("g"), func.count(distinct(R.order_id)).label("orders"),
+                          func.count(distinct(overdue_order)).label("overdue"), *sums(per_round))
+                   .join(P, P.id == R.participant_id).where(_in(R.started_at, period)))
+        for q, conds in ((record_q, per_record), (round_q, per_round)):
             if not by_owner:
                 q = q.where(P.unit_id.in_(remap))
-            for r in conn.execute(q.group_by(key_record)).mappings():
+            for r in conn.execute(q.group_by(key)).mappings():
                 t = out.setdefault(r["g"], Tally(ok_n={}, fail_n={}, orders_n=0, overdue_n=0))
                 if "overdue" in r:
-                    t.overdue_n = int(r["overdue"] or 0)
+                    t.overdue_n, t.orders_n = int(r["overdue"] or 0), int(r["orders"] or 0)
                 for code in conds:
                     t.ok_n[code], t.fail_n[code] = int(r[f"{code}__ok"] or 0), int(r[f"{code}__fail"] or 0)
-        key = touched.c.g if by_owner else touched.c.u
-        orders = select(key, func.count(distinct(touched.c.o)))
-        if not by_owner:
-            orders = orders.where(touched.c.u.in_(remap))
-        for g, n in conn.execute(orders.group_by(key)):
-            if g in out:
-                out[g].orders_n = n
         return out
     rows = tallies(True)
     offices = tallies(False) if remap else {}
