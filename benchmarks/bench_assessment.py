@@ -1,8 +1,9 @@
 """Benchmark: assessment of one year with N synthetic work orders (default
 100,000), and the leaderboard page, on a temporary SQLite database.
 
-The orders are written straight into work_orders + order_participants (a lead
-and a cooperating unit each, random on-time flags, overdue marks, reworks,
+The orders are written straight into work_orders + order_participants +
+order_rounds (a lead and a cooperating unit each, round 1 each plus a feedback
+round for reworked leads, random on-time flags, overdue marks, reworks,
 spot checks; no audit trail, no evidence): synthetic rows for this benchmark only.
 
 Printed, each with a baseline measured in the same run:
@@ -37,7 +38,7 @@ from sqlalchemy import insert, select, text  # noqa: E402
 
 from webapp import create_app  # noqa: E402
 from webapp.extensions import db  # noqa: E402
-from webapp.models import OrderParticipant, Unit, User, WorkOrder  # noqa: E402
+from webapp.models import OrderParticipant, OrderRound, Unit, User, WorkOrder  # noqa: E402
 from webapp.platform import clock, dbtools  # noqa: E402
 
 
@@ -56,7 +57,7 @@ def seed(n: int) -> None:
     units = db.session.scalars(select(Unit).where(Unit.kind.in_(("department", "township")))).all()
     rnd = random.Random(12)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    orders, parts = [], []
+    orders, parts, rounds = [], [], []
     for i in range(1, n + 1):
         t = start + timedelta(seconds=rnd.randrange(0, 364 * 86400))
         closed = rnd.random() < 0.9
@@ -71,16 +72,33 @@ def seed(n: int) -> None:
         lead, coop = rnd.sample(units, 2)
         for k, (unit, role) in enumerate(((lead, "lead"), (coop, "cooperating"))):
             late = rnd.random() < 0.08
-            parts.append({"id": 2 * i - 1 + k, "order_id": i, "unit_id": unit.id, "role": role, "office_ids": [],
-                          "state": "done", "assigned_at": t, "accept_due_at": t + timedelta(minutes=30),
-                          "accepted_at": t + timedelta(minutes=50 if late else 10), "accept_on_time": not late,
-                          "feedback_due_at": t + timedelta(hours=24),
-                          "feedback_at": t + timedelta(hours=19), "feedback_on_time": rnd.random() > 0.05,
-                          "return_count": 0, "warned": {}, "overdue": {"accept": t.isoformat()} if late else {}})
+            reworked = role == "lead" and orders[-1]["rework_count"]
+            pid = 2 * i - 1 + k
+            stage = {"accept_due_at": t + timedelta(minutes=30),
+                     "accepted_at": t + timedelta(minutes=50 if late else 10), "accept_on_time": not late,
+                     "arrive_due_at": None, "arrived_at": None, "arrive_on_time": None,
+                     "feedback_due_at": t + timedelta(hours=24),
+                     "feedback_at": t + timedelta(hours=19), "feedback_on_time": rnd.random() > 0.05,
+                     "overdue": {"accept": t.isoformat()} if late else {}}
+            parts.append({"id": pid, "order_id": i, "unit_id": unit.id, "role": role, "office_ids": [],
+                          "state": "done", "assigned_at": t, "return_count": 0, "warned": {},
+                          "round_number": 2 if reworked else 1, **stage})
+            # Every participant's round 1; a reworked lead's feedback round 2 (on time).
+            rounds.append({"order_id": i, "participant_id": pid, "number": 1, "reason": "dispatch",
+                           "started_at": t, "ended_at": t + timedelta(hours=20) if reworked else None, **stage})
+            if reworked:
+                rounds.append({"order_id": i, "participant_id": pid, "number": 2, "reason": "rework",
+                               "started_at": t + timedelta(hours=20), "ended_at": None,
+                               "accept_due_at": None, "accepted_at": None, "accept_on_time": None,
+                               "arrive_due_at": None, "arrived_at": None, "arrive_on_time": None,
+                               "feedback_due_at": t + timedelta(hours=44), "feedback_at": t + timedelta(hours=22),
+                               "feedback_on_time": True, "overdue": {}})
     for chunk in range(0, n, 5000):
         db.session.execute(insert(WorkOrder), orders[chunk:chunk + 5000])
     for chunk in range(0, len(parts), 10000):
         db.session.execute(insert(OrderParticipant), parts[chunk:chunk + 10000])
+    for chunk in range(0, len(rounds), 10000):
+        db.session.execute(insert(OrderRound), rounds[chunk:chunk + 10000])
     db.session.commit()
 
 

@@ -163,6 +163,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Office hours for working-time SLA clocks, and how long a closed order may be reopened.
         "NRSC_OFFICE_HOURS": env.get("NRSC_OFFICE_HOURS", "08:30-12:00,14:30-18:00"),
         "NRSC_REOPEN_DAYS": int(env.get("NRSC_REOPEN_DAYS", "30")),
+        # The furthest a requested extension may reach, in days from the request.
+        "NRSC_MAX_EXTENSION_DAYS": _number(env, "NRSC_MAX_EXTENSION_DAYS", int) or 30,
         # Per detector name: its parameters; "models_dir": where installed models are.
         "NRSC_DETECTORS": {"models_dir": str(default_models_dir(data_dir))},
         "NRSC_NOTIFIERS": {},

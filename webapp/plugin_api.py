@@ -6,7 +6,7 @@ reaches a database session or an ORM object.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Literal, Mapping, Protocol, Sequence
 
@@ -81,6 +81,9 @@ class EventType:
     name_zh: str
     name_en: str
     external_labels: tuple[str, ...] = ()
+    # The time basis of this event type's clocks when it differs from its
+    # domain's: e.g. safety accidents count natural time (None: the domain's).
+    basis: TimeBasis | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,13 @@ class Domain:
 
     def event_type(self, code: str) -> EventType | None:
         return next((e for e in self.event_types if e.code == code), None)
+
+    def clocks_for(self, event_type: str | None) -> SlaClocks:
+        """The domain's clocks on the event type's time basis."""
+        event = self.event_type(event_type) if event_type else None
+        if event is None or event.basis is None or event.basis == self.sla.basis:
+            return self.sla
+        return replace(self.sla, basis=event.basis)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 生态环境分局 leads; who cooperates depends on the event type: 农业农村局 for
 straw burning, 住房和城乡建设局 for dust and garbage, always the township.
+
+Straw burning counts natural time from dispatch (straw fires spread; the
+plan asks for 第一时间 handling); the other event types keep office time.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ DOMAIN = Domain(
     code=CODE, name_zh="生态环境保护", name_en="Ecological and environmental protection",
     colour="#00897b", icon="leaf", working_group=4,
     event_types=(
-        EventType(STRAW_BURNING, "焚烧秸秆", "Straw burning"),
+        EventType(STRAW_BURNING, "焚烧秸秆", "Straw burning", basis="natural"),
         EventType(DUST, "扬尘污染", "Dust pollution"),
         EventType(GARBAGE, "倾倒垃圾", "Garbage dumping"),
         EventType(POLLUTION, "其他环境污染", "Other pollution"),
@@ -68,7 +71,7 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
     return Routing(
         lead_unit="ecology_environment",
         cooperating=with_township(COOPERATING_BY_EVENT.get(alert.event_type, ()), context),
-        working_group=DOMAIN.working_group, clocks=DOMAIN.sla,
+        working_group=DOMAIN.working_group, clocks=DOMAIN.clocks_for(alert.event_type),
         note="生态环境分局牵头及时处置，相关部门和乡镇按职责配合。" + township_note(context))
 
 

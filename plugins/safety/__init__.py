@@ -2,6 +2,9 @@
 
 应急管理局 watches key areas and key enterprises full-time, with the
 township cooperating; an emergency response may start.
+
+Accidents (``accident``) count natural time from dispatch; the other event
+types keep office time.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ DOMAIN = Domain(
         EventType("unsafe_operation", "违规作业", "Unsafe operation"),
         EventType("hot_work", "违规动火", "Unauthorised hot work"),
         EventType("hazardous_chemicals", "危险化学品隐患", "Hazardous chemicals"),
-        EventType(ACCIDENT, "生产安全事故", "Accident"),
+        EventType(ACCIDENT, "生产安全事故", "Accident", basis="natural"),
     ),
     sla=PROMPT_CLOCKS, emergency_allowed=True,
 )
@@ -60,7 +63,7 @@ def route_alert(alert: AlertView, context: RoutingContext) -> Routing | None:
     return Routing(
         lead_unit="emergency_management",
         cooperating=with_township((), context),
-        working_group=DOMAIN.working_group, clocks=DOMAIN.sla,
+        working_group=DOMAIN.working_group, clocks=DOMAIN.clocks_for(alert.event_type),
         note="应急管理局核查处置，必要时启动应急响应。" + township_note(context))
 
 

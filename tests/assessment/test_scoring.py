@@ -19,18 +19,22 @@ def test_scores_match_hand_computation(history):
     assert (ind["on_time_accept"]["passed"], ind["on_time_accept"]["counted"]) == (2, 3)
     assert ind["on_time_accept"]["fail"] == [o2]
     assert ind["on_time_accept"]["points"] == 6.67
-    # O3's feedback is not due yet; O2's first feedback was within its clock.
-    assert (ind["on_time_closure"]["passed"], ind["on_time_closure"]["counted"]) == (2, 2)
+    # Every round counts: O1's feedback, O2's first feedback and O2's feedback after the
+    # rework (its own round, on a new clock) were all within their clocks; O3's is not due yet.
+    assert (ind["on_time_closure"]["passed"], ind["on_time_closure"]["counted"]) == (3, 3)
+    assert ind["on_time_closure"]["ok"] == [o1, o2, o2]
     assert ind["closure_rate"]["ok"] == [o1, o2] and ind["closure_rate"]["fail"] == [o3]
     assert ind["closure_rate"]["points"] == 10.0
     assert ind["no_rework"]["fail"] == [o2] and ind["no_rework"]["points"] == 10.0
-    assert ind["not_overdue"]["fail"] == [o2] and ind["not_overdue"]["points"] == 10.0
+    # Four rounds (O2 has two); O2's first round went overdue (accept) and stays so.
+    assert ind["not_overdue"]["fail"] == [o2] and ind["not_overdue"]["counted"] == 4
+    assert ind["not_overdue"]["points"] == 11.25
     assert ind["no_extension"]["fail"] == [o3] and ind["no_extension"]["points"] == 3.33
     assert ind["no_unjustified_return"]["points"] == 5.0
     assert (ind["spot_check_pass"]["ok"], ind["spot_check_pass"]["fail"]) == ([o1], [o2])
     assert ind["spot_check_pass"]["points"] == 5.0
-    # 6.667 + 25 + 10 + 10 + 10 + 3.333 + 5 + 5 = 75, minus 1 for one overdue order.
-    assert (nr["base"], nr["deduction"], nr["score"], nr["grade"]) == (75.0, 1.0, 74.0, "合格")
+    # 6.667 + 25 + 10 + 10 + 11.25 + 3.333 + 5 + 5 = 76.25, minus 1 for one overdue order.
+    assert (nr["base"], nr["deduction"], nr["score"], nr["grade"]) == (76.25, 1.0, 75.25, "合格")
     assert nr["overdue_orders"] == [o2]
 
     lq = row_of(result, "town.liuquan")
@@ -55,7 +59,7 @@ def test_deduction_cap_and_small_sample(history):
     rules.save(custom, actor=history.office, note="cap test")
     result = scoring.assess("2026-11")
     nr = row_of(result, "natural_resources")
-    assert (nr["deduction"], nr["score"], nr["small_sample"]) == (3.0, 72.0, True)
+    assert (nr["deduction"], nr["score"], nr["small_sample"]) == (3.0, 73.25, True)
     assert result["rules_version"] == 1
 
 
@@ -86,7 +90,7 @@ def test_closed_period_ignores_later_edits(history, clock):
     o3.participants[0].accept_on_time = False
     db.session.commit()
     after = scoring.assess("2026-11")
-    assert after["closed"] and row_of(after, "natural_resources")["score"] == before == 74.0
+    assert after["closed"] and row_of(after, "natural_resources")["score"] == before == 75.25
     assert after["rules_version"] == 0
     with pytest.raises(services.AssessmentError):
         services.close_period("2026-11", actor=history.office)
@@ -106,7 +110,7 @@ def test_adjustment_requires_reason_and_is_audited(history):
     services.add_adjustment("2026-11", unit_id=unit.id, points=2, reason="道路封闭，迟到有因",
                             order_id=history.orders[1].id, actor=history.office)
     nr = row_of(scoring.assess("2026-11"), "natural_resources")
-    assert (nr["adjustment"], nr["score"]) == (2.0, 76.0)
+    assert (nr["adjustment"], nr["score"]) == (2.0, 77.25)
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "assessment.adjust"))
     assert event.note == "道路封闭，迟到有因" and event.actor_id == history.office.id
 

@@ -14,7 +14,7 @@ from webapp.models import AssessmentAdjustment, AssessmentPeriod, AssessmentRule
 def test_office_sees_every_unit(history, login_as):
     b, _user = login_as("leader_viewer", None)
     page = b.get("/assessment/?period=2026-11").get_data(as_text=True)
-    assert "应急管理局" in page and "柳泉乡" in page and "74.00" in page and "合格" in page
+    assert "应急管理局" in page and "柳泉乡" in page and "75.25" in page and "合格" in page
     assert 'id="apart"' in page and "林业和草原局" in page
     assert "<script>" not in page and "style=" not in page
     nr = history.units["natural_resources"]
@@ -27,7 +27,7 @@ def test_office_sees_every_unit(history, login_as):
 def test_unit_sees_only_its_own(history, login_as):
     b, _user = login_as("unit_handler", "town.liuquan")
     page = b.get("/assessment/?period=2026-11").get_data(as_text=True)
-    assert "柳泉乡" in page and "90.67" in page and "74.00" not in page and "应急管理局" not in page
+    assert "柳泉乡" in page and "90.67" in page and "75.25" not in page and "应急管理局" not in page
     assert "2 / 3" not in page and ("第 2 名" in page or "Rank 2 of 3" in page)
     nr = history.units["natural_resources"]
     assert b.get(f"/assessment/2026-11/unit/{nr.id}").status_code == 403
@@ -68,7 +68,7 @@ def test_adjustment_and_close_through_pages(history, login_as):
     resp = b.post("/assessment/2026-11/adjust", data={"unit_id": nr.id, "points": "3", "kind": "appeal",
                                                        "reason": "道路封闭"})
     assert resp.status_code == 302
-    assert "77.00" in b.get(f"/assessment/2026-11/unit/{nr.id}").get_data(as_text=True)
+    assert "78.25" in b.get(f"/assessment/2026-11/unit/{nr.id}").get_data(as_text=True)
     assert b.post("/assessment/2026-11/close").status_code == 302
     assert db.session.scalar(select(AssessmentPeriod.period)) == "2026-11"
     xlsx = b.get("/assessment/2026-11/bulletin.xlsx")
@@ -79,4 +79,4 @@ def test_trend_page(history, login_as):
     b, _user = login_as("duty_lead", "duty")
     nr = history.units["natural_resources"]
     page = b.get(f"/assessment/trend?unit={nr.id}&year=2026").get_data(as_text=True)
-    assert "2026-11" in page and "74.00" in page and "2026-10" in page
+    assert "2026-11" in page and "75.25" in page and "2026-10" in page

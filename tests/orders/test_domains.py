@@ -25,7 +25,7 @@ CASES = [
      set(), {"town.xinzhuangji"}, 3, "working"),
     ("safety", "hot_work", "hongsipu", "emergency_management", set(), {"town.hongsipu"}, set(), 2, "working"),
     ("ecology", "straw_burning", "hongsipu", "ecology_environment", set(),
-     {"agriculture_rural", "town.hongsipu"}, set(), 4, "working"),
+     {"agriculture_rural", "town.hongsipu"}, set(), 4, "natural"),  # straw fires spread: natural time
 ]
 
 
@@ -63,7 +63,8 @@ def test_whole_loop_per_domain(domain, event_type, town, lead, offices, cooperat
     assert r.status_code == 200, r.get_json()
     r = lead_api.post(f"/api/v1/orders/{oid}/feedback", data=with_photo(result="resolved", text="已处置完毕"))
     assert r.get_json()["state"] == "to_review"
-    r = people.duty.post(f"/api/v1/orders/{oid}/close", json={"version": r.get_json()["version"]})
+    r = people.duty.post(f"/api/v1/orders/{oid}/close", json={"version": r.get_json()["version"],
+                                                              "confirm_unfinished": True})
     assert r.status_code == 200 and r.get_json()["state"] == "closed"
     actions = [e.action for e in db.session.scalars(select(AuditEvent).where(
         AuditEvent.entity_type == "work_order", AuditEvent.entity_id == oid))]

@@ -128,7 +128,10 @@ def test_full_loop_with_forward_arrive_feedback_close(dispatched, people, with_p
     r = people.nr.post(f"/api/v1/orders/{oid}/feedback", data=with_photo(result="stopped", text="已处置"))
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["state"] == "to_review"
+    # 柳泉乡 and the forwarded 综合执法局 never fed back: closing needs a confirmation.
     r = people.duty.post(f"/api/v1/orders/{oid}/close", json={"note": "ok"})
+    assert r.status_code == 409 and r.get_json()["error"] == "unfinished_confirmation_required"
+    r = people.duty.post(f"/api/v1/orders/{oid}/close", json={"note": "ok", "confirm_unfinished": True})
     assert r.get_json()["state"] == "closed"
     actions = [e.action for e in db.session.scalars(select(AuditEvent).where(
         AuditEvent.entity_type == "work_order", AuditEvent.entity_id == oid).order_by(AuditEvent.id))]
@@ -285,12 +288,12 @@ def test_rework_extension_supervise_case_and_reopen(dispatched, people, with_pho
     assert r.get_json()["state"] == "in_progress" and r.get_json()["rework_count"] == 1
     assert r.get_json()["feedbacks"][0]["review_result"] == "rework"
     people.nr.post(f"/api/v1/orders/{oid}/feedback", data=with_photo(result="case_filed", text="补充照片"))
-    people.duty.post(f"/api/v1/orders/{oid}/close")
+    people.duty.post(f"/api/v1/orders/{oid}/close", json={"confirm_unfinished": True})
     clock.advance(days=3)
     r = people.duty.post(f"/api/v1/orders/{oid}/reopen", json={"reason": "复发"})
     assert r.get_json()["state"] == "in_progress" and r.get_json()["reopen_count"] == 1
     people.nr.post(f"/api/v1/orders/{oid}/feedback", data=with_photo(result="stopped", text="再次制止"))
-    people.duty.post(f"/api/v1/orders/{oid}/close")
+    people.duty.post(f"/api/v1/orders/{oid}/close", json={"confirm_unfinished": True})
     clock.advance(days=31)
     r = people.duty.post(f"/api/v1/orders/{oid}/reopen", json={"reason": "太晚"})
     assert r.status_code == 409 and r.get_json()["error"] == "reopen_too_late"

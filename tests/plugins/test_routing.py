@@ -28,6 +28,7 @@ TABLE = [
     ("grazing", "illegal_grazing", FOREST, (RES,), (), ("town.dahe",), 3),
     ("grazing", "wildlife", FOREST, (RES,), (), ("town.dahe",), 3),
     ("safety", "unsafe_operation", "emergency_management", (), ("town.dahe",), (), 2),
+    ("safety", "accident", "emergency_management", (), ("town.dahe",), (), 2),
     ("ecology", "straw_burning", "ecology_environment", (), ("agriculture_rural", "town.dahe"), (), 4),
     ("ecology", "dust", "ecology_environment", (), ("housing_construction", "town.dahe"), (), 4),
     ("ecology", "garbage", "ecology_environment", (), ("housing_construction", "town.dahe"), (), 4),
@@ -40,7 +41,13 @@ def test_routing_follows_the_design_table(host, domain, event_type, lead, office
     routing = host.route(alert_view(domain, event_type), routing_context("dahe"))
     assert (routing.lead_unit, routing.lead_offices, routing.cooperating, routing.forward_to,
             routing.working_group) == (lead, offices, cooperating, forward_to, group)
-    assert routing.clocks == host.domain(domain).sla
+    # The domain's clocks on the event type's basis (accidents and straw burning: natural time).
+    assert routing.clocks == host.domain(domain).clocks_for(event_type)
+    natural_types = {("safety", "accident"), ("ecology", "straw_burning")}
+    if (domain, event_type) in natural_types or domain in ("fire", "geohazard"):
+        assert routing.clocks.basis == "natural"
+    else:
+        assert routing.clocks.basis == "working"
     assert routing.note
 
 

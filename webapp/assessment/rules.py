@@ -26,6 +26,20 @@ INDICATORS: dict[str, str] = {
     "no_unjustified_return": "无无理退单",
     "spot_check_pass": "核查通过",
 }
+# Indicator code -> how it counts, as the rules page shows it (same as
+# webapp/assessment/scoring.py and docs/assessment.md).
+INDICATOR_DEFINITIONS: dict[str, str] = {
+    "on_time_accept": "每一轮签收阶段已到期或已完成的记录，在签收时限内签收为达标；牵头、配合、转派单位各计本单位。",
+    "on_time_closure": "牵头单位每一轮在反馈时限内反馈为达标（办结由值守中心操作，以牵头单位的反馈时限计）。",
+    "closure_rate": "本单位牵头工单中已办结的比例。",
+    "no_rework": "本单位牵头工单未被退回重办（退回重办计入牵头单位）。",
+    "not_overdue": "每一轮签收、到场、反馈均未超时为达标；每件超时工单另按规则扣分，扣分有上限。",
+    "no_extension": "参与记录没有获批的延期申请。",
+    "no_unjustified_return": "退单经值守负责人认定理由不成立的，计入退单单位；认定成立或未认定的不扣。",
+    "spot_check_pass": "牵头单位被核查的工单中核查通过的比例。",
+}
+ROUNDS_RULE = ("退回重办、重新打开或重新派发的工单，每一轮单独计入：前一轮的迟延或超时不因后一轮按时完成而消除，"
+               "后一轮的超时同样计入。")
 TOP_KEYS = {"indicators", "overdue_deduction", "grades", "small_sample", "hotspots"}
 
 

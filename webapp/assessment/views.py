@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from webapp.assessment import bulletin, dashboard_views, pack, rules, scoring, services
 from webapp.assessment.periods import PeriodError, months_of_year, parse_period
-from webapp.assessment.rules import INDICATORS
+from webapp.assessment.rules import INDICATOR_DEFINITIONS, INDICATORS, ROUNDS_RULE
 from webapp.extensions import db
 from webapp.models import AssessmentAdjustment, AssessmentRules, Unit, User, WorkOrder
 from webapp.org import visibility
@@ -225,7 +225,8 @@ def rules_page():
     ids = {r.created_by_id for r in history if r.created_by_id}
     authors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     return render_template("assessment/rules.html", version=version, text=text, error=error, history=history,
-                           authors=authors, indicators=INDICATORS), (400 if error else 200)
+                           authors=authors, indicators=INDICATORS, definitions=INDICATOR_DEFINITIONS,
+                           rounds_rule=ROUNDS_RULE), (400 if error else 200)
 
 
 @bp.route("/assessment/rules/export")

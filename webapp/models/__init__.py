@@ -34,9 +34,11 @@ from webapp.models.cameras import (  # noqa: F401
 from webapp.models.orders import (  # noqa: F401
     FEEDBACK_RESULTS,
     ORDER_KINDS,
+    ROUND_REASONS,
     ExtensionRequest,
     Feedback,
     OrderParticipant,
+    OrderRound,
     OrderSequence,
     WorkOrder,
 )

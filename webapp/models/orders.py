@@ -88,7 +88,10 @@ class OrderParticipant(db.Model):
     forwarded_by_id: Mapped[int | None] = mapped_column(ForeignKey("order_participants.id"))
     state: Mapped[str] = mapped_column(String(20), default="to_accept")
     # When this participant's clocks started: dispatch, re-dispatch or forward (migration 0004).
-    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the assessment picks a period's participant records by it.
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The current round (see OrderRound); the stage columns below are that round's.
+    round_number: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     accept_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     arrive_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -118,6 +121,49 @@ class OrderParticipant(db.Model):
 
     order: Mapped[WorkOrder] = relationship(back_populates="participants")
     unit = relationship("Unit")
+    rounds: Mapped[list["OrderRound"]] = relationship(
+        back_populates="participant", order_by="OrderRound.number", cascade="all, delete-orphan")
+
+
+ROUND_REASONS = ("dispatch", "forward", "redispatch", "rework", "reopen")
+
+
+class OrderRound(db.Model):
+    """One round of a participant's work on an order: the first assignment,
+    then each re-dispatch, rework (退回重办) or reopening. A new round
+    restarts some stage clocks; the earlier rounds keep their deadlines, times
+    and frozen on-time flags, so a first lateness is never lost to a later
+    round (the assessment counts every round).
+
+    A stage belongs to a round when the round set its deadline; its other
+    stage columns stay empty (a rework round restarts feedback only)."""
+
+    __tablename__ = "order_rounds"
+    __table_args__ = (Index("ix_order_rounds_participant_number", "participant_id", "number", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("order_participants.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(12))
+    # Indexed: the assessment picks a period's rounds by when they started.
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # When a later round (or a return) ended this one; stages not done by then do not count.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    accept_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    arrive_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feedback_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accept_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    arrive_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feedback_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    # Stage -> when the sweep marked it overdue, for this round's stages.
+    overdue: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    participant: Mapped[OrderParticipant] = relationship(back_populates="rounds")
+    order: Mapped[WorkOrder] = relationship()
 
 
 class Feedback(db.Model):

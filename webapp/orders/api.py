@@ -15,8 +15,8 @@ from sqlalchemy import select
 from webapp.api.base import api_auth
 from webapp.api.schema import operation
 from webapp.extensions import csrf, db
-from webapp.models import EvidenceFile, OrderParticipant, WorkOrder
-from webapp.orders import deadlines, engine, errors, sla, workflow
+from webapp.models import EvidenceFile, OrderParticipant, OrderRound, WorkOrder
+from webapp.orders import deadlines, engine, errors, rounds, sla, workflow
 from webapp.orders import schemas as S
 from webapp.org import visibility
 from webapp.platform import clock
@@ -50,7 +50,16 @@ def participant_json(order: WorkOrder, p: OrderParticipant, calendar=None, sched
         "returned_at": _iso(p.returned_at), "return_reason": p.return_reason,
         "return_justified": p.return_justified, "return_count": p.return_count,
         "sla": {stage: deadlines.sla_status(order, p, stage, now, calendar, schedule) for stage in sla.STAGES},
+        "round": p.round_number, "rounds": [round_json(r) for r in p.rounds],
     }
+
+
+def round_json(r: OrderRound) -> dict[str, Any]:
+    done = {"accept": r.accepted_at, "arrive": r.arrived_at, "feedback": r.feedback_at}
+    return {"number": r.number, "reason": r.reason, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
+            "stages": {s: {"due_at": _iso(getattr(r, f"{s}_due_at")), "done_at": _iso(done[s]),
+                           "on_time": getattr(r, f"{s}_on_time"), "overdue": s in (r.overdue or {})}
+                       for s in rounds.round_stages(r)}}
 
 
 def order_json(order: WorkOrder) -> dict[str, Any]:
@@ -118,7 +127,7 @@ def _call(fn: Callable[[], WorkOrder], status: int = 200):
         return api_error(exc.status, exc.code, exc.message)
     except errors.WorkflowError as exc:
         db.session.rollback()
-        return api_error(exc.status, exc.code, exc.message,
+        return api_error(exc.status, exc.code, exc.message, **exc.extra,
                          **({"changes": exc.changes} if exc.changes else {}))
     return jsonify(order_json(order)), status
 
@@ -178,7 +187,8 @@ def _h_feedback(o, b):
 
 
 def _h_close(o, b):
-    return workflow.close(o, actor=g.api_user, note=b.note, version=b.version)
+    return workflow.close(o, actor=g.api_user, note=b.note, version=b.version,
+                          confirm_unfinished=b.confirm_unfinished)
 
 
 def _h_rework(o, b):
@@ -257,6 +267,13 @@ ACTIONS: list[tuple[str, str, type[BaseModel], Callable]] = [
      _h_redispatch),
 ]
 PHOTO_ACTIONS = frozenset({"arrive", "feedback"})
+_EXTRA_RESPONSES: dict[str, dict[int, Any]] = {
+    "close": {409: "illegal transition, stale version, or `unfinished_confirmation_required`: some units "
+                   "never accepted or fed back and confirm_unfinished was not true; `unfinished` lists them "
+                   "({participant_id, unit, unit_name, role, state})"},
+    "extend": {400: "invalid input; `extension_in_past` or `extension_too_long` when the requested "
+                    "deadline is not after now or beyond the configured maximum (NRSC_MAX_EXTENSION_DAYS)"},
+}
 
 
 def _make_view(action: str, model: type[BaseModel], handler: Callable) -> Callable:
@@ -268,7 +285,8 @@ def _make_view(action: str, model: type[BaseModel], handler: Callable) -> Callab
     view = operation(
         dict((a, s) for a, s, _m, _h in ACTIONS)[action], body=model, form=photos,
         files={"photos": _PHOTOS["photos"], "photo": "one photo (older clients)"} if photos else None,
-        tags=TAGS, responses={200: ("the work order after the action", S.OrderOut), **_ACTION_ERRORS},
+        tags=TAGS, responses={200: ("the work order after the action", S.OrderOut), **_ACTION_ERRORS,
+                              **_EXTRA_RESPONSES.get(action, {})},
     )(view)
     return api_auth()(_visible_order_first(view))
 

@@ -10,10 +10,12 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import (
     OrderParticipant,
+    Unit,
+    User,
     WorkOrder,
 )
-from webapp.orders import sla
-from webapp.orders.engine import record, take
+from webapp.orders import rounds, sla
+from webapp.orders.engine import display_name, record, take
 from webapp.orders.errors import WorkflowError
 from webapp.orders.messaging import notify_leaders, notify_unit
 from webapp.orders.states import OPEN_STATES, P_RETURNED, active_participants
@@ -43,16 +45,74 @@ def stage_deadlines(start: datetime, order: WorkOrder, stages: Iterable[str] = s
 
 
 def stage_start(order: WorkOrder, p: OrderParticipant, stage: str) -> datetime:
-    """When ``p``'s clock for ``stage`` started (see the module docstring)."""
+    """When ``p``'s clock for ``stage`` started: a forwarded participant shares
+    its forwarder's arrive and feedback clocks (while their deadlines are the
+    same); a stage restarted by a later round (rework, reopen) starts with
+    that round; otherwise the participant's assignment."""
     if p.role == "forwarded" and stage != "accept" and p.forwarded_by_id:
         forwarder = db.session.get(OrderParticipant, p.forwarded_by_id)
-        if forwarder is not None:
+        if forwarder is not None and getattr(forwarder, f"{stage}_due_at") == getattr(p, f"{stage}_due_at"):
             return stage_start(order, forwarder, stage)
+    current = rounds.current(p)
+    if current is not None and current.number > 1 and getattr(current, f"{stage}_due_at") is not None:
+        return current.started_at
     return p.assigned_at or order.dispatched_at or order.created_at
 
 
 def stage_done_at(p: OrderParticipant, stage: str) -> datetime | None:
     return {"accept": p.accepted_at, "arrive": p.arrived_at, "feedback": p.feedback_at}[stage]
+
+
+# -- emergency response: natural time from then on ------------------------------------------
+def to_natural_time(order: WorkOrder) -> list[dict[str, Any]]:
+    """Switch the order's clocks to natural time and recompute every running
+    (not yet done) deadline from its own start, as if it had counted natural
+    time all along: a clock started on a Friday night runs through the
+    weekend. An approved extension keeps its later deadline. Returns what
+    moved, for the audit event."""
+    clocks, basis = clocks_of(order)
+    if basis == "natural":
+        return []
+    order.clocks = {**(order.clocks or {}), "basis": "natural"}
+    calendar, schedule = calendar_and_schedule()
+    extended = {(e.participant_id, e.stage): e.requested_until for e in order.extensions
+                if e.decision == "approved"}
+    running = [(p, stage, stage_start(order, p, stage)) for p in active_participants(order)
+               for stage in sla.STAGES
+               if stage in clocks and getattr(p, f"{stage}_due_at") is not None and stage_done_at(p, stage) is None]
+    moved = []
+    for p, stage, start in running:
+        old = getattr(p, f"{stage}_due_at")
+        new = sla.deadline(start, clocks[stage], "natural", calendar, schedule)
+        if (p.id, stage) in extended:
+            new = max(new, extended[(p.id, stage)])
+        if new == old:
+            continue
+        setattr(p, f"{stage}_due_at", new)
+        if stage not in (p.overdue or {}):
+            # Warned against the old deadline: the sweep warns again against the new one.
+            p.warned = {k: v for k, v in (p.warned or {}).items() if k != stage}
+        moved.append({"participant_id": p.id, "unit": p.unit.code, "stage": stage,
+                      "from": old.isoformat(), "to": new.isoformat()})
+    return moved
+
+
+def start_emergency(order: WorkOrder, actor: User, note: str | None) -> None:
+    """启动应急响应: priority raised, natural time from now on, the leading
+    group and 应急管理局 notified, who and when recorded."""
+    order.emergency, order.emergency_at, order.emergency_by_id = True, clock.now(), actor.id
+    order.priority = "urgent"
+    _, basis_before = clocks_of(order)
+    moved = to_natural_time(order)
+    text = f"{order.title}\n启动人: {display_name(actor)} {clock.local(order.emergency_at):%Y-%m-%d %H:%M}"
+    if note:
+        text += f"\n{note}"
+    targets = db.session.scalars(select(Unit).where(
+        (Unit.is_leading_office.is_(True)) | (Unit.code == "emergency_management"))).all()
+    for unit in targets:
+        notify_leaders(unit, f"启动应急响应 {order.number}", text, f"order:{order.id}:emergency:{unit.id}", order)
+    record(order, "emergency", actor, from_state=order.state, note=note,
+           data={"notified": [u.code for u in targets], "basis_before": basis_before, "recomputed": moved})
 
 
 

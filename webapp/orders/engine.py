@@ -16,10 +16,12 @@ from webapp.models import (
     User,
     WorkOrder,
 )
+from webapp.orders import rounds
 from webapp.orders.errors import WorkflowError, conflict, invalid
 from webapp.orders.messaging import notify_leaders
 from webapp.orders.states import (
     ACTOR_ROLES,
+    DEFAULT_MAX_EXTENSION_DAYS,
     DEFAULT_REOPEN_DAYS,
     DUTY,
     DUTY_LEAD,
@@ -60,6 +62,10 @@ def display_name(user: User | None) -> str:
 
 def reopen_days() -> int:
     return int(current_app.config.get("NRSC_REOPEN_DAYS") or DEFAULT_REOPEN_DAYS)
+
+
+def max_extension_days() -> int:
+    return int(current_app.config.get("NRSC_MAX_EXTENSION_DAYS") or DEFAULT_MAX_EXTENSION_DAYS)
 
 
 # -- who acts ----------------------------------------------------------------------------
@@ -145,6 +151,9 @@ def check_state(order: WorkOrder, t: Transition, p: OrderParticipant | None) -> 
 def record(order: WorkOrder, action: str, actor: User | None, *, from_state: str | None,
             note: str | None = None, data: dict[str, Any] | None = None,
             participant: OrderParticipant | None = None) -> None:
+    # Every change to an order is recorded here, so here the participants'
+    # current rounds are copied into their round rows (webapp.orders.rounds).
+    rounds.sync(order)
     payload = {"version": order.version, **(data or {})}
     if participant is not None:
         payload.setdefault("participant_id", participant.id)
@@ -209,20 +218,6 @@ def set_supervised(order: WorkOrder, note: str, actor: User | None) -> None:
     for p in active_participants(order):
         notify_leaders(p.unit, f"督办 {order.number}", f"{order.title}\n{note}",
                        f"order:{order.id}:supervise:{order.version}:{p.id}", order)
-
-
-def start_emergency(order: WorkOrder, actor: User, note: str | None) -> None:
-    order.emergency, order.emergency_at, order.emergency_by_id = True, clock.now(), actor.id
-    order.priority = "urgent"
-    text = f"{order.title}\n启动人: {display_name(actor)} {clock.local(order.emergency_at):%Y-%m-%d %H:%M}"
-    if note:
-        text += f"\n{note}"
-    targets = db.session.scalars(select(Unit).where(
-        (Unit.is_leading_office.is_(True)) | (Unit.code == "emergency_management"))).all()
-    for unit in targets:
-        notify_leaders(unit, f"启动应急响应 {order.number}", text, f"order:{order.id}:emergency:{unit.id}", order)
-    record(order, "emergency", actor, from_state=order.state, note=note,
-            data={"notified": [u.code for u in targets]})
 
 
 

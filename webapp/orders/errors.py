@@ -14,12 +14,14 @@ class WorkflowError(Exception):
     code: str
     message: str
     changes: list[dict[str, Any]] = field(default_factory=list)
+    # More machine-readable detail for the API's error body.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        body: dict[str, Any] = {"error": self.code, "message": self.message, **self.extra}
         if self.changes:
             body["changes"] = self.changes
         return body

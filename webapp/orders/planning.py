@@ -23,14 +23,13 @@ from webapp.models import (
     User,
     WorkOrder,
 )
-from webapp.orders import sla
-from webapp.orders.deadlines import stage_deadlines
+from webapp.orders import rounds, sla
+from webapp.orders.deadlines import stage_deadlines, start_emergency
 from webapp.orders.engine import (
     clean_text,
     host,
     record,
     run_unit_of_work,
-    start_emergency,
     unit_by_code,
 )
 from webapp.orders.errors import WorkflowError, conflict, invalid
@@ -133,8 +132,11 @@ def prefill(alert: Alert) -> DispatchPlan:
     """The dispatch form's starting point, from the domain's routing rule."""
     routing, town = routing_for(alert)
     domain = host().domain(alert.domain)
-    clocks = routing.clocks or (domain.sla if domain else DEFAULT_CLOCKS)
+    clocks = routing.clocks or (domain.clocks_for(alert.event_type) if domain else DEFAULT_CLOCKS)
     event = domain.event_type(alert.event_type) if domain else None
+    if event is not None and event.basis is not None and clocks.basis != event.basis:
+        # The event type's basis wins over a rule's clocks: an accident counts natural time.
+        clocks = replace(clocks, basis=event.basis)
     title = " · ".join(x for x in (
         domain.name_zh if domain else alert.domain, event.name_zh if event else alert.event_type,
         town.name if town else "") if x)
@@ -248,14 +250,15 @@ def _validate_plan(plan: DispatchPlan) -> tuple[Unit, list[Unit], list[Unit], To
 
 def add_participant(order: WorkOrder, unit: Unit, role: str, start: datetime, *,
                      office_ids: Sequence[int] = (), forwarded_by: OrderParticipant | None = None,
-                     dues: Mapping[str, datetime] | None = None) -> OrderParticipant:
+                     dues: Mapping[str, datetime] | None = None, reason: str | None = None) -> OrderParticipant:
     dues = dict(dues or stage_deadlines(start, order))
     p = OrderParticipant(unit=unit, role=role, office_ids=list(office_ids), state=P_TO_ACCEPT,
                          assigned_at=start, accept_due_at=dues.get("accept"),
                          arrive_due_at=dues.get("arrive"), feedback_due_at=dues.get("feedback"),
                          forwarded_by_id=forwarded_by.id if forwarded_by else None,
-                         warned={}, overdue={}, return_count=0)
+                         warned={}, overdue={}, return_count=0, round_number=1)
     order.participants.append(p)
+    rounds.first(p, reason or ("forward" if forwarded_by else "dispatch"), start)
     return p
 
 

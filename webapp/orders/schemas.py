@@ -182,6 +182,9 @@ class FeedbackBody(Body):
 class CloseBody(Body):
     model_config = _example(note="处置到位，办结", version=4)
     note: Note = None
+    confirm_unfinished: Annotated[bool, Field(description=(
+        "true to close although some units never accepted or fed back; without it such a close "
+        "is refused with 409 `unfinished_confirmation_required` listing them in `unfinished`"))] = False
     version: Version = None
 
 
@@ -265,6 +268,14 @@ class SlaOut(Reply):
     model_config = ConfigDict(extra="allow")
 
 
+class RoundOut(Reply):
+    number: int
+    reason: str = Field(description="dispatch, forward, redispatch, rework or reopen")
+    started_at: datetime
+    ended_at: datetime | None
+    stages: dict[str, Any] = Field(description="per stage the round started: due_at, done_at, on_time, overdue")
+
+
 class ParticipantOut(Reply):
     id: int
     unit: str
@@ -285,6 +296,8 @@ class ParticipantOut(Reply):
     return_justified: bool | None
     return_count: int | None
     sla: dict[str, Any] = Field(description=f"per stage ({', '.join(sla.STAGES)}): due, done, overdue…")
+    round: int = Field(description="the current round (1 until a re-dispatch, rework or reopening)")
+    rounds: list[RoundOut] = Field(description="every round, oldest first, with its own records and flags")
 
 
 class SpotCheckOut(Reply):

@@ -39,6 +39,8 @@ PRIORITIES = ("normal", "high", "urgent")
 SPOT_CHECK_RESULTS = ("pass", "fail")
 EXTENSION_STAGES = ("accept", "arrive", "feedback")
 DEFAULT_REOPEN_DAYS = 30
+# The furthest an extension may reach, in days from the request (NRSC_MAX_EXTENSION_DAYS).
+DEFAULT_MAX_EXTENSION_DAYS = 30
 DEFAULT_MAINTENANCE_CLOCKS = {"accept": "2h", "arrive": "24h", "feedback": "48h", "basis": "natural"}
 DEFAULT_CLOCKS = SlaClocks(review=Clock(30), accept=Clock(120), arrive=Clock(working_days=1),
                            feedback=Clock(working_days=3), basis="working")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import evidence
 from webapp.extensions import db
 from webapp.models import FEEDBACK_RESULTS, Feedback, OrderParticipant, Unit, WorkOrder
-from webapp.orders import errors, workflow
+from webapp.orders import engine, errors, workflow
 from webapp.orders import queries as oh
 from webapp.orders.states import ACTIVE_PARTICIPANT_STATES
 from webapp.org import visibility
@@ -117,6 +117,9 @@ def _page_context(order: WorkOrder, me: OrderParticipant, **extra: Any) -> dict[
         "form_version": order.version,
         "form": {}, "errors": {}, "conflict": None, "is_fetch": False,
         "forward_targets": _forward_targets(order) if me.role == "lead" else [],
+        # The extension form's bounds (the workflow checks them again).
+        "extension_min": f"{clock.local(clock.now()):%Y-%m-%dT%H:%M}",
+        "extension_max": f"{clock.local(clock.now() + timedelta(days=engine.max_extension_days())):%Y-%m-%dT%H:%M}",
     }
     ctx.update(extra)
     return ctx

@@ -213,21 +213,16 @@ def _version() -> int | None:
         return None
 
 
-def unfinished_participants(order: WorkOrder) -> list:
-    """Units that still owe a step (never accepted, or no feedback): closing
-    leaves them so, and the officer must say that is intended."""
-    return [p for p in states.active_participants(order) if p.state in states.ACTIVE_PARTICIPANT_STATES]
+unfinished_participants = workflow.unfinished_participants
 
 
 def _run_close(order, user):
-    unfinished = unfinished_participants(order)
-    data = None
-    if unfinished:
-        if request.form.get("confirm_unfinished") != "1":
-            raise FormProblem(_("Some units never accepted or fed back: tick the box to close the order without them."))
-        data = {"closed_unfinished": [{"unit": p.unit.code, "role": p.role, "state": p.state} for p in unfinished],
-                "unfinished_confirmed": True}
-    workflow.close(order, actor=user, note=_text("note") or None, version=_version(), data=data)
+    # The workflow checks again inside the order's compare-and-swap (and the
+    # API asks the same); here the page's own wording, next to its tick box.
+    confirmed = request.form.get("confirm_unfinished") == "1"
+    if unfinished_participants(order) and not confirmed:
+        raise FormProblem(_("Some units never accepted or fed back: tick the box to close the order without them."))
+    workflow.close(order, actor=user, note=_text("note") or None, version=_version(), confirm_unfinished=confirmed)
     return _("Order closed.")
 
 

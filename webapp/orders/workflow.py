@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -44,7 +45,8 @@ from webapp.models import (
     User,
     WorkOrder,
 )
-from webapp.orders.deadlines import stage_deadlines, stage_done_at
+from webapp.orders import rounds
+from webapp.orders.deadlines import stage_deadlines, stage_done_at, start_emergency
 from webapp.orders.engine import (
     act,
     authorise,
@@ -52,10 +54,10 @@ from webapp.orders.engine import (
     clean_text,
     freeze_on_time,
     host,
+    max_extension_days,
     reopen_days,
     run_unit_of_work,
     set_supervised,
-    start_emergency,
     take,
     unit_by_code,
 )
@@ -151,14 +153,13 @@ def redispatch(order: WorkOrder, *, actor: User, units: Mapping[int, str] | None
             if new_code and new_code != p.unit.code:
                 unit = unit_by_code(new_code)
                 p.state = P_WITHDRAWN
-                sent.append(add_participant(order, unit, p.role, now, office_ids=[]))
+                rounds.end(p, now)
+                sent.append(add_participant(order, unit, p.role, now, office_ids=[], reason="redispatch"))
             else:
+                # A new round with fresh clocks; the returned round keeps its records.
                 p.state = P_TO_ACCEPT
-                dues = stage_deadlines(now, order)
-                p.assigned_at, p.accepted_at, p.accepted_by_id, p.accept_on_time = now, None, None, None
-                p.accept_due_at, p.arrive_due_at, p.feedback_due_at = (
-                    dues.get("accept"), dues.get("arrive"), dues.get("feedback"))
-                p.arrive_on_time = p.feedback_on_time = None
+                rounds.start(p, "redispatch", now, stage_deadlines(now, order))
+                p.assigned_at, p.accepted_by_id = now, None
                 p.warned, p.overdue = {}, {}
                 sent.append(p)
         db.session.flush()
@@ -313,17 +314,43 @@ def _latest_lead_feedback(order: WorkOrder) -> Feedback | None:
     return items[-1] if items else None
 
 
+def unfinished_participants(order: WorkOrder) -> list[OrderParticipant]:
+    """Units that still owe a step (never accepted, or no feedback): closing
+    leaves them so, and the closer must say that is intended."""
+    return [p for p in active_participants(order) if p.state in (P_TO_ACCEPT, P_IN_PROGRESS)]
+
+
 def close(order: WorkOrder, *, actor: User, note: str | None = None, version: int | None = None,
-          data: dict[str, Any] | None = None) -> WorkOrder:
-    """办结: the duty office accepts the feedback. ``data`` goes into the
-    audit event (the page records the confirmed unfinished units there)."""
+          confirm_unfinished: Any = None, data: dict[str, Any] | None = None) -> WorkOrder:
+    """办结: the duty office accepts the feedback. When some units never
+    accepted or fed back, the page and the API pass the user's answer in
+    ``confirm_unfinished``: not confirmed is refused (409
+    ``unfinished_confirmation_required``). Python callers that close on
+    purpose (the demo history) pass nothing. The audit event lists those
+    units and the confirmation; ``data`` goes into it too."""
+    asked = confirm_unfinished is not None
+    confirmed = as_bool(confirm_unfinished) if confirm_unfinished not in (None, "") else False
+    audit_data = dict(data or {})
+
     def body(_p: None) -> str | None:
+        unfinished = unfinished_participants(order)
+        if unfinished and asked and not confirmed:
+            listed = [{"participant_id": p.id, "unit": p.unit.code, "unit_name": p.unit.name, "role": p.role,
+                       "state": p.state} for p in unfinished]
+            raise WorkflowError(409, "unfinished_confirmation_required", _(
+                "These units never accepted or fed back: %(units)s. Confirm that the order is closed "
+                "without them (confirm_unfinished).", units="、".join(p.unit.name for p in unfinished)),
+                extra={"unfinished": listed})
+        if unfinished:
+            audit_data["closed_unfinished"] = [{"unit": p.unit.code, "role": p.role, "state": p.state}
+                                               for p in unfinished]
+            audit_data["unfinished_confirmed"] = confirmed
         order.closed_at, order.closed_by_id = clock.now(), actor.id
         fb = _latest_lead_feedback(order)
         if fb is not None:
             fb.review_result, fb.review_note = "closed", clean_text(note) or None
         return clean_text(note) or None
-    return act(order, "close", actor, version=version, participant_id=None, body=body, data=data)
+    return act(order, "close", actor, version=version, participant_id=None, body=body, data=audit_data)
 
 
 def rework(order: WorkOrder, *, actor: User, reason: str, version: int | None = None) -> WorkOrder:
@@ -339,10 +366,18 @@ def rework(order: WorkOrder, *, actor: User, reason: str, version: int | None = 
             fb.review_result, fb.review_note = "rework", reason
         if order.lead is not None:
             order.lead.state = P_IN_PROGRESS
+            _new_feedback_round(order, order.lead, "rework")
             notify_unit(order.lead.unit, f"工单退回重办 {order.number}", reason,
                         f"order:{order.id}:rework:{order.rework_count}", order)
         return reason
     return act(order, "rework", actor, version=version, participant_id=None, body=body)
+
+
+def _new_feedback_round(order: WorkOrder, p: OrderParticipant, reason: str) -> None:
+    """Rework and reopening: the lead owes a new feedback, on a new clock from
+    now; its earlier rounds keep their feedback times and on-time flags."""
+    now = clock.now()
+    rounds.start(p, reason, now, stage_deadlines(now, order, ("feedback",)))
 
 
 def _parse_until(value: Any) -> datetime:
@@ -356,6 +391,21 @@ def _parse_until(value: Any) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=clock.LOCAL_TZ)
     return parsed
+
+
+def check_extension_bounds(new_due: datetime) -> None:
+    """A requested deadline lies after now and at most the configured number
+    of days ahead (NRSC_MAX_EXTENSION_DAYS, default 30); 400 otherwise, with
+    the message the user reads on the page and in the API."""
+    now = clock.now()
+    if new_due <= now:
+        raise WorkflowError(400, "extension_in_past", _("The new deadline must be later than now."))
+    days = max_extension_days()
+    limit = now + timedelta(days=days)
+    if new_due > limit:
+        raise WorkflowError(400, "extension_too_long", _(
+            "The new deadline may be at most %(days)s days from now (no later than %(limit)s).",
+            days=days, limit=f"{clock.local(limit):%Y-%m-%d %H:%M}"))
 
 
 def extend(order: WorkOrder, *, actor: User, reason: str, until: Any = None, hours: Any = None,
@@ -383,6 +433,7 @@ def extend(order: WorkOrder, *, actor: User, reason: str, until: Any = None, hou
                 new_due = due + timedelta(hours=float(hours))
             except (TypeError, ValueError):
                 raise invalid("hours must be a number") from None
+        check_extension_bounds(new_due)
         if new_due <= due:
             raise invalid(f"the new deadline must be after the current one ({due.isoformat()})")
         db.session.add(ExtensionRequest(order_id=order.id, participant_id=p.id, stage=stage, reason=reason,
@@ -464,6 +515,7 @@ def reopen(order: WorkOrder, *, actor: User, reason: str, version: int | None = 
         order.closed_at = order.closed_by_id = None
         if order.lead is not None:
             order.lead.state = P_IN_PROGRESS
+            _new_feedback_round(order, order.lead, "reopen")
             notify_unit(order.lead.unit, f"工单重新打开 {order.number}", reason,
                         f"order:{order.id}:reopen:{order.reopen_count}", order)
         return reason
