@@ -185,10 +185,10 @@ def export_orders():
     orders = db.session.scalars(stmt.limit(exports.MAX_ROWS + 1).options(
         selectinload(WorkOrder.participants).selectinload(OrderParticipant.unit).selectinload(Unit.parent),
         selectinload(WorkOrder.township))).all()
-    headers = [_("Number"), _("Title"), _("Domain"), _("Event type"), _("Township"), _("Lead unit"),
-               _("Units"), _("State"), _("Priority"), _("Dispatched"), _("Next deadline"), _("Due"),
-               _("Time left"), _("Closed"), _("Overdue"), _("Supervised"), _("Emergency"), _("Case number"),
-               _("Reworks")]
+    headers = [_("Work order number"), _("Title"), _("Domain"), _("Event type"), _("Township"), _("Lead unit"),
+               _("Participating units (state)"), _("State"), _("Priority"), _("Dispatched at"), _("Next step"),
+               _("Due"), _("Time left"), _("Closed at"), _("Overdue"), _("Supervised"), _("Emergency"),
+               _("Case number"), _("Reworks")]
     return exports.export("orders", _("Work orders"), headers, _order_export_rows(orders, clock.now()),
                           filters=_filter_words(f), query=f.args(page=None), filename="work-orders")
 
