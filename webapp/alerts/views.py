@@ -36,6 +36,7 @@ from webapp.models import (
     EvidenceFile,
     Parcel,
     Township,
+    User,
     WorkOrder,
 )
 from webapp.org import visibility
@@ -304,8 +305,11 @@ def detail_context(alert: Alert) -> dict[str, Any]:
     order = db.session.scalar(select(WorkOrder).where(WorkOrder.alert_id == alert.id))
     # Once dispatched, the page leads to the order instead of a second dispatch.
     endpoint = review.dispatch_endpoint() if alert.status == "confirmed" and order is None else None
+    actor_ids = {e.actor_id for e in history if e.actor_id}
+    names = {u.id: u.display_name or u.login
+             for u in db.session.scalars(select(User).where(User.id.in_(actor_ids)))} if actor_ids else {}
     return {
-        "order": order,
+        "order": order, "names": names,
         "alert": alert, "domain": host.domain(alert.domain), "snapshots": snapshots,
         "occurrences": alert.occurrence_rows, "history": history, "preset": preset,
         "checklist": review.checklist(alert), "gis": review.gis_context(alert),
@@ -351,7 +355,36 @@ def _conflict_text(exc: ReviewError) -> str:
                  when=fmt_dt(exc.when, "%Y-%m-%d %H:%M:%S"))
     if exc.code == "stale":
         return _("This alert changed after you opened it. Check what changed below, then try again.")
-    return exc.message
+    return review_text(exc.message)
+
+
+# The review's refusals are English for the API; pages say them in words.
+_REVIEW_TEXTS = [
+    (r"alert #\d+ is not claimed by you", lambda m: _("Claim the alert before deciding it.")),
+    (r"unknown domain '(.*)'", lambda m: _("Choose the domain and event type.")),
+    (r"domain \S+ has no event type '(.*)'", lambda m: _("Choose the domain and event type.")),
+    (r"verdict must be one of .*", lambda m: _("Choose a verdict.")),
+    (r"reason must be one of .* for a false alarm", lambda m: _("Choose the reason for the false alarm.")),
+    (r"reason 'other' needs a note", lambda m: _("Explain the reason “other” in the note.")),
+    (r"duplicate_of is required for a duplicate", lambda m: _("Enter the number of the alert this one repeats.")),
+    (r"duplicate_of must be an alert id, not .*", lambda m: _("The repeated alert's number must be a number.")),
+    (r"an alert cannot be a duplicate of itself", lambda m: _("An alert cannot be a duplicate of itself.")),
+    (r"alert #(\d+) does not exist", lambda m: _("There is no alert #%(id)s.", id=m.group(1))),
+    (r"that alert is already a duplicate of this one",
+     lambda m: _("That alert is already a duplicate of this one.")),
+]
+
+
+def review_text(message: str) -> str:
+    """A review refusal in the reader's language (never the API's English)."""
+    import re
+    for pattern, words in _REVIEW_TEXTS:
+        found = re.fullmatch(pattern, message or "")
+        if found:
+            return words(found)
+    if message and not message.isascii():
+        return message
+    return _("The input was not accepted. Check the fields and try again.")
 
 
 @bp.route("/<int:alert_id>/claim", methods=["POST"])

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import evidence
 from webapp.extensions import db
 from webapp.models import Alert, EvidenceFile, OrderParticipant, Township, Unit, WorkOrder
-from webapp.orders import errors, planning, states, workflow
+from webapp.orders import errors, messages, planning, states, workflow
 from webapp.orders import queries as oh
 from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
@@ -413,7 +413,7 @@ def act(order_id: int, action: str):
     except FormProblem as exc:
         return _refused(order_id, action, back, 400, exc.message)
     except errors.WorkflowError as exc:
-        return _refused(order_id, action, back, exc.status, exc.message, exc.changes)
+        return _refused(order_id, action, back, exc.status, messages.page_text(exc), exc.changes)
     flash(message, "success")
     if back == "review" and order.state != states.TO_REVIEW:
         # Decided: the review page would only say there is nothing to review.
@@ -477,7 +477,7 @@ DISPATCH_ERRORS = {
 
 def dispatch_error_text(exc: errors.WorkflowError) -> str:
     known = DISPATCH_ERRORS.get(exc.code)
-    return known() if known else _("The dispatch was refused: %(reason)s", reason=exc.message)
+    return known() if known else _("The dispatch was refused: %(reason)s", reason=messages.page_text(exc))
 
 
 def _form_data() -> dict:
