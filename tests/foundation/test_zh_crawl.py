@@ -8,6 +8,7 @@ and aria-label attributes. Identifiers shown as such (inside <code> or
 <kbd>: logins, unit codes, key names) are data, not language."""
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter, deque
 from datetime import timedelta
@@ -59,9 +60,9 @@ VISIBLE_ATTRS = ("title", "placeholder", "aria-label")
 # Not pages: downloads, streams, images, JSON, state changes.
 NOT_PAGES = re.compile(r"(\.(pdf|xlsx|png|jpg|jpeg|mjpg|json|css|js)(\?|$))|^/(static|files|lang|logout)\b"
                        r"|/files/\d+|/live\.mjpg|/snapshot\.jpg|/api/")
-MAX_PAGES_PER_ROLE = 140
+MAX_PAGES_PER_ROLE = 100
 # Pages of one shape (ids replaced) visited at most this often per role.
-MAX_PER_SHAPE = 3
+MAX_PER_SHAPE = 2
 
 
 class Visible(HTMLParser):
@@ -260,3 +261,46 @@ def test_the_crawler_sees_what_it_must_refuse(app, org):
     words = [w for t in page.texts for w in latin_words(t)]
     assert words == ["Closed", "Search", "orders"]
     assert page.links == ["/orders/1"]
+
+
+def _visible_latin(html: str) -> list[str]:
+    page = Visible()
+    page.feed(html)
+    return [w for t in page.texts for w in latin_words(t)]
+
+
+def test_refused_actions_answer_in_chinese_on_pages(app, world):
+    """Workflow and review refusals carry English for the API; the pages that
+    show them (phone, office, dispatch, alert) say them in Chinese."""
+    waiting, handled, closed, _farmland = world["orders"][:4]
+    fresh_alert = world["alerts"][-1]
+
+    def as_user(login):
+        b = Browser(app.test_client())
+        assert b.login(login, DEMO_PASSWORD).status_code == 302
+        return b
+
+    handler, office, duty = as_user("nr_geo_handler"), as_user("office01"), as_user("duty01")
+    cases = [
+        # The phone page: accepting an order that waits for review.
+        (handler, f"/unit/orders/{handled}/accept", {}, 409, "不能进行"),
+        # Checking in before accepting.
+        (handler, f"/unit/orders/{waiting}/arrive", {"lat": "37.5", "lon": "106.22", "accuracy": "5",
+                                                     "photo": (io.BytesIO(jpeg()), "site.jpg")}, 409, "当前不能在工单"),
+        # The office: rework of a closed order.
+        (office, f"/orders/{closed}/act/rework", {"reason": "重新核实"}, 409, "不能进行"),
+        # Dispatch with an office as lead: the fallback reason.
+        (duty, f"/orders/dispatch/{world['confirmed']}",
+         {"lead_unit": "natural_resources.geology_mining_office", "title": "测试"}, 400, "派发"),
+        # A false alarm without its reason.
+        (duty, f"/alerts/{fresh_alert}/verdict", {"verdict": "false_alarm"}, 400, "误报原因"),
+    ]
+    for browser, url, data, status, words in cases:
+        resp = browser.post(url, data=data)
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == status, (url, resp.status_code, html[:300])
+        assert _visible_latin(html) == [], (url, _visible_latin(html))
+        if words:
+            texts = Visible()
+            texts.feed(html)
+            assert words in html, (url, words, [t for t in texts.texts if "。" in t][:8])
