@@ -273,7 +273,7 @@ def test_refused_actions_answer_in_chinese_on_pages(app, world):
     """Workflow and review refusals carry English for the API; the pages that
     show them (phone, office, dispatch, alert) say them in Chinese."""
     waiting, handled, closed, _farmland = world["orders"][:4]
-    fresh_alert = world["alerts"][-1]
+    fresh_alert = db.session.scalar(select(Alert.id).where(Alert.status == "new").order_by(Alert.id))
 
     def as_user(login):
         b = Browser(app.test_client())
@@ -288,7 +288,9 @@ def test_refused_actions_answer_in_chinese_on_pages(app, world):
         (handler, f"/unit/orders/{waiting}/arrive", {"lat": "37.5", "lon": "106.22", "accuracy": "5",
                                                      "photo": (io.BytesIO(jpeg()), "site.jpg")}, 409, "当前不能在工单"),
         # The office: rework of a closed order.
-        (office, f"/orders/{closed}/act/rework", {"reason": "重新核实"}, 409, "不能进行"),
+        (duty, f"/orders/{closed}/act/rework", {"reason": "重新核实"}, 409, "不能进行"),
+        # The office: a supervision note missing (a form check, already in words).
+        (office, f"/orders/{waiting}/act/supervise", {"note": ""}, 400, "督办"),
         # Dispatch with an office as lead: the fallback reason.
         (duty, f"/orders/dispatch/{world['confirmed']}",
          {"lead_unit": "natural_resources.geology_mining_office", "title": "测试"}, 400, "派发"),

@@ -3,6 +3,7 @@ verdicts, manual alerts; and the evidence file route /files/<id> for
 logged-in users. (The review API is in :mod:`webapp.alerts.api`.)"""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -377,7 +378,6 @@ _REVIEW_TEXTS = [
 
 def review_text(message: str) -> str:
     """A review refusal in the reader's language (never the API's English)."""
-    import re
     for pattern, words in _REVIEW_TEXTS:
         found = re.fullmatch(pattern, message or "")
         if found:
