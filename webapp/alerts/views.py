@@ -3,6 +3,7 @@ verdicts, manual alerts; and the evidence file route /files/<id> for
 logged-in users. (The review API is in :mod:`webapp.alerts.api`.)"""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,10 +37,11 @@ from webapp.models import (
     EvidenceFile,
     Parcel,
     Township,
+    User,
     WorkOrder,
 )
 from webapp.org import visibility
-from webapp.platform import clock
+from webapp.platform import clock, exports, labels
 from webapp.platform.errors import api_error
 from webapp.platform.jinja import fmt_dt, render
 from webapp.platform.security import (
@@ -103,15 +105,18 @@ def _filtered(stmt: Select, f: dict[str, Any], *, with_status: bool = True) -> S
     return stmt
 
 
-def queue_statement(f: dict[str, Any]) -> Select:
-    """The page of the queue: open alerts by review due time (most pressing
-    first), any other view newest first."""
+def ordered_statement(f: dict[str, Any]) -> Select:
+    """Every alert under the filters: open alerts by review due time (most
+    pressing first), any other view newest first."""
     stmt = _filtered(select(Alert), f)
     if f["status"] in OPEN_ALERT_STATUSES or f["status"] == "open":
-        stmt = stmt.order_by(Alert.review_due_at.asc(), Alert.id.desc())
-    else:
-        stmt = stmt.order_by(Alert.created_at.desc(), Alert.id.desc())
-    return stmt.limit(PAGE_SIZE + 1).offset((f["page"] - 1) * PAGE_SIZE)
+        return stmt.order_by(Alert.review_due_at.asc(), Alert.id.desc())
+    return stmt.order_by(Alert.created_at.desc(), Alert.id.desc())
+
+
+def queue_statement(f: dict[str, Any]) -> Select:
+    """The page of the queue (one more row than shown, to know of a next page)."""
+    return ordered_statement(f).limit(PAGE_SIZE + 1).offset((f["page"] - 1) * PAGE_SIZE)
 
 
 def status_counts(f: dict[str, Any]) -> dict[str, int]:
@@ -156,6 +161,64 @@ def queue():
     """The queue alone: polled by the console every 2 s."""
     f = read_filters(request.args)
     return render("alerts/_queue.html", None, **queue_context(f))
+
+
+SINCE_LABELS = {"1h": _l("Last hour"), "24h": _l("Last 24 hours"), "7d": _l("Last 7 days"),
+                "30d": _l("Last 30 days")}
+
+
+def filter_words(f: dict[str, Any]) -> list[str]:
+    """The filters in words, for the export's caption."""
+    host = current_app.extensions["nrsc.plugins"]
+    words = [_("Open") if f["status"] == "open" else _("All statuses") if f["status"] == "all"
+             else _status_label(f["status"])]
+    if f["domain"]:
+        words.append(host.domain(f["domain"]).name_zh)
+    if f["township"]:
+        township = db.session.get(Township, f["township"])
+        words.append(township.name if township else str(f["township"]))
+    if f["camera"]:
+        camera = db.session.get(Camera, f["camera"])
+        words.append(f"{camera.code} {camera.name}" if camera else str(f["camera"]))
+    if f["source"]:
+        words.append(labels.source_label(f["source"]))
+    if f["since"]:
+        words.append(str(SINCE_LABELS[f["since"]]))
+    return words
+
+
+def export_rows(alerts: list[Alert]):
+    host = current_app.extensions["nrsc.plugins"]
+    for a in alerts:
+        domain = host.domain(a.domain)
+        yield [a.id, domain.name_zh if domain else a.domain, labels.event_type_name(a.domain, a.event_type),
+               a.township.name if a.township else "", a.camera.code if a.camera else "",
+               a.preset_number, _("Manual") if a.manual else labels.source_label(a.source),
+               labels.detection_text(a.label, a.score, a.domain), a.occurred_at, a.created_at, a.occurrences,
+               _status_label(a.status), a.claimed_by.display_name if a.claimed_by else "",
+               a.review_due_at if a.status in OPEN_ALERT_STATUSES else None,
+               str(REASON_CODES.get(a.verdict_reason, a.verdict_reason)) if a.verdict_reason else "",
+               round(a.lat, 6), round(a.lon, 6), a.text or ""]
+
+
+@bp.route("/export.xlsx")
+@roles_required(*DUTY_ROLES)
+def export_queue():
+    """The console's list as an Excel workbook: every row its filters select
+    (all pages), in the console's order."""
+    f = read_filters(request.args)
+    user = current_user()
+    alerts = db.session.scalars(ordered_statement(f).limit(exports.MAX_ROWS + 1).options(
+        selectinload(Alert.camera), selectinload(Alert.township), selectinload(Alert.claimed_by))).all()
+    # The console's roles see every alert today; the check keeps an export
+    # from ever showing more than the pages would.
+    alerts = [a for a in alerts if visibility.can_see_alert(user, a)]
+    headers = [_("Alert no."), _("Domain"), _("Event type"), _("Township"), _("Camera"), _("Preset"),
+               _("Source"), _("Detection"), _("Occurred"), _("Raised"), _("Seen"), _("Status"),
+               _("Claimed by"), _("Review due"), _("Reason"), _("Latitude"), _("Longitude"), _("Description")]
+    query = {k: v for k, v in f.items() if v and k != "page"}
+    return exports.export("alerts", _("Alert list"), headers, export_rows(alerts), filters=filter_words(f),
+                          query=query, filename="alerts")
 
 
 # -- detail -----------------------------------------------------------------------
@@ -243,8 +306,11 @@ def detail_context(alert: Alert) -> dict[str, Any]:
     order = db.session.scalar(select(WorkOrder).where(WorkOrder.alert_id == alert.id))
     # Once dispatched, the page leads to the order instead of a second dispatch.
     endpoint = review.dispatch_endpoint() if alert.status == "confirmed" and order is None else None
+    actor_ids = {e.actor_id for e in history if e.actor_id}
+    names = {u.id: u.display_name or u.login
+             for u in db.session.scalars(select(User).where(User.id.in_(actor_ids)))} if actor_ids else {}
     return {
-        "order": order,
+        "order": order, "names": names,
         "alert": alert, "domain": host.domain(alert.domain), "snapshots": snapshots,
         "occurrences": alert.occurrence_rows, "history": history, "preset": preset,
         "checklist": review.checklist(alert), "gis": review.gis_context(alert),
@@ -290,7 +356,35 @@ def _conflict_text(exc: ReviewError) -> str:
                  when=fmt_dt(exc.when, "%Y-%m-%d %H:%M:%S"))
     if exc.code == "stale":
         return _("This alert changed after you opened it. Check what changed below, then try again.")
-    return exc.message
+    return review_text(exc.message)
+
+
+# The review's refusals are English for the API; pages say them in words.
+_REVIEW_TEXTS = [
+    (r"alert #\d+ is not claimed by you", lambda m: _("Claim the alert before deciding it.")),
+    (r"unknown domain '(.*)'", lambda m: _("Choose the domain and event type.")),
+    (r"domain \S+ has no event type '(.*)'", lambda m: _("Choose the domain and event type.")),
+    (r"verdict must be one of .*", lambda m: _("Choose a verdict.")),
+    (r"reason must be one of .* for a false alarm", lambda m: _("Choose the reason for the false alarm.")),
+    (r"reason 'other' needs a note", lambda m: _("Explain the reason “other” in the note.")),
+    (r"duplicate_of is required for a duplicate", lambda m: _("Enter the number of the alert this one repeats.")),
+    (r"duplicate_of must be an alert id, not .*", lambda m: _("The repeated alert's number must be a number.")),
+    (r"an alert cannot be a duplicate of itself", lambda m: _("An alert cannot be a duplicate of itself.")),
+    (r"alert #(\d+) does not exist", lambda m: _("There is no alert #%(id)s.", id=m.group(1))),
+    (r"that alert is already a duplicate of this one",
+     lambda m: _("That alert is already a duplicate of this one.")),
+]
+
+
+def review_text(message: str) -> str:
+    """A review refusal in the reader's language (never the API's English)."""
+    for pattern, words in _REVIEW_TEXTS:
+        found = re.fullmatch(pattern, message or "")
+        if found:
+            return words(found)
+    if message and not message.isascii():
+        return message
+    return _("The input was not accepted. Check the fields and try again.")
 
 
 @bp.route("/<int:alert_id>/claim", methods=["POST"])

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import evidence
 from webapp.extensions import db
 from webapp.models import FEEDBACK_RESULTS, Feedback, OrderParticipant, Unit, WorkOrder
-from webapp.orders import engine, errors, workflow
+from webapp.orders import engine, errors, messages, workflow
 from webapp.orders import queries as oh
 from webapp.orders.states import ACTIVE_PARTICIPANT_STATES
 from webapp.org import visibility
@@ -216,7 +216,7 @@ def _act(order_id: int, form_name: str, action: Callable[[WorkOrder, OrderPartic
     except evidence.EvidenceError as exc:
         return _fail(order_id, form_name, exc.status, exc.message)
     except errors.WorkflowError as exc:
-        return _fail(order_id, form_name, exc.status, exc.message, conflict=exc.status == 409,
+        return _fail(order_id, form_name, exc.status, messages.page_text(exc), conflict=exc.status == 409,
                      changes=exc.changes)
     return _done(order, message)
 

@@ -11,16 +11,17 @@ from typing import Any, Callable
 from flask import Blueprint, Flask, abort, flash, redirect, request, send_file, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from webapp.alerts import evidence
 from webapp.extensions import db
-from webapp.models import Alert, EvidenceFile, Township, Unit, WorkOrder
-from webapp.orders import errors, planning, states, workflow
+from webapp.models import Alert, EvidenceFile, OrderParticipant, Township, Unit, WorkOrder
+from webapp.orders import errors, messages, planning, states, workflow
 from webapp.orders import queries as oh
 from webapp.orders.unit_views import describe_changes
 from webapp.org import chart as orgchart
 from webapp.org import visibility
-from webapp.platform import clock, labels
+from webapp.platform import clock, exports, formats, labels
 from webapp.platform.jinja import render
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
@@ -113,12 +114,96 @@ def _list_page(mode: str):
                   overdue_ids={o.id for o in rows if oh.is_overdue(o, now)}, **_filter_choices())
 
 
+BACKLOG_STATES = ("to_accept", "in_progress", "returned")
+
+
 @bp.route("/backlog")
 @roles_required(*OFFICE_LIST_ROLES)
 def backlog():
     rows = oh.backlog()
-    states = ("to_accept", "in_progress", "returned")
-    return render("orders/office_backlog.html", rows=rows, states=states, now=clock.now())
+    return render("orders/office_backlog.html", rows=rows, states=BACKLOG_STATES, now=clock.now())
+
+
+# -- Excel exports (issue 9 item 10) -------------------------------------------------
+def _filter_words(f: oh.OrderFilters) -> list[str]:
+    """The office list's filters in words, for the export's caption."""
+    words = [_("All states") if f.state == "all" else labels.state_label(f.state) if f.state in states.ORDER_STATES
+             else _("All open")]
+    if f.domain:
+        domain = _domain(f.domain)
+        words.append(domain.name_zh if domain else f.domain)
+    if f.township:
+        township = db.session.scalar(select(Township).where(Township.code == f.township))
+        words.append(township.name if township else f.township)
+    if f.unit:
+        unit = db.session.get(Unit, f.unit)
+        words.append(unit.full_name if unit else str(f.unit))
+    if f.overdue:
+        words.append(_("Overdue"))
+    if f.supervised:
+        words.append(_("Supervised"))
+    if f.date_from or f.date_to:
+        words.append(_("Dispatched %(start)s to %(end)s", start=f.date_from.isoformat() if f.date_from else "…",
+                       end=f.date_to.isoformat() if f.date_to else "…"))
+    if f.q:
+        words.append(_("Search: %(q)s", q=f.q))
+    return words
+
+
+def _order_export_rows(orders: list[WorkOrder], now):
+    for o in orders:
+        people = [p for p in o.participants if p.state != "withdrawn"]
+        best = None
+        if o.state != states.CLOSED:
+            for p in people:
+                d = oh.next_deadline(p)
+                if d and (best is None or d[1] < best[1]):
+                    best = d
+        lead = o.lead
+        domain = _domain(o.domain)
+        yield [o.number, o.title, domain.name_zh if domain else (o.domain or _("Maintenance")),
+               labels.event_type_name(o.domain, o.event_type), o.township.name if o.township else "",
+               lead.unit.full_name if lead else "",
+               "；".join(f"{p.unit.full_name}（{labels.participant_state_label(p.state, o.state)}）" for p in people),
+               labels.state_label(o.state), labels.priority_label(o.priority), o.dispatched_at,
+               labels.stage_label(best[0]) if best else "", best[1] if best else None,
+               formats.time_left(best[1], now) if best else "", o.closed_at,
+               _("Yes") if oh.is_overdue(o, now) else "", _("Yes") if o.supervised else "",
+               _("Yes") if o.emergency else "", o.case_number or "", o.rework_count or 0]
+
+
+@bp.route("/export.xlsx")
+@roles_required(*OFFICE_LIST_ROLES)
+def export_orders():
+    """The office list (open, overdue, supervised, search) as an Excel
+    workbook: every order its filters select, all pages, in the list's order."""
+    f = oh.OrderFilters.from_args(request.args)
+    stmt = oh.filtered_orders(f)
+    clause = visibility.orders_clause(current_user())
+    if clause is not None:
+        stmt = stmt.where(clause)
+    orders = db.session.scalars(stmt.limit(exports.MAX_ROWS + 1).options(
+        selectinload(WorkOrder.participants).selectinload(OrderParticipant.unit).selectinload(Unit.parent),
+        selectinload(WorkOrder.township))).all()
+    headers = [_("Work order number"), _("Title"), _("Domain"), _("Event type"), _("Township"), _("Lead unit"),
+               _("Participating units (state)"), _("State"), _("Priority"), _("Dispatched at"), _("Next step"),
+               _("Due"), _("Time left"), _("Closed at"), _("Overdue"), _("Supervised"), _("Emergency"),
+               _("Case number"), _("Reworks")]
+    return exports.export("orders", _("Work orders"), headers, _order_export_rows(orders, clock.now()),
+                          filters=_filter_words(f), query=f.args(page=None), filename="work-orders")
+
+
+@bp.route("/backlog.xlsx")
+@roles_required(*OFFICE_LIST_ROLES)
+def export_backlog():
+    """The backlog by unit as an Excel workbook, the same rows as the page."""
+    rows = oh.backlog()
+    headers = [_("Unit"), *(labels.state_label(s) for s in BACKLOG_STATES), _("Feedback given"),
+               _("Overdue now"), _("Late stages (all time)")]
+    data = ([r.unit.name, *(r.counts.get(s, 0) for s in BACKLOG_STATES), r.counts.get("done", 0), r.overdue,
+             r.late_total] for r in rows)
+    return exports.export("backlog", _("Backlog by unit"), headers, data, filters=[], query={},
+                          filename="backlog")
 
 
 # -- one order ------------------------------------------------------------------
@@ -323,7 +408,7 @@ def act(order_id: int, action: str):
     except FormProblem as exc:
         return _refused(order_id, action, back, 400, exc.message)
     except errors.WorkflowError as exc:
-        return _refused(order_id, action, back, exc.status, exc.message, exc.changes)
+        return _refused(order_id, action, back, exc.status, messages.page_text(exc), exc.changes)
     flash(message, "success")
     if back == "review" and order.state != states.TO_REVIEW:
         # Decided: the review page would only say there is nothing to review.
@@ -387,7 +472,7 @@ DISPATCH_ERRORS = {
 
 def dispatch_error_text(exc: errors.WorkflowError) -> str:
     known = DISPATCH_ERRORS.get(exc.code)
-    return known() if known else _("The dispatch was refused: %(reason)s", reason=exc.message)
+    return known() if known else _("The dispatch was refused: %(reason)s", reason=messages.page_text(exc))
 
 
 def _form_data() -> dict:

@@ -58,6 +58,12 @@ ACTION_LABELS: dict[str, Any] = {
     "user_disabled": _l("User disabled"),
     "secrets_key_rotated": _l("Secrets key rotated"),
     "user_created": _l("User created"),
+    "user_enabled": _l("User enabled"),
+    "password_reset": _l("Password reset"),
+    "unit_updated": _l("Unit changed"),
+    "office_created": _l("Office added"),
+    "camera_updated": _l("Camera changed"),
+    "list_exported": _l("List exported to Excel"),
     "token_created": _l("API token created"),
     "token_revoked": _l("API token revoked"),
     "parcels_imported": _l("Parcels imported"),
@@ -171,6 +177,19 @@ DETECTOR_LABELS: dict[str, Any] = {
     "horse": _l("Horse"), "dog": _l("Dog"), "straw_burning": _l("Straw burning"),
 }
 
+# Attribute names of parcels and zones (GIS imports, the demo's layers).
+ATTRIBUTE_LABELS: dict[str, Any] = {
+    "area_ha": _l("Area (ha)"), "permit_no": _l("Permit number"), "approval_no": _l("Approval number"),
+    "ban_start": _l("Ban starts"), "ban_end": _l("Ban ends"), "scope": _l("Scope"), "contact": _l("Contact"),
+    "cover": _l("Land cover"), "enterprise": _l("Enterprise"), "fire_risk": _l("Fire risk"), "grade": _l("Grade"),
+    "hazard_type": _l("Hazard type"), "holder": _l("Holder"), "industry": _l("Industry"),
+    "land_class": _l("Land class"), "mineral": _l("Mineral"), "monitor": _l("Monitored by"), "plan": _l("Plan"),
+    "point": _l("Position"), "project": _l("Project"), "protection_unit": _l("Responsible unit"),
+    "risk_level": _l("Risk level"), "scale": _l("Scale"), "synthetic": _l("Data note"),
+    "threatened": _l("Threatened"), "valid_from": _l("Valid from"), "valid_to": _l("Valid until"),
+    "zone": _l("Zone"),
+}
+
 STAGE_LABELS: dict[str, Any] = {
     "accept": _l("Accept"),
     "arrive": _l("Arrive on site"),
@@ -281,6 +300,11 @@ def detection_text(label: str | None, score: float | None = None, domain: str | 
         "label": words, "percent": round(score * 100)}
 
 
+def attribute_label(code: str | None) -> str:
+    """A parcel attribute's name in words; an unknown one as imported."""
+    return _lookup("attribute", ATTRIBUTE_LABELS, code)
+
+
 def stage_label(code: str | None) -> str:
     """An SLA stage (accept, arrive, feedback) in words."""
     return _lookup("stage", STAGE_LABELS, code)
@@ -300,7 +324,8 @@ def event_type_name(domain: str | None, code: str | None) -> str:
 def init_app(app: Flask) -> None:
     """Offer the labels to templates as filters and globals of the same name."""
     for fn in (action_label, state_label, stage_label, participant_state_label, user_role_label,
-               priority_label, actor_text, source_label, note_text, channel_label, detection_text):
+               priority_label, actor_text, source_label, note_text, channel_label, detection_text,
+               attribute_label):
         app.jinja_env.filters[fn.__name__] = fn
         app.jinja_env.globals[fn.__name__] = fn
     app.jinja_env.globals["event_type_name"] = event_type_name

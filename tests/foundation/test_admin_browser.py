@@ -1,0 +1,62 @@
+"""In a real chromium: an admin's camera form with a wrong value fails in
+place — the Chinese message next to the field, the typed values kept, the
+stored password never in the page — and nothing is stored."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import AuditEvent, Camera, User
+
+PASSWORD = "test-password-1"  # the conftest's password for every made user
+
+
+@pytest.mark.browser
+def test_camera_form_fails_in_place_and_stores_nothing(page, org, make_user):
+    admin = make_user("admin")
+    cam = Camera(code="T-88", name="东山塔", kind="tower", lat=37.3, lon=106.1, mount_height_m=30,
+                 onvif_host="10.0.0.8", onvif_port=80, onvif_user="cam", onvif_password="STORED-SECRET")
+    db.session.add(cam)
+    db.session.commit()
+    page.goto(page.base_url + "/login")
+    page.fill("input[name=login]", admin.login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+    page.goto(page.base_url + "/admin/cameras")
+    page.click(f"a[href='/admin/cameras/{cam.id}/edit']")
+    page.wait_for_selector("#camera-form")
+    assert "STORED-SECRET" not in page.content()
+    page.fill("input[name=name]", "东山一号塔")
+    page.fill("input[name=mount_height_m]", "九十")
+    page.fill("input[name=onvif_password]", "NEW-SECRET")
+    page.click("#camera-form button[type=submit]")
+
+    error = page.locator("#error-mount_height_m")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "安装高度须为 0 到 500 之间的米数。"
+    assert page.locator("input[name=mount_height_m]").get_attribute("aria-invalid") == "true"
+    # The message sits with its field, the typed values are still there.
+    assert page.locator("label", has=page.locator("input[name=mount_height_m]")).locator(
+        ".field-error").count() == 1
+    assert page.input_value("input[name=name]") == "东山一号塔"
+    assert page.input_value("input[name=mount_height_m]") == "九十"
+    assert page.input_value("input[name=onvif_password]") == ""
+    assert page.locator(".flash.error").inner_text() == "未保存：请修改下面标出的字段。"
+    assert "STORED-SECRET" not in page.content() and "NEW-SECRET" not in page.content()
+
+    db.session.expire_all()
+    stored = db.session.get(Camera, cam.id)
+    assert (stored.name, stored.mount_height_m, stored.onvif_password) == ("东山塔", 30, "STORED-SECRET")
+    assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "camera_updated")) == 0
+
+    # Corrected, it saves and says so.
+    page.fill("input[name=mount_height_m]", "90")
+    page.click("#camera-form button[type=submit]")
+    page.wait_for_url("**/admin/cameras")
+    assert "摄像头 T-88 已保存。" in page.locator(".flash").first.inner_text()
+    db.session.expire_all()
+    assert db.session.get(Camera, cam.id).mount_height_m == 90
+    assert db.session.scalar(select(User.id).where(User.login == admin.login)) == admin.id
