@@ -154,6 +154,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Office hours for working-time SLA clocks, and how long a closed order may be reopened.
         "NRSC_OFFICE_HOURS": env.get("NRSC_OFFICE_HOURS", "08:30-12:00,14:30-18:00"),
         "NRSC_REOPEN_DAYS": int(env.get("NRSC_REOPEN_DAYS", "30")),
+        # A check-in farther than this from the event needs a reason (metres).
+        "NRSC_CHECKIN_FAR_M": _number(env, "NRSC_CHECKIN_FAR_M") or 500,
         # Per detector name: its parameters; "models_dir": where installed models are.
         "NRSC_DETECTORS": {"models_dir": str(default_models_dir(data_dir))},
         "NRSC_NOTIFIERS": {},

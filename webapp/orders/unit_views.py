@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import evidence
 from webapp.extensions import db
 from webapp.models import FEEDBACK_RESULTS, Feedback, OrderParticipant, Unit, WorkOrder
-from webapp.orders import errors, workflow
+from webapp.orders import errors, navigation, workflow
 from webapp.orders import queries as oh
 from webapp.orders.states import ACTIVE_PARTICIPANT_STATES
 from webapp.org import visibility
@@ -117,9 +117,21 @@ def _page_context(order: WorkOrder, me: OrderParticipant, **extra: Any) -> dict[
         "form_version": order.version,
         "form": {}, "errors": {}, "conflict": None, "is_fetch": False,
         "forward_targets": _forward_targets(order) if me.role == "lead" else [],
+        "primary_action": _primary_action(me),
+        "nav_links": (navigation.links(order.lat, order.lon, order.title or order.number)
+                      if order.lat is not None and order.lon is not None else []),
     }
     ctx.update(extra)
     return ctx
+
+
+def _primary_action(me: OrderParticipant) -> str | None:
+    """The one form the page opens: what this unit has to do next."""
+    if me.state == "to_accept":
+        return "accept"
+    if me.state == "in_progress":
+        return "feedback" if me.arrived_at else "arrive"
+    return None
 
 
 def _forward_targets(order: WorkOrder) -> list[Unit]:
@@ -178,7 +190,7 @@ def describe_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _fail(order_id: int, form_name: str, status: int, message: str, *, conflict: bool = False,
-          changes: list[dict[str, Any]] | None = None):
+          changes: list[dict[str, Any]] | None = None, code: str | None = None):
     """Answer a refused action without losing what was typed."""
     db.session.rollback()
     order, me = _order_or_403(order_id)
@@ -186,6 +198,8 @@ def _fail(order_id: int, form_name: str, status: int, message: str, *, conflict:
     if is_fetch():
         body = {"error": "conflict" if conflict else "invalid", "message": message,
                 "version": order.version, "changes": changes}
+        if code:
+            body["code"] = code
         return jsonify(body), status
     form = {k: v for k, v in request.form.items() if k not in ("csrf_token", "version")}
     ctx = _page_context(order, me, form=form, errors={form_name: [message]}, is_fetch=False,
@@ -214,7 +228,7 @@ def _act(order_id: int, form_name: str, action: Callable[[WorkOrder, OrderPartic
         return _fail(order_id, form_name, exc.status, exc.message)
     except errors.WorkflowError as exc:
         return _fail(order_id, form_name, exc.status, exc.message, conflict=exc.status == 409,
-                     changes=exc.changes)
+                     changes=exc.changes, code=exc.code)
     return _done(order, message)
 
 
@@ -263,6 +277,7 @@ def arrive(order_id: int):
             raise FormProblem(_("Take a photo on site."))
         workflow.arrive(order, actor=current_user(), lat=lat, lon=lon, accuracy_m=_float("accuracy"),
                         photos=photos, note=(request.form.get("note") or "").strip() or None,
+                        far_reason=(request.form.get("far_reason") or "").strip() or None,
                         version=_version(), participant_id=me.id)
     return _act(order_id, "arrive", run, _("Checked in on site."))
 
