@@ -115,7 +115,7 @@ def _page_context(order: WorkOrder, me: OrderParticipant, **extra: Any) -> dict[
         "extensions": [x for x in order.extensions if x.participant_id == me.id],
         "results": FEEDBACK_RESULTS, "client_key": uuid.uuid4().hex,
         "form_version": order.version,
-        "form": {}, "errors": {}, "conflict": None, "is_fetch": False,
+        "form": {}, "errors": {}, "conflict": None, "is_fetch": False, "error_code": None,
         "forward_targets": _forward_targets(order) if me.role == "lead" else [],
         "primary_action": _primary_action(me),
         "nav_links": (navigation.links(order.lat, order.lon, order.title or order.number)
@@ -202,7 +202,7 @@ def _fail(order_id: int, form_name: str, status: int, message: str, *, conflict:
             body["code"] = code
         return jsonify(body), status
     form = {k: v for k, v in request.form.items() if k not in ("csrf_token", "version")}
-    ctx = _page_context(order, me, form=form, errors={form_name: [message]}, is_fetch=False,
+    ctx = _page_context(order, me, form=form, errors={form_name: [message]}, is_fetch=False, error_code=code,
                         conflict={"message": message, "changes": changes} if conflict else None)
     # A stale form becomes current once the user has seen what changed.
     response = render("unit/order.html", **ctx)
