@@ -43,7 +43,7 @@
     return 2 * r * Math.asin(Math.sqrt(a));
   }
 
-  function locate(form) {
+  function locate(form, fresh) {
     var status = form.querySelector("[data-geo-status]");
     if (!navigator.geolocation) {
       if (status) status.textContent = status.getAttribute("data-unsupported") || "";
@@ -75,7 +75,7 @@
         status.textContent = (status.getAttribute("data-failed") || "") + " (" + err.message + ")";
         status.classList.remove("ok");
       }
-    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: fresh ? 0 : 60000 });
   }
 
   // Farther than the limit from the event, the reason is asked for (and required);
@@ -95,7 +95,7 @@
       if (reason) showFarReason(form, reason.required);
       locate(form);
       var again = form.querySelector("[data-geo-retry]");
-      if (again) again.addEventListener("click", function (e) { e.preventDefault(); locate(form); });
+      if (again) again.addEventListener("click", function (e) { e.preventDefault(); locate(form, true); });
     })(geoForms[g]);
   }
 
