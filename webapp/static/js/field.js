@@ -354,6 +354,12 @@
 // ---- order map: the event point and the check-in points ----------------------
 (function () {
   "use strict";
+  // Labels go in as text, never as HTML.
+  function textEl(value) {
+    var el = document.createElement("span");
+    el.textContent = value == null ? "" : String(value);
+    return el;
+  }
   function draw() {
     if (!window.L) return;
     var boxes = document.querySelectorAll("[data-order-map]");
