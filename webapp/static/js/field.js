@@ -387,4 +387,36 @@
     }
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw); else draw();
+  document.addEventListener("nrsc:leaflet", draw);
+})();
+
+// ---- phone page: Leaflet fetched when the site map comes near the screen -------
+// 160 KB the handler does not need to press the primary button; on 4G they
+// would delay it. The scripts come from our own origin (the CSP allows them).
+(function () {
+  "use strict";
+  var holder = document.querySelector("[data-leaflet-js]");
+  if (!holder || window.L) return;
+  var started = false;
+  function load() {
+    if (started) return;
+    started = true;
+    var css = document.createElement("link");
+    css.rel = "stylesheet";
+    css.href = holder.getAttribute("data-leaflet-css");
+    document.head.appendChild(css);
+    var script = document.createElement("script");
+    script.src = holder.getAttribute("data-leaflet-js");
+    script.onload = function () { document.dispatchEvent(new Event("nrsc:leaflet")); };
+    document.head.appendChild(script);
+  }
+  // After the page's own load: the map never holds up the primary button.
+  function watch() {
+    if (!window.IntersectionObserver) { load(); return; }
+    var seen = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { seen.disconnect(); load(); }
+    }, { rootMargin: "200px" });
+    seen.observe(holder);
+  }
+  if (document.readyState === "complete") watch(); else window.addEventListener("load", watch);
 })();
