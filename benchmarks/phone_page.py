@@ -169,8 +169,8 @@ def visit(browser, base: str, login_name: str, url: str, four_g: bool, unfold: b
             pg.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
         geometry = pg.evaluate("() => ({height: document.scrollingElement.scrollHeight,"
                                " width: document.scrollingElement.scrollWidth,"
-                               " primary: (document.querySelector('form button[type=submit].primary') || {getBoundingClientRect: () => ({top: -1})})"
-                               ".getBoundingClientRect().top + scrollY})")
+                               " primary: (document.querySelector('form button[type=submit].primary')"
+                               " || {getBoundingClientRect: () => ({top: -1})}).getBoundingClientRect().top + scrollY})")
         if shot:
             pg.screenshot(path=str(shot), full_page=True)
         early = set(first["early"])
@@ -257,7 +257,8 @@ def main() -> None:
     print(f"{'':34}{'median':>12}{'min':>12}{'max':>12}")
     for key, label, fmt in (("bytes", "bytes until interactive (as served)", mb),
                             ("gzip", "  gzip estimate (nginx gzip on)", mb),
-                            ("html", "  the HTML alone", mb), ("requests", "requests until interactive", lambda v: f"{v:.0f}"),
+                            ("html", "  the HTML alone", mb),
+                            ("requests", "requests until interactive", lambda v: f"{v:.0f}"),
                             ("bytes_map", "bytes with the site map drawn", mb), ("gzip_map", "  gzip estimate", mb),
                             ("dcl_ms", "DOMContentLoaded", lambda v: f"{v:.0f} ms"),
                             ("tti_ms", "time to interactive", lambda v: f"{v:.0f} ms")):

@@ -65,11 +65,13 @@ def test_console_and_office_lists_fit_a_360_px_phone(page, live_server, busy_day
                     if not pg.locator("table.cards tbody td[data-label]").count():
                         continue                       # "no orders match"
                     # Each cell says which column it is.
-                    label = pg.evaluate("""() => { const td = document.querySelector('table.cards tbody td[data-label]');
+                    label = pg.evaluate("""() => {
+                        const td = document.querySelector('table.cards tbody td[data-label]');
                         return td ? getComputedStyle(td, '::before').content : null; }""")
                     assert label and label not in ("none", '""')
                     # Text is not squeezed to a character per line: cards are nearly the screen wide.
-                    card = pg.evaluate("() => document.querySelector('table.cards tbody tr').getBoundingClientRect().width")
+                    card = pg.evaluate(
+                        "() => document.querySelector('table.cards tbody tr').getBoundingClientRect().width")
                     assert card >= 300
                 else:
                     assert scroll <= 1440 and display == "table-row"

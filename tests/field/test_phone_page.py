@@ -35,7 +35,7 @@ def _page(b, order) -> str:
 
 def _accepted(make_order, login_as):
     order = make_order("fire")
-    b, user = login_as("unit_handler", FORESTRY)
+    b, _user = login_as("unit_handler", FORESTRY)
     url = f"/unit/orders/{order.id}/accept"
     assert b.post(url, data={"version": version_of(_page(b, order), url)}).status_code == 302
     return order, b
@@ -53,7 +53,8 @@ def _arrive(b, order, point, far_reason=None, fetch=False):
 
 def _folds(html: str) -> dict[str, bool]:
     """data-fold name → whether the <details> is rendered open."""
-    return {m.group(1): "open" in m.group(2) for m in re.finditer(r'<details class="fold" data-fold="(\w+)"([^>]*)>', html)}
+    return {m.group(1): "open" in m.group(2)
+            for m in re.finditer(r'<details class="fold" data-fold="(\w+)"([^>]*)>', html)}
 
 
 def test_to_accept_shows_accept_first_and_folds_return(make_order, login_as):
@@ -86,7 +87,7 @@ def test_in_progress_checkin_first_then_folded_forms(make_order, login_as):
     # The required check-in photo: marked for the eye and for the browser.
     photo = re.search(r'<input[^>]*name="photo"[^>]*>', html).group(0)
     assert "required" in photo and 'aria-required="true"' in photo and "data-compress" in photo
-    label = re.search(r'<label for="checkin-photo-\d+">(.*?)</label>', html, re.S).group(1)
+    label = re.search(r'<label for="checkin-photo-\d+">(.*?)</label>', html, re.DOTALL).group(1)
     assert "（必填）" in label and "现场照片" in label
     # The server's photo limit is in the page for the phone to check before sending.
     assert 'data-max-bytes="10485760"' in html and "10 MB" in html
@@ -115,7 +116,8 @@ def test_navigation_links_carry_converted_coordinates(make_order, login_as):
     assert 'data-order-map' in html and 'data-leaflet-js="/static/vendor/leaflet/leaflet.js"' in html
     hrefs = {m.group(2): unescape(m.group(1))
              for m in re.finditer(r'<a class="button" href="([^"]+)" data-nav="(\w+)">', html)}
-    webs = {m.group(2): unescape(m.group(1)) for m in re.finditer(r'<a class="web" href="([^"]+)" data-nav-web="(\w+)"', html)}
+    webs = {m.group(2): unescape(m.group(1))
+            for m in re.finditer(r'<a class="web" href="([^"]+)" data-nav-web="(\w+)"', html)}
     assert set(hrefs) == {"amap", "tencent", "baidu", "geo"} and set(webs) == {"amap", "tencent", "baidu"}
     assert "高德地图" in html and "腾讯地图" in html and "百度地图" in html
 

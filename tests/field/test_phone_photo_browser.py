@@ -117,7 +117,7 @@ def test_phone_photo_compressed_before_upload_keeps_exif(page, app, live_server,
         assert pg.evaluate("() => getComputedStyle(document.querySelector('input[type=radio]')).width") == "24px"
         pg.click("details[data-fold=feedback] > summary")
         assert pg.locator(f"{form} input[name=photo][required]").count() == 1
-        assert "（必填）" in pg.locator(f"label[for^=checkin-photo]").inner_text()
+        assert "（必填）" in pg.locator("label[for^=checkin-photo]").inner_text()
 
         # Far from the site: the reason is asked for and required; the browser sends nothing without it.
         pg.wait_for_selector(f"{form} [data-far-reason]:not([hidden])")

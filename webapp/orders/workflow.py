@@ -78,7 +78,6 @@ from webapp.platform import clock, formats
 from webapp.platform.formats import translate as _t
 from webapp.platform.labels import result_name_zh, stage_name_zh
 
-
 DEFAULT_CHECKIN_FAR_M = 500.0
 
 
