@@ -167,10 +167,10 @@ def visit(browser, base: str, login_name: str, url: str, four_g: bool, unfold: b
                 bodies[r.url] = b""
         if unfold:
             pg.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
-        geometry = pg.evaluate("() => ({height: document.scrollingElement.scrollHeight,"
-                               " width: document.scrollingElement.scrollWidth,"
-                               " primary: (document.querySelector('form button[type=submit].primary')"
-                               " || {getBoundingClientRect: () => ({top: -1})}).getBoundingClientRect().top + scrollY})")
+        geometry = pg.evaluate("""() => {
+            const b = document.querySelector('form button[type=submit].primary');
+            return {height: document.scrollingElement.scrollHeight, width: document.scrollingElement.scrollWidth,
+                    primary: b ? b.getBoundingClientRect().top + scrollY : -1}; }""")
         if shot:
             pg.screenshot(path=str(shot), full_page=True)
         early = set(first["early"])
