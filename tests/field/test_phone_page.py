@@ -187,6 +187,10 @@ def test_far_checkin_needs_a_reason(make_order, login_as):
     cell = cell[:cell.index("</td>")]
     assert re.search(r"4\.\d\d km", cell) and "远离现场" in cell
     assert "异地签到原因: 河道涨水，只能在对岸观察" in cell
+    # And in the order's timeline, from the audit row.
+    timeline = detail[detail.index("data-arrive-distance>"):]
+    timeline = timeline[:timeline.index("</div>")]
+    assert re.search(r"已签到 4\.\d\d km", timeline) and "异地签到原因: 河道涨水，只能在对岸观察" in timeline
 
 
 def test_near_checkin_needs_no_reason_and_the_limit_is_configured(app, make_order, login_as):
