@@ -281,6 +281,7 @@ class ParticipantOut(Reply):
     arrive_lat: float | None
     arrive_lon: float | None
     arrive_distance_m: float | None
+    arrive_far_reason: str | None = Field(description="why the check-in was farther than NRSC_CHECKIN_FAR_M")
     feedback_at: datetime | None
     returned_at: datetime | None
     return_reason: str | None
