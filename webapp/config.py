@@ -165,6 +165,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_REOPEN_DAYS": int(env.get("NRSC_REOPEN_DAYS", "30")),
         # The furthest a requested extension may reach, in days from the request.
         "NRSC_MAX_EXTENSION_DAYS": _number(env, "NRSC_MAX_EXTENSION_DAYS", int) or 30,
+        # A check-in farther than this from the event needs a reason (metres).
+        "NRSC_CHECKIN_FAR_M": _number(env, "NRSC_CHECKIN_FAR_M") or 500,
         # Per detector name: its parameters; "models_dir": where installed models are.
         "NRSC_DETECTORS": {"models_dir": str(default_models_dir(data_dir))},
         "NRSC_NOTIFIERS": {},

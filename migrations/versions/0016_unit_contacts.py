@@ -1,13 +1,13 @@
 """unit contacts: the person and phone the duty office calls about a unit's orders
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

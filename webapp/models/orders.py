@@ -107,6 +107,8 @@ class OrderParticipant(db.Model):
     arrive_lon: Mapped[float | None] = mapped_column(Float)
     arrive_accuracy_m: Mapped[float | None] = mapped_column(Float)
     arrive_distance_m: Mapped[float | None] = mapped_column(Float)
+    # Why the check-in was made farther than NRSC_CHECKIN_FAR_M from the event (migration 0015).
+    arrive_far_reason: Mapped[str | None] = mapped_column(Text)
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     feedback_on_time: Mapped[bool | None] = mapped_column(Boolean)
 

@@ -46,6 +46,7 @@ def participant_json(order: WorkOrder, p: OrderParticipant, calendar=None, sched
         "assigned_at": _iso(p.assigned_at),
         "accepted_at": _iso(p.accepted_at), "arrived_at": _iso(p.arrived_at),
         "arrive_lat": p.arrive_lat, "arrive_lon": p.arrive_lon, "arrive_distance_m": p.arrive_distance_m,
+        "arrive_far_reason": p.arrive_far_reason,
         "feedback_at": _iso(p.feedback_at),
         "returned_at": _iso(p.returned_at), "return_reason": p.return_reason,
         "return_justified": p.return_justified, "return_count": p.return_count,
@@ -172,7 +173,7 @@ def _h_return(o, b):
 def _h_arrive(o, b):
     return workflow.arrive(o, actor=g.api_user, lat=b.lat, lon=b.lon,
                            accuracy_m=b.accuracy_m, photos=_photos(), note=b.note,
-                           version=b.version, participant_id=b.participant_id)
+                           far_reason=b.far_reason, version=b.version, participant_id=b.participant_id)
 
 
 def _h_forward(o, b):

@@ -158,6 +158,8 @@ class ArriveBody(Body):
     lon: number(-180, 180)
     accuracy_m: Annotated[number(0, 100_000) | None, BeforeValidator(blank_is_none)] = None
     note: Note = None
+    far_reason: Annotated[Note, Field(description="why the check-in is farther than NRSC_CHECKIN_FAR_M "
+                                                  "(default 500 m) from the event; required then")] = None
     participant_id: Participant = None
     version: Version = None
 
@@ -290,6 +292,7 @@ class ParticipantOut(Reply):
     arrive_lat: float | None
     arrive_lon: float | None
     arrive_distance_m: float | None
+    arrive_far_reason: str | None = Field(description="why the check-in was farther than NRSC_CHECKIN_FAR_M")
     feedback_at: datetime | None
     returned_at: datetime | None
     return_reason: str | None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import evidence
 from webapp.extensions import db
 from webapp.models import FEEDBACK_RESULTS, Feedback, OrderParticipant, Unit, WorkOrder
-from webapp.orders import engine, errors, messages, workflow
+from webapp.orders import engine, errors, messages, navigation, workflow
 from webapp.orders import queries as oh
 from webapp.orders.states import ACTIVE_PARTICIPANT_STATES
 from webapp.org import visibility
@@ -115,14 +115,26 @@ def _page_context(order: WorkOrder, me: OrderParticipant, **extra: Any) -> dict[
         "extensions": [x for x in order.extensions if x.participant_id == me.id],
         "results": FEEDBACK_RESULTS, "client_key": uuid.uuid4().hex,
         "form_version": order.version,
-        "form": {}, "errors": {}, "conflict": None, "is_fetch": False,
+        "form": {}, "errors": {}, "conflict": None, "is_fetch": False, "error_code": None,
         "forward_targets": _forward_targets(order) if me.role == "lead" else [],
         # The extension form's bounds (the workflow checks them again).
         "extension_min": f"{clock.local(clock.now()):%Y-%m-%dT%H:%M}",
         "extension_max": f"{clock.local(clock.now() + timedelta(days=engine.max_extension_days())):%Y-%m-%dT%H:%M}",
+        "primary_action": _primary_action(me),
+        "nav_links": (navigation.links(order.lat, order.lon, order.title or order.number)
+                      if order.lat is not None and order.lon is not None else []),
     }
     ctx.update(extra)
     return ctx
+
+
+def _primary_action(me: OrderParticipant) -> str | None:
+    """The one form the page opens: what this unit has to do next."""
+    if me.state == "to_accept":
+        return "accept"
+    if me.state == "in_progress":
+        return "feedback" if me.arrived_at else "arrive"
+    return None
 
 
 def _forward_targets(order: WorkOrder) -> list[Unit]:
@@ -181,7 +193,7 @@ def describe_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _fail(order_id: int, form_name: str, status: int, message: str, *, conflict: bool = False,
-          changes: list[dict[str, Any]] | None = None):
+          changes: list[dict[str, Any]] | None = None, code: str | None = None):
     """Answer a refused action without losing what was typed."""
     db.session.rollback()
     order, me = _order_or_403(order_id)
@@ -189,9 +201,11 @@ def _fail(order_id: int, form_name: str, status: int, message: str, *, conflict:
     if is_fetch():
         body = {"error": "conflict" if conflict else "invalid", "message": message,
                 "version": order.version, "changes": changes}
+        if code:
+            body["code"] = code
         return jsonify(body), status
     form = {k: v for k, v in request.form.items() if k not in ("csrf_token", "version")}
-    ctx = _page_context(order, me, form=form, errors={form_name: [message]}, is_fetch=False,
+    ctx = _page_context(order, me, form=form, errors={form_name: [message]}, is_fetch=False, error_code=code,
                         conflict={"message": message, "changes": changes} if conflict else None)
     # A stale form becomes current once the user has seen what changed.
     response = render("unit/order.html", **ctx)
@@ -217,7 +231,7 @@ def _act(order_id: int, form_name: str, action: Callable[[WorkOrder, OrderPartic
         return _fail(order_id, form_name, exc.status, exc.message)
     except errors.WorkflowError as exc:
         return _fail(order_id, form_name, exc.status, messages.page_text(exc), conflict=exc.status == 409,
-                     changes=exc.changes)
+                     changes=exc.changes, code=exc.code)
     return _done(order, message)
 
 
@@ -266,6 +280,7 @@ def arrive(order_id: int):
             raise FormProblem(_("Take a photo on site."))
         workflow.arrive(order, actor=current_user(), lat=lat, lon=lon, accuracy_m=_float("accuracy"),
                         photos=photos, note=(request.form.get("note") or "").strip() or None,
+                        far_reason=(request.form.get("far_reason") or "").strip() or None,
                         version=_version(), participant_id=me.id)
     return _act(order_id, "arrive", run, _("Checked in on site."))
 

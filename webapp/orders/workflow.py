@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -75,8 +76,11 @@ from webapp.orders.states import (
     TRANSITIONS,
     active_participants,
 )
-from webapp.platform import clock
+from webapp.platform import clock, formats
+from webapp.platform.formats import translate as _t
 from webapp.platform.labels import result_name_zh, stage_name_zh
+
+DEFAULT_CHECKIN_FAR_M = 500.0
 
 
 # -- lifecycle actions --------------------------------------------------------------------
@@ -208,10 +212,17 @@ def _store_photos(checked: Sequence[Any], kind: str, actor: User, **fks: Any) ->
     return [store_image(c, kind=kind, uploaded_by=actor, **fks) for c in checked]
 
 
+def far_checkin_limit_m() -> float:
+    """Farther than this from the event, a check-in needs a reason (NRSC_CHECKIN_FAR_M)."""
+    return float(current_app.config.get("NRSC_CHECKIN_FAR_M") or DEFAULT_CHECKIN_FAR_M)
+
+
 def arrive(order: WorkOrder, *, actor: User, lat: Any, lon: Any, accuracy_m: Any = None,
            photos: Sequence[Any] | None = None, note: str | None = None, version: int | None = None,
-           participant_id: int | None = None) -> WorkOrder:
-    """到场: on-site check-in with the phone's GPS (and photos)."""
+           participant_id: int | None = None, far_reason: str | None = None) -> WorkOrder:
+    """到场: on-site check-in with the phone's GPS (and photos). Farther than
+    :func:`far_checkin_limit_m` from the event it needs ``far_reason``; the
+    distance and the reason are kept on the participant and in the audit row."""
     checked_lat = _coordinate(lat, "lat", -90, 90)
     checked_lon = _coordinate(lon, "lon", -180, 180)
     accuracy = None
@@ -220,23 +231,34 @@ def arrive(order: WorkOrder, *, actor: User, lat: Any, lon: Any, accuracy_m: Any
             accuracy = float(accuracy_m)
         except (TypeError, ValueError):
             raise invalid("accuracy_m must be a number") from None
+    reason = clean_text(far_reason or "") or None
+    distance = None
+    if order.lat is not None and order.lon is not None:
+        distance = round(ptz.haversine_m(order.lat, order.lon, checked_lat, checked_lon), 1)
     checked = _read_photos(photos)
+    data: dict[str, Any] = {"lat": checked_lat, "lon": checked_lon, "photos": len(checked),
+                            "distance_m": distance,
+                            # In the hash-chained audit row: the photos' content is bound to it.
+                            "photo_sha256": [c.sha256 for c in checked]}
+    if reason is not None:
+        data["far_reason"] = reason
 
     def body(p: OrderParticipant) -> str | None:
         if p.arrived_at is not None:
             raise conflict(f"{p.unit.name} already checked in at {p.arrived_at.isoformat()}", "already_arrived")
+        limit = far_checkin_limit_m()
+        if distance is not None and distance > limit and reason is None:
+            raise WorkflowError(400, "far_checkin_needs_reason", _t(
+                "You are %(distance)s from the event, farther than %(limit)s: give the reason.",
+                distance=formats.distance(distance), limit=formats.distance(limit)))
         now = clock.now()
         p.arrived_at, p.arrived_by_id = now, actor.id
         p.arrive_lat, p.arrive_lon, p.arrive_accuracy_m = checked_lat, checked_lon, accuracy
-        if order.lat is not None and order.lon is not None:
-            p.arrive_distance_m = round(ptz.haversine_m(order.lat, order.lon, checked_lat, checked_lon), 1)
+        p.arrive_distance_m, p.arrive_far_reason = distance, reason
         freeze_on_time(p, "arrive", now)
         _store_photos(checked, "checkin", actor, order_id=order.id, participant_id=p.id)
         return clean_text(note) or None
-    return act(order, "arrive", actor, version=version, participant_id=participant_id, body=body,
-                data={"lat": checked_lat, "lon": checked_lon, "photos": len(checked),
-                      # In the hash-chained audit row: the photos' content is bound to it.
-                      "photo_sha256": [c.sha256 for c in checked]})
+    return act(order, "arrive", actor, version=version, participant_id=participant_id, body=body, data=data)
 
 
 def forward(order: WorkOrder, *, actor: User, unit: str, note: str | None = None,

@@ -68,6 +68,13 @@ def filesize(n: int | None) -> str:
     return f"{n} B"
 
 
+def distance(metres: float | None) -> str:
+    """A distance as on the order pages: 480 m, 4.76 km."""
+    if metres is None:
+        return ""
+    return f"{metres / 1000:.2f} km" if metres >= 1000 else f"{round(metres)} m"
+
+
 def browser_words() -> Markup:
     """The words above as JSON for the page's scripts (one formatter, two languages)."""
     raw = _words()

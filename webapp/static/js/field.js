@@ -43,7 +43,7 @@
     return 2 * r * Math.asin(Math.sqrt(a));
   }
 
-  function locate(form) {
+  function locate(form, fresh) {
     var status = form.querySelector("[data-geo-status]");
     if (!navigator.geolocation) {
       if (status) status.textContent = status.getAttribute("data-unsupported") || "";
@@ -58,10 +58,12 @@
       if (acc) acc.value = Math.round(c.accuracy || 0);
       var evLat = parseFloat(form.getAttribute("data-event-lat"));
       var evLon = parseFloat(form.getAttribute("data-event-lon"));
+      var d = (!isNaN(evLat) && !isNaN(evLon)) ? haversine(c.latitude, c.longitude, evLat, evLon) : NaN;
+      var farM = parseFloat(form.getAttribute("data-far-m"));
+      if (!isNaN(d) && !isNaN(farM)) showFarReason(form, d > farM);
       if (status) {
         var text = (status.getAttribute("data-found") || "") + " " + c.latitude.toFixed(5) + ", " + c.longitude.toFixed(5);
-        if (!isNaN(evLat) && !isNaN(evLon)) {
-          var d = haversine(c.latitude, c.longitude, evLat, evLon);
+        if (!isNaN(d)) {
           text += " · " + (status.getAttribute("data-distance") || "") + " " +
             (d >= 1000 ? (d / 1000).toFixed(2) + " km" : Math.round(d) + " m");
         }
@@ -73,15 +75,27 @@
         status.textContent = (status.getAttribute("data-failed") || "") + " (" + err.message + ")";
         status.classList.remove("ok");
       }
-    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: fresh ? 0 : 60000 });
+  }
+
+  // Farther than the limit from the event, the reason is asked for (and required);
+  // nearer, the field is put away unless something was typed or the server asked.
+  function showFarReason(form, far) {
+    var box = form.querySelector("[data-far-reason]");
+    var field = box && box.querySelector("textarea");
+    if (!box || !field) return;
+    field.required = far;
+    box.hidden = !far && !field.value;
   }
 
   var geoForms = document.querySelectorAll("form[data-geolocate]");
   for (var g = 0; g < geoForms.length; g++) {
     (function (form) {
+      var reason = form.querySelector("[data-far-reason] textarea");
+      if (reason) showFarReason(form, reason.required);
       locate(form);
       var again = form.querySelector("[data-geo-retry]");
-      if (again) again.addEventListener("click", function (e) { e.preventDefault(); locate(form); });
+      if (again) again.addEventListener("click", function (e) { e.preventDefault(); locate(form, true); });
     })(geoForms[g]);
   }
 
@@ -145,6 +159,7 @@
             var v = form.querySelector("[name=version]");
             if (v) v.value = data.version;
           }
+          if (data && data.code === "far_checkin_needs_reason") showFarReason(form, true);
           var changes = data && data.changes ? data.changes.map(function (c) { return c.text || c; }) : [];
           var errs = data && data.errors ? Object.keys(data.errors).map(function (k) { return data.errors[k]; }) : [];
           showError(form, (data && data.message) || (resp.status + " " + resp.statusText), changes.concat(errs));
@@ -171,7 +186,167 @@
       var box = form.querySelector("[data-form-error]");
       if (box) { box.hidden = true; box.textContent = ""; }
       setBusy(form, true, form.getAttribute("data-sending") || "");
-      send(form, new FormData(form), 0);
+      preparePhotos(form).then(function (body) {
+        if (!body) { setBusy(form, false); return; }
+        setBusy(form, true, form.getAttribute("data-sending") || "");
+        send(form, body, 0);
+      });
+    });
+  }
+
+  // ---- photos made smaller before sending --------------------------------------
+  // A 20–30 MB phone photo is resized (longest side 2560 px) and re-encoded as
+  // JPEG on the phone. The original's EXIF block (capture time, GPS, camera) is
+  // put back into the smaller file, its orientation set upright as the pixels
+  // now are. Sizes are checked against the server's limits before anything is
+  // sent; the server still checks every upload.
+  var MAX_SIDE = 2560, QUALITY = 0.82, SMALL_ENOUGH = 1.5 * 1024 * 1024, EXIF_SCAN = 512 * 1024;
+
+  function filesize(n) {
+    var units = [["GB", 1073741824], ["MB", 1048576], ["KB", 1024]];
+    for (var i = 0; i < units.length; i++) {
+      if (n >= units[i][1]) return (n / units[i][1]).toFixed(1).replace(/\.0$/, "") + " " + units[i][0];
+    }
+    return n + " B";
+  }
+
+  function bytesOf(blob) {
+    if (blob.arrayBuffer) return blob.arrayBuffer();
+    return new Promise(function (resolve, reject) {
+      var r = new FileReader();
+      r.onload = function () { resolve(r.result); };
+      r.onerror = reject;
+      r.readAsArrayBuffer(blob);
+    });
+  }
+
+  // The APP1 "Exif" segment of a JPEG (marker to end), or null.
+  function exifSegment(buf) {
+    var b = new Uint8Array(buf);
+    if (b.length < 4 || b[0] !== 0xFF || b[1] !== 0xD8) return null;
+    var i = 2;
+    while (i + 4 <= b.length) {
+      if (b[i] !== 0xFF) return null;
+      var marker = b[i + 1];
+      if (marker === 0xFF) { i += 1; continue; }
+      if (marker === 0x01 || (marker >= 0xD0 && marker <= 0xD8)) { i += 2; continue; }
+      if (marker === 0xDA || marker === 0xD9) return null;
+      var len = (b[i + 2] << 8) | b[i + 3];
+      if (marker === 0xE1 && len >= 16 && b[i + 4] === 0x45 && b[i + 5] === 0x78 && b[i + 6] === 0x69 &&
+          b[i + 7] === 0x66 && b[i + 8] === 0 && b[i + 9] === 0) {
+        return i + 2 + len <= b.length ? b.slice(i, i + 2 + len) : null;
+      }
+      i += 2 + len;
+    }
+    return null;
+  }
+
+  // Orientation (tag 0x0112 in IFD0) set to 1: the canvas drew the pixels upright.
+  function uprightExif(seg) {
+    var t = 10, little = seg[t] === 0x49;
+    function u16(o) { return little ? seg[o] | (seg[o + 1] << 8) : (seg[o] << 8) | seg[o + 1]; }
+    function u32(o) {
+      return (little ? (seg[o] | (seg[o + 1] << 8) | (seg[o + 2] << 16) | (seg[o + 3] << 24))
+                     : ((seg[o] << 24) | (seg[o + 1] << 16) | (seg[o + 2] << 8) | seg[o + 3])) >>> 0;
+    }
+    var ifd = t + u32(t + 4);
+    if (ifd + 2 > seg.length) return seg;
+    var n = u16(ifd);
+    for (var k = 0; k < n; k++) {
+      var e = ifd + 2 + 12 * k;
+      if (e + 12 > seg.length) break;
+      if (u16(e) === 0x0112) {
+        seg[e + 8] = little ? 1 : 0;
+        seg[e + 9] = little ? 0 : 1;
+      }
+    }
+    return seg;
+  }
+
+  function decode(file) {
+    if (window.createImageBitmap) {
+      return createImageBitmap(file, { imageOrientation: "from-image" }).catch(function () { return decodeByImg(file); });
+    }
+    return decodeByImg(file);
+  }
+  function decodeByImg(file) {
+    return new Promise(function (resolve, reject) {
+      var url = URL.createObjectURL(file), img = new Image();
+      img.onload = function () { URL.revokeObjectURL(url); resolve(img); };
+      img.onerror = function () { URL.revokeObjectURL(url); reject(new Error("decode")); };
+      img.src = url;
+    });
+  }
+
+  function compress(file) {
+    if (!window.HTMLCanvasElement || !window.Blob || !/^image\//.test(file.type || "image/")) return Promise.resolve(file);
+    var isJpeg = /jpe?g$/i.test(file.type || "") || /\.jpe?g$/i.test(file.name || "");
+    return decode(file).then(function (img) {
+      var w = img.width, h = img.height, scale = Math.min(1, MAX_SIDE / Math.max(w, h));
+      if (scale === 1 && isJpeg && file.size <= SMALL_ENOUGH) { if (img.close) img.close(); return file; }
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(w * scale));
+      canvas.height = Math.max(1, Math.round(h * scale));
+      var ctx = canvas.getContext("2d");
+      ctx.imageSmoothingEnabled = true;
+      ctx.imageSmoothingQuality = "high";
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+      if (img.close) img.close();
+      return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", QUALITY); }).then(function (blob) {
+        canvas.width = canvas.height = 0;     // free the pixels at once on small phones
+        if (!blob || (scale === 1 && blob.size >= file.size)) return file;
+        if (!isJpeg) return blob;
+        return bytesOf(file.slice(0, EXIF_SCAN)).then(function (head) {
+          var seg = exifSegment(head);
+          if (!seg) return blob;
+          return bytesOf(blob).then(function (body) {
+            var b = new Uint8Array(body);
+            return new Blob([b.subarray(0, 2), uprightExif(seg), b.subarray(2)], { type: "image/jpeg" });
+          });
+        });
+      });
+    }).then(function (out) {
+      if (out === file) return file;
+      var name = (file.name || "photo").replace(/\.[^.]*$/, "") + ".jpg";
+      try { return new File([out], name, { type: "image/jpeg", lastModified: file.lastModified }); }
+      catch (e) { out.name = name; return out; }
+    }, function () { return file; });   // not decodable here (e.g. HEIC): the server decides
+  }
+
+  // The form's body with its photos compressed, or null (and a message) when
+  // a photo or the whole upload is still over the server's limits.
+  function preparePhotos(form) {
+    var body = new FormData(form);
+    var inputs = form.querySelectorAll("input[type=file][data-compress]");
+    var limits = form.querySelector("[data-photo-limits]");
+    var chosen = 0;
+    for (var i = 0; i < inputs.length; i++) chosen += inputs[i].files ? inputs[i].files.length : 0;
+    if (!chosen) return Promise.resolve(body);
+    var maxBytes = limits ? parseInt(limits.getAttribute("data-max-bytes"), 10) : 0;
+    var maxTotal = limits ? parseInt(limits.getAttribute("data-max-total"), 10) : 0;
+    setBusy(form, true, limits ? limits.getAttribute("data-compressing") : "");
+    var chain = Promise.resolve(), total = 0, problem = null;
+    Array.prototype.forEach.call(inputs, function (input) {
+      var files = Array.prototype.slice.call(input.files || []);
+      if (!files.length) return;
+      body.delete(input.name);
+      files.forEach(function (f) {
+        chain = chain.then(function () { return compress(f); }).then(function (out) {
+          total += out.size;
+          if (!problem && maxBytes && out.size > maxBytes && limits) {
+            problem = limits.getAttribute("data-too-big").replace("{name}", f.name).replace("{size}", filesize(out.size));
+          }
+          body.append(input.name, out, out.name || f.name);
+        });
+      });
+    });
+    return chain.then(function () {
+      // Room for the other fields and the multipart framing.
+      if (!problem && maxTotal && total > maxTotal - 65536 && limits) {
+        problem = limits.getAttribute("data-total-too-big").replace("{size}", filesize(total));
+      }
+      if (problem) { showError(form, problem); return null; }
+      return body;
     });
   }
 })();
@@ -179,6 +354,12 @@
 // ---- order map: the event point and the check-in points ----------------------
 (function () {
   "use strict";
+  // Labels go in as text, never as HTML.
+  function textEl(value) {
+    var el = document.createElement("span");
+    el.textContent = value == null ? "" : String(value);
+    return el;
+  }
   function draw() {
     if (!window.L) return;
     var boxes = document.querySelectorAll("[data-order-map]");
@@ -206,4 +387,36 @@
     }
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw); else draw();
+  document.addEventListener("nrsc:leaflet", draw);
+})();
+
+// ---- phone page: Leaflet fetched when the site map comes near the screen -------
+// 160 KB the handler does not need to press the primary button; on 4G they
+// would delay it. The scripts come from our own origin (the CSP allows them).
+(function () {
+  "use strict";
+  var holder = document.querySelector("[data-leaflet-js]");
+  if (!holder || window.L) return;
+  var started = false;
+  function load() {
+    if (started) return;
+    started = true;
+    var css = document.createElement("link");
+    css.rel = "stylesheet";
+    css.href = holder.getAttribute("data-leaflet-css");
+    document.head.appendChild(css);
+    var script = document.createElement("script");
+    script.src = holder.getAttribute("data-leaflet-js");
+    script.onload = function () { document.dispatchEvent(new Event("nrsc:leaflet")); };
+    document.head.appendChild(script);
+  }
+  // After the page's own load: the map never holds up the primary button.
+  function watch() {
+    if (!window.IntersectionObserver) { load(); return; }
+    var seen = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { seen.disconnect(); load(); }
+    }, { rootMargin: "200px" });
+    seen.observe(holder);
+  }
+  if (document.readyState === "complete") watch(); else window.addEventListener("load", watch);
 })();
