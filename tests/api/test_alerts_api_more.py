@@ -135,7 +135,7 @@ def test_a_cursor_only_pages_the_query_it_came_from(app, duty, make_alert):
     _refused(duty.get(f"/api/v1/alerts?limit=1&status=open&cursor={forged}"), 400, "invalid_cursor")
 
 
-def test_each_token_lists_what_it_may_see(app, org, api_as, make_alert, dispatched):
+def test_each_token_lists_what_it_may_see(app, org, api_as, make_alert, dispatched):  # noqa: F811
     duty = api_as("duty_officer", "duty")
     liuquan_handler = api_as("unit_handler", "town.liuquan")
     dahe_handler = api_as("unit_handler", "town.dahe")

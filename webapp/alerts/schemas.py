@@ -18,7 +18,6 @@ from pydantic import (
 )
 
 from webapp.alerts.review import REASON_CODES, VERDICTS
-from webapp.models import ALERT_STATUSES
 from webapp.api.schema import (
     MAX_JSON_DEPTH,
     Body,
@@ -33,6 +32,7 @@ from webapp.api.schema import (
     number,
 )
 from webapp.api.schema import text as _str
+from webapp.models import ALERT_STATUSES
 
 
 def _string_only(value: Any) -> Any:
