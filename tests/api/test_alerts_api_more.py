@@ -338,3 +338,27 @@ def test_only_duty_raises_manual_alerts(app, org, api_as):
     _refused(app.test_client().post("/api/v1/alerts/manual", json=MANUAL), 401)
     assert {k: v for k, v in counts().items() if k != "AuditEvent"} == \
         {k: v for k, v in before.items() if k != "AuditEvent"}
+
+
+def test_the_new_answers_match_the_document(app, api_as, make_alert):
+    from tests.api.test_openapi_document import _check
+    duty = api_as("duty_officer", "duty")
+    doc = duty.get("/api/v1/openapi.json").get_json()
+    assert {"/alerts", "/alerts/manual", "/alerts/{id}/release", "/domains"} <= set(doc["paths"])
+    assert "get" in doc["paths"]["/alerts"] and "post" in doc["paths"]["/alerts"]
+    params = {p["name"] for p in doc["paths"]["/alerts"]["get"]["parameters"]}
+    assert params == {"status", "domain", "township", "source", "camera", "since", "until", "order", "limit",
+                      "cursor"}
+    for _ in range(3):
+        make_alert(status="new")
+    page = _check(doc, duty.get("/api/v1/alerts?limit=2"), "/alerts", "get")
+    _check(doc, duty.get(f"/api/v1/alerts?limit=2&cursor={page['next_cursor']}"), "/alerts", "get")
+    _check(doc, duty.get("/api/v1/alerts?cursor=nope"), "/alerts", "get")
+    _check(doc, duty.get("/api/v1/domains"), "/domains", "get")
+    created = _check(doc, duty.post("/api/v1/alerts/manual", json=MANUAL), "/alerts/manual", "post")
+    _check(doc, duty.post("/api/v1/alerts/manual", json=MANUAL), "/alerts/manual", "post")
+    _check(doc, duty.post("/api/v1/alerts/manual", json={**MANUAL, "text": ""}), "/alerts/manual", "post")
+    aid = created["id"]
+    _check(doc, duty.post(f"/api/v1/alerts/{aid}/claim", json={}), "/alerts/{id}/claim", "post")
+    _check(doc, duty.post(f"/api/v1/alerts/{aid}/release", json={}), "/alerts/{id}/release", "post")
+    _check(doc, duty.post(f"/api/v1/alerts/{aid}/release", json={}), "/alerts/{id}/release", "post")
