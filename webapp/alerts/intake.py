@@ -333,6 +333,9 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
         raise IntakeError(400, "too_many_images", f"at most {max_images} images per alert")
     checked = [evidence.check_image(data, name or f"image {i + 1}") for i, (name, data) in enumerate(images)]
 
+    # What a new alert needs, worked out before the lock so that it is held briefly.
+    context = gis.context_at(placement.lat, placement.lon, report.occurred_at, gis_index)
+    town = gis.township_at(placement.lat, placement.lon, gis_index)
     serialise_dedupe(domain.code, placement.lat)
     now = clock.now()
     duplicate = find_open_duplicate(domain.code, placement.lat, placement.lon, report.occurred_at)
@@ -344,7 +347,7 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
             alert.score = report.score
     else:
         alert, created = _new_alert(report, placement, domain, source=source, actor=actor,
-                                    manual=manual, now=now, gis_index=gis_index), True
+                                    manual=manual, now=now, context=context, town=town), True
     try:
         occurrence = _record(alert, created, report, placement, checked, source=source,
                              actor=actor, manual=manual)
@@ -393,9 +396,7 @@ def _record(alert: Alert, created: bool, report: Report, placement: Placement,
 
 
 def _new_alert(report: Report, placement: Placement, domain, *, source: str, actor: User | None,
-               manual: bool, now: datetime, gis_index: gis.GisIndex) -> Alert:
-    context = gis.context_at(placement.lat, placement.lon, report.occurred_at, gis_index)
-    town = gis.township_at(placement.lat, placement.lon, gis_index)
+               manual: bool, now: datetime, context: GisContext, town) -> Alert:
     alert = Alert(
         domain=domain.code, event_type=report.event_type, status="new", source=source,
         source_event_id=report.source_event_id, manual=manual,
