@@ -174,7 +174,7 @@ class SnapshotBook:
     max_age_s: float = DEFAULT_SNAPSHOT_MAX_AGE_S
     _snapshots: dict[tuple[str, str], tuple[float, bytes]] = field(default_factory=dict)
     _waiting: dict[tuple[str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    _done: "OrderedDict[str, None]" = field(default_factory=OrderedDict)
+    _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def keep_snapshot(self, key: tuple[str, str], data: bytes) -> None:
