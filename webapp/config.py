@@ -144,6 +144,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_MQTT_TOPICS": env.get("NRSC_MQTT_TOPICS") or None,
         "NRSC_MQTT_PREFIX": env.get("NRSC_MQTT_PREFIX", ""),
         "NRSC_FRIGATE_LABELS": env.get("NRSC_FRIGATE_LABELS") or None,
+        # Frigate (webapp/alerts/frigate.py): its camera names -> our codes (JSON), the base URL
+        # of its HTTP API for event snapshots, how long a snapshot waits for its event.
+        "NRSC_FRIGATE_CAMERAS": env.get("NRSC_FRIGATE_CAMERAS") or None,
+        "NRSC_FRIGATE_URL": env.get("NRSC_FRIGATE_URL") or None,
+        "NRSC_FRIGATE_SNAPSHOT_MAX_AGE_S": _number(env, "NRSC_FRIGATE_SNAPSHOT_MAX_AGE_S"),
+        "NRSC_FRIGATE_TIMEOUT_S": _number(env, "NRSC_FRIGATE_TIMEOUT_S"),
         # Intake and GIS tuning; None leaves the module's default.
         "NRSC_GIS_NEAR_M": _number(env, "NRSC_GIS_NEAR_M"),
         "NRSC_DEDUPE_RADIUS_M": _number(env, "NRSC_DEDUPE_RADIUS_M"),

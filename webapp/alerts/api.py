@@ -6,18 +6,23 @@ orders area's workflow). Every view declares its schemas with
 :func:`alert_json`, documented by :class:`~webapp.alerts.schemas.AlertOut`."""
 from __future__ import annotations
 
+import uuid
 from typing import Any, Callable
 
 from flask import Blueprint, g, jsonify, request, url_for
 
-from webapp.alerts import review
+from webapp.alerts import listing, review
 from webapp.alerts.intake import IntakeError, ingest
 from webapp.alerts.review import ReviewError
 from webapp.alerts.schemas import (
     AlertIntake,
+    AlertList,
+    AlertListQuery,
     AlertOut,
     ClaimBody,
     CorrectBody,
+    ManualAlertBody,
+    ReleaseBody,
     ReviewBody,
 )
 from webapp.api.base import api_auth
@@ -36,6 +41,9 @@ csrf.exempt(bp)
 
 # Roles whose user-bound tokens may report alerts (leaders only read).
 REPORTING_ROLES = frozenset({"duty_officer", "duty_lead", "unit_handler", "unit_leader", "office_staff"})
+# Manual alerts (人工报警) are the duty office's, as on the console's form.
+MANUAL_ROLES = DUTY_ROLES
+MANUAL_SOURCE = "manual"
 TAGS = ("alerts",)
 
 
@@ -119,6 +127,27 @@ def _source_and_actor() -> tuple[str, User | None]:
     return f"user:{g.api_user.login}", g.api_user
 
 
+@bp.route("", methods=["GET"])
+@api_auth(source_allowed=True)
+@operation(
+    "The alerts this token may see (the review queue), filtered, in pages",
+    description=("Newest first by default. Pages follow next_cursor: send it back as cursor with the "
+                 "same filters; alerts taken in meanwhile never shift the pages still to come. "
+                 "Duty, office and leaders see every alert; a unit its townships' alerts and those "
+                 "behind orders it takes part in; a source token the alerts it reported."),
+    query=AlertListQuery, tags=TAGS,
+    responses={200: ("a page of alerts", AlertList),
+               400: "a filter out of range, an unknown domain, township or camera, since not before "
+                    "until, or a cursor that is invalid or belongs to other filters"})
+def list_alerts(query: AlertListQuery):
+    try:
+        result = listing.page(query, g.api_user, g.api_source)
+    except listing.ListError as exc:
+        return api_error(exc.status, exc.code, exc.message)
+    return jsonify(alerts=[listing.summary_json(a, g.api_source) for a in result.alerts],
+                   next_cursor=result.next_cursor, limit=query.limit)
+
+
 @bp.route("", methods=["POST"])
 @api_auth(roles=REPORTING_ROLES, source_allowed=True)
 @operation(
@@ -167,6 +196,39 @@ def get_alert(alert_id: int):
     return alert_json_for(alert, g.api_source)
 
 
+@bp.route("/manual", methods=["POST"])
+@api_auth(roles=MANUAL_ROLES)
+@operation(
+    "Raise a manual alert (人工报警) reported by a person",
+    description=("The console's manual alert form over the API: the alert is marked manual, its source "
+                 "is manual and its reporter the token's user. Give lat and lon, or a camera_code (placed "
+                 "where the camera looks); text is required. source_event_id is an idempotency key of "
+                 "the caller's: sending it again returns the same alert (200). Photos go inline as "
+                 "base64 images, or as multipart files in `images`."),
+    body=ManualAlertBody, form=True, files={"images": "photos (JPEG, PNG or WebP)"}, tags=TAGS,
+    responses={
+        201: ("the new manual alert", AlertOut),
+        200: ("a repeat of the same idempotency key, or joined to an open duplicate nearby", AlertOut),
+        400: "invalid body, unknown domain/event type/camera/preset, outside the district, bad images",
+        409: "the idempotency key was already used for another event",
+        413: "an image over NRSC_MAX_IMAGE_BYTES or NRSC_MAX_IMAGE_PIXELS, or a body over NRSC_MAX_UPLOAD_MB",
+    })
+def post_manual_alert(body: ManualAlertBody):
+    user = g.api_user
+    payload = body.model_dump(mode="json", exclude_none=True)
+    # Keys are the caller's: namespaced by user, so two officers' keys never meet.
+    key = body.source_event_id or uuid.uuid4().hex
+    payload["source_event_id"] = f"{user.login}:{key}"[:120]
+    images = [(f.filename, f.read()) for f in (g.get("api_files") or [])]
+    try:
+        alert, created = ingest(payload, images, source=MANUAL_SOURCE, actor=user, manual=True)
+    except IntakeError as exc:
+        return api_error(exc.status, exc.code, exc.message)
+    body_out = alert_json(alert)
+    body_out["created"] = created
+    return body_out, (201 if created else 200)
+
+
 # -- review -------------------------------------------------------------------------------
 _CONFLICT = ("claimed by someone else, already decided, or stale version "
              "(the body names who and when, and what changed)")
@@ -202,6 +264,17 @@ def review_alert(alert_id: int, body: ReviewBody):
 def claim_alert(alert_id: int, body: ClaimBody):
     return _review_call(alert_id, lambda alert: review.claim(
         alert, g.api_user, takeover=body.takeover, version=body.version))
+
+
+@bp.route("/<int:alert_id>/release", methods=["POST"])
+@api_auth(roles=DUTY_ROLES)
+@operation("Release a claimed alert back to the queue: the claimant, or a duty lead freeing another's claim",
+           body=ReleaseBody, tags=TAGS,
+           responses={200: ("the alert, back in the queue", AlertOut), 404: "no such alert",
+                      409: "not claimed, claimed by someone else (for an officer), already decided, "
+                           "or stale version"})
+def release_alert(alert_id: int, body: ReleaseBody):
+    return _review_call(alert_id, lambda alert: review.release(alert, g.api_user, version=body.version))
 
 
 @bp.route("/<int:alert_id>/acknowledge", methods=["POST"])

@@ -12,13 +12,14 @@ import base64
 import binascii
 import logging
 import math
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from webapp.alerts import evidence, review
@@ -226,6 +227,46 @@ def find_open_duplicate(domain: str, lat: float, lon: float, when: datetime) -> 
     return min(scored)[2] if scored else None
 
 
+# Metres per degree of latitude, at least (the haversine sphere gives 111 195):
+# a latitude band this many degrees per metre of radius is at least the radius tall.
+MIN_METRES_PER_DEGREE_LAT = 110_574.0
+
+
+def dedupe_lock_keys(domain: str, lat: float, radius_m: float) -> list[tuple[int, int]]:
+    """The advisory lock keys an intake at ``lat`` holds: its latitude band and
+    the two next to it, the band at least the dedupe radius tall. Two reports
+    within the radius of each other are in the same or adjacent bands, so
+    their key sets overlap and they queue; reports far apart, or of other
+    domains, do not wait for each other. Ascending, so takers never deadlock."""
+    band = math.floor(lat / (radius_m / MIN_METRES_PER_DEGREE_LAT))
+    # A signed 32-bit key per domain, stable across processes (hash() is not).
+    domain_key = zlib.crc32(f"nrsc.alert-dedupe:{domain}".encode()) - 2**31
+    return [(domain_key, b) for b in (band - 1, band, band + 1)]
+
+
+def serialise_dedupe(domain: str, lat: float) -> None:
+    """Hold, until this transaction ends, the lock that orders the intakes
+    that could join each other, so that of two reports arriving in the same
+    instant one creates the alert and the other sees it and joins (otherwise
+    both find no open alert and each opens its own).
+
+    PostgreSQL: transaction-scoped advisory locks on :func:`dedupe_lock_keys`
+    (READ COMMITTED: the duplicate search that follows sees what the previous
+    holder committed). SQLite has one writer at a time: an UPDATE takes the
+    database's write lock now, before the search, instead of at the insert.
+    The intake has written nothing before this point, so the lock is the
+    first write of its transaction and the search reads after it."""
+    radius = _setting("NRSC_DEDUPE_RADIUS_M", DEFAULT_DEDUPE_RADIUS_M)
+    window = _setting("NRSC_DEDUPE_WINDOW_MIN", DEFAULT_DEDUPE_WINDOW_MIN)
+    if radius <= 0 or window <= 0:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        for key, band in dedupe_lock_keys(domain, lat, radius):
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:key, :band)"), {"key": key, "band": band})
+    else:
+        db.session.execute(text("UPDATE alerts SET id = id WHERE 0"))
+
+
 # -- the whole intake ---------------------------------------------------------
 def find_replay(source: str, source_event_id: str | None) -> Alert | None:
     """The alert an earlier delivery of this event created or joined."""
@@ -292,6 +333,10 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
         raise IntakeError(400, "too_many_images", f"at most {max_images} images per alert")
     checked = [evidence.check_image(data, name or f"image {i + 1}") for i, (name, data) in enumerate(images)]
 
+    # What a new alert needs, worked out before the lock so that it is held briefly.
+    context = gis.context_at(placement.lat, placement.lon, report.occurred_at, gis_index)
+    town = gis.township_at(placement.lat, placement.lon, gis_index)
+    serialise_dedupe(domain.code, placement.lat)
     now = clock.now()
     duplicate = find_open_duplicate(domain.code, placement.lat, placement.lon, report.occurred_at)
     if duplicate is not None:
@@ -302,7 +347,7 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
             alert.score = report.score
     else:
         alert, created = _new_alert(report, placement, domain, source=source, actor=actor,
-                                    manual=manual, now=now, gis_index=gis_index), True
+                                    manual=manual, now=now, context=context, town=town), True
     try:
         occurrence = _record(alert, created, report, placement, checked, source=source,
                              actor=actor, manual=manual)
@@ -351,9 +396,7 @@ def _record(alert: Alert, created: bool, report: Report, placement: Placement,
 
 
 def _new_alert(report: Report, placement: Placement, domain, *, source: str, actor: User | None,
-               manual: bool, now: datetime, gis_index: gis.GisIndex) -> Alert:
-    context = gis.context_at(placement.lat, placement.lon, report.occurred_at, gis_index)
-    town = gis.township_at(placement.lat, placement.lon, gis_index)
+               manual: bool, now: datetime, context: GisContext, town) -> Alert:
     alert = Alert(
         domain=domain.code, event_type=report.event_type, status="new", source=source,
         source_event_id=report.source_event_id, manual=manual,

@@ -4,7 +4,10 @@ Two kinds of topic:
 
 * ``nrsc/alerts/<source>`` — a JSON alert exactly as for ``POST /api/v1/alerts``
   (inline base64 ``images``); the topic's last level is the source name.
-* ``frigate/events`` — Frigate's event messages, mapped by :func:`map_frigate`.
+* ``frigate/events`` — Frigate's event messages, mapped by :func:`map_frigate`;
+  their snapshot comes from Frigate's HTTP API or from
+* ``frigate/<camera>/<label>/snapshot`` — Frigate's JPEG snapshots
+  (see :mod:`webapp.alerts.frigate`).
 
 Each message goes through :func:`webapp.alerts.intake.ingest`, so idempotency,
 dedupe, GIS context and audit are the same as over HTTP. A refused message is
@@ -12,29 +15,38 @@ logged and counted; it writes nothing.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from flask import Flask
 
+from webapp.alerts.frigate import (
+    DEFAULT_FETCH_TIMEOUT_S,
+    DEFAULT_SNAPSHOT_MAX_AGE_S,
+    EVENTS_TOPIC,
+    FRIGATE_SOURCE,
+    SNAPSHOT_TOPIC,
+    FetchError,
+    Skip,
+    SnapshotBook,
+    fetch_snapshot,
+    frigate_cameras,
+    frigate_labels,
+    map_frigate,
+    snapshot_topic,
+)
 from webapp.alerts.intake import IntakeError, ingest
 from webapp.api.schema import BodyError, parse_json
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPICS = ("nrsc/alerts/+", "frigate/events")
-FRIGATE_SOURCE = "frigate"
-
-
-class Skip(Exception):
-    """A message that is not an alert for us (not an error)."""
+DEFAULT_TOPICS = ("nrsc/alerts/+", EVENTS_TOPIC, SNAPSHOT_TOPIC)
+__all__ = ["FRIGATE_SOURCE", "MqttIntake", "Outcome", "Skip", "frigate_labels", "map_frigate", "start_mqtt"]
 
 
 def _config(app: Flask, name: str, default: Any = None) -> Any:
@@ -42,63 +54,10 @@ def _config(app: Flask, name: str, default: Any = None) -> Any:
     return value if value is not None else default
 
 
-def frigate_labels(app: Flask) -> dict[str, tuple[str, str]]:
-    """Frigate label -> (domain, event_type): the ``external_labels`` the domain
-    plugins declare on their event types, unless NRSC_FRIGATE_LABELS (JSON)
-    replaces them."""
-    raw = _config(app, "NRSC_FRIGATE_LABELS")
-    if not raw:
-        return dict(app.extensions["nrsc.plugins"].external_labels)
-    data = json.loads(raw) if isinstance(raw, str) else raw
-    return {label: tuple(value.split("/", 1)) if isinstance(value, str) else tuple(value)
-            for label, value in data.items()}
-
-
-def map_frigate(message: dict[str, Any], labels: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    """A Frigate ``frigate/events`` message → our alert payload.
-
-    Only ``new`` events (and ``update``s, which replay to the same alert) of a
-    mapped label that are not false positives become alerts."""
-    kind = message.get("type")
-    after = message.get("after")
-    if kind not in ("new", "update") or not isinstance(after, dict):
-        raise Skip(f"event type {kind!r} is not taken in")
-    if after.get("false_positive"):
-        raise Skip("Frigate marks it a false positive")
-    label = after.get("label")
-    if label not in labels:
-        raise Skip(f"label {label!r} is not mapped to a domain")
-    domain, event_type = labels[label]
-    payload: dict[str, Any] = {
-        "domain": domain, "event_type": event_type,
-        "source_event_id": str(after.get("id") or ""),
-        "camera_code": after.get("camera"),
-        "label": label if not after.get("sub_label") else f"{label}:{_sub_label(after['sub_label'])}",
-    }
-    score = after.get("top_score", after.get("score"))
-    if isinstance(score, (int, float)):
-        payload["score"] = float(score)
-    if isinstance(after.get("start_time"), (int, float)):
-        payload["occurred_at"] = datetime.fromtimestamp(after["start_time"], timezone.utc).isoformat()
-    box = after.get("box")
-    if isinstance(box, list) and len(box) == 4:
-        payload["boxes"] = [{"box_px": box, "label": label, **({"score": payload["score"]} if "score" in payload else {})}]
-    if after.get("current_zones"):
-        payload["text"] = "Frigate zones: " + ", ".join(map(str, after["current_zones"]))
-    # Older Frigate versions put a base64 JPEG thumbnail in the event.
-    if isinstance(after.get("thumbnail"), str) and after["thumbnail"]:
-        payload["images"] = [{"filename": f"{after.get('id', 'frigate')}.jpg", "data": after["thumbnail"]}]
-    return payload
-
-
-def _sub_label(value: Any) -> str:
-    return str(value[0] if isinstance(value, list) and value else value)[:40]
-
-
 @dataclass
 class Outcome:
     topic: str
-    status: str          # created | existing (replay or joined) | skipped | rejected
+    status: str          # created | existing (replay, joined, snapshot added) | kept (a snapshot) | skipped | rejected
     alert_id: int | None = None
     detail: str = ""
 
@@ -115,11 +74,13 @@ class MqttIntake:
     # Prepended to every topic (NRSC_MQTT_PREFIX, e.g. "hongsipu/"), for shared brokers.
     prefix: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
-    _queue: "queue.Queue[tuple[str, bytes]]" = field(default_factory=queue.Queue)
+    _queue: "queue.Queue[tuple[str, bytes, bool]]" = field(default_factory=queue.Queue)
     _client: Any = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _worker: threading.Thread | None = None
     _subscribed: threading.Event = field(default_factory=threading.Event)
+    # Frigate snapshots waiting for their event, events waiting for a snapshot.
+    book: SnapshotBook = field(default_factory=SnapshotBook)
 
     def connect(self, timeout: float = 10.0) -> None:
         import paho.mqtt.client as paho
@@ -132,7 +93,7 @@ class MqttIntake:
             client.username_pw_set(unquote(parsed.username), unquote(parsed.password or ""))
         client.on_connect = self._on_connect
         client.on_subscribe = lambda *a, **k: self._subscribed.set()
-        client.on_message = lambda _c, _u, msg: self._queue.put((msg.topic, msg.payload))
+        client.on_message = lambda _c, _u, msg: self._queue.put((msg.topic, msg.payload, bool(msg.retain)))
         client.reconnect_delay_set(1, 30)
         client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883, keepalive=30)
         client.loop_start()
@@ -184,13 +145,20 @@ class MqttIntake:
             except queue.Empty:
                 return handled
 
-    def handle(self, topic: str, raw: bytes) -> Outcome:
-        """Take in one message; never raises."""
+    def handle(self, topic: str, raw: bytes, retained: bool = False) -> Outcome:
+        """Take in one message; never raises. ``retained``: the broker's
+        stored copy, sent on subscribing (an old snapshot)."""
 
         with self.app.app_context():
             try:
-                payload, source = self._payload(topic, raw)
-                alert, created = ingest(payload, source=source, actor=None)
+                local = topic[len(self.prefix):] if self.prefix and topic.startswith(self.prefix) else topic
+                key = snapshot_topic(local)
+                if key is not None:
+                    return self._snapshot(topic, key, raw, retained)
+                payload, source, images, frigate_key = self._payload(local, raw)
+                alert, created = ingest(payload, images, source=source, actor=None)
+                if frigate_key is not None:
+                    self._after_frigate_event(payload, images, frigate_key)
             except Skip as exc:
                 return Outcome(topic, "skipped", detail=str(exc))
             except IntakeError as exc:
@@ -201,23 +169,83 @@ class MqttIntake:
                 return Outcome(topic, "rejected", detail=f"{type(exc).__name__}: {exc}")
             return Outcome(topic, "created" if created else "existing", alert.id)
 
-    def _payload(self, topic: str, raw: bytes) -> tuple[dict[str, Any], str]:
+    def _payload(self, topic: str, raw: bytes) -> tuple[dict[str, Any], str, list[tuple[str | None, bytes]],
+                                                       tuple[str, str] | None]:
+        """(payload, source, images, Frigate's (camera, label) for its events)."""
 
         try:
             # The HTTP API's reader: same depth limit, no NaN/Infinity.
             message = parse_json(raw)
         except BodyError as exc:
             raise IntakeError(exc.status, exc.code, f"message: {exc.message}") from None
-        if self.prefix and topic.startswith(self.prefix):
-            topic = topic[len(self.prefix):]
-        if topic == "frigate/events":
+        if topic == EVENTS_TOPIC:
             if not isinstance(message, dict):
                 raise IntakeError(400, "invalid_body", "Frigate event must be a JSON object")
-            return map_frigate(message, frigate_labels(self.app)), FRIGATE_SOURCE
+            payload, images = self._frigate_event(message)
+            return payload, FRIGATE_SOURCE, images, _frigate_key(message["after"])
         parts = topic.split("/")
         if len(parts) == 3 and parts[0] == "nrsc" and parts[1] == "alerts" and parts[2]:
-            return message, parts[2]
+            return message, parts[2], [], None
         raise Skip(f"topic {topic} is not an intake topic")
+
+    # -- Frigate's snapshots ---------------------------------------------------------------
+    def _book(self) -> SnapshotBook:
+        self.book.max_age_s = float(_config(self.app, "NRSC_FRIGATE_SNAPSHOT_MAX_AGE_S", DEFAULT_SNAPSHOT_MAX_AGE_S))
+        return self.book
+
+    def _frigate_event(self, message: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, bytes]]]:
+        """The event's payload and its snapshot: inline (old Frigate), from
+        Frigate's HTTP API, or the camera and label's snapshot just received."""
+        payload = map_frigate(message, frigate_labels(self.app), frigate_cameras(self.app))
+        event_id = payload["source_event_id"]
+        after = message["after"]
+        if payload.get("images") or not event_id or self._book().has_snapshot(event_id):
+            return payload, []
+        name = f"{event_id}.jpg"
+        base_url = _config(self.app, "NRSC_FRIGATE_URL")
+        if base_url and after.get("has_snapshot", True) is not False:
+            try:
+                data = fetch_snapshot(base_url, event_id, max_bytes=int(self.app.config["NRSC_MAX_IMAGE_BYTES"]),
+                                      timeout=float(_config(self.app, "NRSC_FRIGATE_TIMEOUT_S",
+                                                            DEFAULT_FETCH_TIMEOUT_S)))
+                return payload, [(name, data)]
+            except FetchError as exc:
+                # The alert matters more than its picture: taken in without it.
+                log.warning("Frigate snapshot of %s not fetched: %s", event_id, exc)
+        data = self._book().fresh_snapshot(_frigate_key(after))
+        return payload, ([(name, data)] if data is not None else [])
+
+    def _after_frigate_event(self, payload: dict[str, Any], images: list[tuple[str | None, bytes]],
+                             key: tuple[str, str]) -> None:
+        event_id = payload.get("source_event_id")
+        if not event_id:
+            return
+        if images or payload.get("images"):
+            self.book.mark_done(event_id)
+        elif not self.book.has_snapshot(event_id):
+            # Until the next snapshot of this camera and label.
+            self.book.wait_for_snapshot(key, payload)
+
+    def _snapshot(self, topic: str, key: tuple[str, str], raw: bytes, retained: bool) -> Outcome:
+        if retained:
+            raise Skip("a retained snapshot is an old one")
+        if not raw:
+            raise Skip("an empty snapshot message")
+        if len(raw) > int(self.app.config["NRSC_MAX_IMAGE_BYTES"]):
+            raise IntakeError(413, "image_too_large", f"a snapshot of {len(raw)} bytes")
+        waiting = self._book().take_waiting(key)
+        if waiting is None:
+            self.book.keep_snapshot(key, raw)
+            return Outcome(topic, "kept", detail=f"snapshot of {key[0]}/{key[1]} kept for its event")
+        event_id = waiting["source_event_id"]
+        # The event again, with the image: a replay, which adds the image to its alert.
+        alert, _created = ingest(waiting, [(f"{event_id}.jpg", raw)], source=FRIGATE_SOURCE, actor=None)
+        self.book.mark_done(event_id)
+        return Outcome(topic, "existing", alert.id, detail=f"snapshot added to the alert of event {event_id}")
+
+
+def _frigate_key(after: dict[str, Any]) -> tuple[str, str]:
+    return str(after.get("camera")), str(after.get("label"))
 
 
 def start_mqtt(app: Flask) -> None:

@@ -234,14 +234,21 @@ def claim(alert: Alert, user: User, *, takeover: bool = False, version: int | No
 
 
 def release(alert: Alert, user: User, *, version: int | None = None) -> Alert:
-    """Give a claimed alert back to the queue."""
+    """Give a claimed alert back to the queue: the claimant, or a duty lead
+    freeing someone else's claim (an officer gone off shift)."""
     conflict = _conflict_for(alert, user)
-    if conflict is not None:
+    lead_release = conflict is not None and conflict.code == "claimed" and user.role in TAKEOVER_ROLES
+    if conflict is not None and not lead_release:
         raise conflict
     _check_version(alert, version)
-    if alert.claimed_by_id != user.id:
+    if alert.claimed_by_id is None:
+        raise ReviewError(409, "not_claimed", f"alert #{alert.id} is not claimed")
+    if alert.claimed_by_id != user.id and not lead_release:
         raise ReviewError(409, "not_claimed", f"alert #{alert.id} is not claimed by you")
-    _apply(alert, action="review_release", actor=user, status="new", claimed_by_id=None, claimed_at=None)
+    previous = alert.claimed_by.login if alert.claimed_by else None
+    _apply(alert, action="review_release", actor=user, status="new", claimed_by_id=None, claimed_at=None,
+           note=f"释放 {previous} 的认领" if lead_release else None,
+           data={"previous": previous} if lead_release else None)
     db.session.commit()
     return alert
 

@@ -4,10 +4,11 @@ every endpoint answers with."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BeforeValidator,
     ConfigDict,
@@ -31,6 +32,7 @@ from webapp.api.schema import (
     number,
 )
 from webapp.api.schema import text as _str
+from webapp.models import ALERT_STATUSES
 
 
 def _string_only(value: Any) -> Any:
@@ -227,4 +229,130 @@ class AlertOut(Reply):
     evidence: list[EvidenceOut]
     created: bool | None = Field(None, description="intake only: whether this report created the alert")
 
+
+
+
+# -- the list, release, manual alerts ---------------------------------------------
+def _utc_representable(value: datetime | None) -> datetime | None:
+    # A far-off offset on year 1 or 9999 has no UTC equivalent: refuse it
+    # rather than fail in the database driver.
+    if value is not None:
+        try:
+            value.astimezone(timezone.utc)
+        except (OverflowError, ValueError):
+            raise ValueError("is out of range") from None
+    return value
+
+
+QueryTime = Annotated[AwareDatetime | None, BeforeValidator(blank_is_none), AfterValidator(_utc_representable)]
+LIST_STATUSES = ("open", "all", *ALERT_STATUSES)
+MAX_LIST_LIMIT = 200
+
+
+class AlertListQuery(Body):
+    """Filters of ``GET /alerts``; every one narrows the list (AND)."""
+
+    status: Annotated[Literal[LIST_STATUSES] | None,  # type: ignore[valid-type]
+                      BeforeValidator(blank_is_none)] = Field(
+        None, description="open (new + under_review), all (the default), or one status")
+    domain: Annotated[_str(40) | None, BeforeValidator(blank_is_none)] = Field(
+        None, description="a domain code (GET /domains lists them)")
+    township: Annotated[_str(40) | None, BeforeValidator(blank_is_none)] = Field(
+        None, description="a township code")
+    source: Annotated[_str(80) | None, BeforeValidator(blank_is_none)] = Field(
+        None, description="the reporting source (a token's source name, manual, frigate, user:<login>…)")
+    camera: Annotated[_str(40) | None, BeforeValidator(blank_is_none)] = Field(
+        None, description="a camera code")
+    since: QueryTime = Field(None, description="created at or after (ISO 8601 with an offset)")
+    until: QueryTime = Field(None, description="created before (ISO 8601 with an offset)")
+    order: Annotated[Literal["newest", "oldest"] | None, BeforeValidator(blank_is_none)] = Field(
+        None, description="newest first (the default) or oldest first")
+    limit: Annotated[int, Field(ge=1, le=MAX_LIST_LIMIT)] = Field(
+        50, description=f"alerts per page, at most {MAX_LIST_LIMIT}")
+    cursor: Annotated[_str(500) | None, BeforeValidator(blank_is_none)] = Field(
+        None, description="next_cursor of the previous page, with the same filters")
+
+
+class AlertSummary(Reply):
+    """An alert in a list: what a queue row shows; GET /alerts/{id} has the rest."""
+
+    id: int
+    url: str = Field(description="the alert's API address")
+    status: str
+    domain: str
+    event_type: str
+    version: int
+    source: str
+    manual: bool
+    occurred_at: datetime | None
+    created_at: datetime | None
+    last_seen_at: datetime | None
+    occurrences: int
+    lat: float
+    lon: float
+    location_estimated: bool
+    camera_code: str | None
+    preset: int | None
+    label: str | None
+    score: float | None
+    township: TownshipRef | None
+    prejudgement_level: str | None
+    review_due_at: datetime | None
+    review_overdue: bool
+    claimed_by: str | None
+    claimed_at: datetime | None
+    verdict_by: str | None
+    verdict_at: datetime | None
+    verdict_reason: str | None
+    duplicate_of: int | None
+
+
+class AlertList(Reply):
+    model_config = ConfigDict(title="AlertList")
+    alerts: list[AlertSummary]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
+    limit: int
+
+
+class ReleaseBody(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"version": 2}]})
+    version: Version = None
+
+
+class ManualAlertBody(Body):
+    """An alert a person reports (人工报警): the console's manual alert form
+    as JSON. Give lat and lon, or a camera_code (and preset); describe what
+    was seen."""
+
+    model_config = ConfigDict(
+        title="ManualAlert",
+        json_schema_extra={
+            "anyOf": [{"required": ["lat", "lon"]}, {"required": ["camera_code"]}],
+            "examples": [{"domain": "fire", "event_type": "smoke", "lat": 37.4, "lon": 106.06,
+                          "text": "群众电话报告山坡冒烟", "occurred_at": "2026-11-20T02:13:00+08:00",
+                          "source_event_id": "call-20261120-0213"}]})
+
+    domain: _str(40, required=True) = Field(description="domain code (GET /domains)")
+    event_type: _str(60, required=True) = Field(description="an event type of that domain")
+    text: _str(2000, required=True) = Field(description="what was seen or reported")
+    lat: number(-90, 90) | None = Field(None, description="WGS84; must lie in the district")
+    lon: number(-180, 180) | None = None
+    camera_code: _str(40) | None = Field(None, description="without lat/lon: placed where the camera looks")
+    preset: Int | None = Field(None, description="preset number of the camera (needs camera_code)")
+    occurred_at: Annotated[AwareDatetime, BeforeValidator(_string_only)] | None = Field(
+        None, description="ISO 8601 with an offset; default: now")
+    source_event_id: _str(80) | None = Field(
+        None, description="an idempotency key of yours: sending it again returns the same alert")
+    images: list[InlineImage] | None = Field(
+        None, description="photos inline, base64 (JPEG, PNG or WebP); multipart senders use the images files")
+
+    @model_validator(mode="after")
+    def _placed(self) -> "ManualAlertBody":
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together")
+        if self.lat is None and self.camera_code is None:
+            raise ValueError("give lat and lon, or a camera_code")
+        if self.preset is not None and self.camera_code is None:
+            raise ValueError("preset needs camera_code")
+        return self
 

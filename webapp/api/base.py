@@ -10,6 +10,7 @@ from typing import Callable, Literal
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_wtf.csrf import validate_csrf
+from pydantic import Field
 from wtforms.validators import ValidationError
 
 from webapp.api import openapi
@@ -74,6 +75,44 @@ class Me(Reply):
     source: str | None = None
 
 
+# -- the domains, as the plugins register them ------------------------------------------------------------------------
+class EventTypeOut(Reply):
+    code: str = Field(description="the event_type to send")
+    name_zh: str
+    name_en: str
+    external_labels: list[str] = Field(description="labels other systems (Frigate) give it")
+
+
+class ClockOut(Reply):
+    minutes: int
+    working_days: int
+    text: str = Field(description="e.g. 30m, 4h, 3wd (working days)")
+
+
+class DomainClocks(Reply):
+    review: ClockOut = Field(description="from intake to verdict; natural time")
+    accept: ClockOut
+    arrive: ClockOut
+    feedback: ClockOut
+    basis: str = Field(description="natural or working: how accept, arrive and feedback count")
+
+
+class DomainOut(Reply):
+    code: str = Field(description="the domain to send")
+    name_zh: str
+    name_en: str
+    colour: str
+    working_group: int
+    urgent: bool = Field(description="its alerts sound the console's alarm")
+    emergency_allowed: bool
+    event_types: list[EventTypeOut]
+    clocks: DomainClocks
+
+
+class DomainList(Reply):
+    domains: list[DomainOut]
+
+
 @bp.route("/openapi.json")
 @operation("This document (OpenAPI 3.1)", responses={200: Response("the OpenAPI document", content={
     "application/json": {"schema": {"type": "object"}}})}, tags=("meta",))
@@ -91,3 +130,33 @@ def me():
         return jsonify(kind="user", login=u.login, role=u.role,
                        unit=u.unit.code if u.unit else None)
     return jsonify(kind="source", source=g.api_source)
+
+
+@bp.route("/domains")
+@api_auth(source_allowed=True)
+@operation("The supervision domains, their event types and clocks, as the plugins register them",
+           description=("What a sender needs to report an alert: each domain's code and its event types' "
+                        "codes (the domain and event_type of POST /alerts), with their Chinese and English "
+                        "names, the labels other systems give them, and the domain's clocks."),
+           responses={200: ("the domains", DomainList)}, tags=("meta",))
+def domains():
+    host = current_app.extensions["nrsc.plugins"]
+    return jsonify(domains=[_domain_json(d) for d in host.domains.values()])
+
+
+def _clock_json(clock_value) -> dict:
+    return {"minutes": clock_value.minutes, "working_days": clock_value.working_days, "text": str(clock_value)}
+
+
+def _domain_json(domain) -> dict:
+    sla = domain.sla
+    return {
+        "code": domain.code, "name_zh": domain.name_zh, "name_en": domain.name_en, "colour": domain.colour,
+        "working_group": domain.working_group, "urgent": bool(domain.urgent),
+        "emergency_allowed": bool(domain.emergency_allowed),
+        "event_types": [{"code": e.code, "name_zh": e.name_zh, "name_en": e.name_en,
+                         "external_labels": list(e.external_labels)} for e in domain.event_types],
+        "clocks": {"review": _clock_json(sla.review), "accept": _clock_json(sla.accept),
+                   "arrive": _clock_json(sla.arrive), "feedback": _clock_json(sla.feedback),
+                   "basis": sla.basis},
+    }
