@@ -198,7 +198,7 @@ def test_domains_list_event_types_names_and_clocks(app, org, duty):
         drill = domains["drill"]
         assert drill["name_zh"] == "演练" and drill["urgent"] is True and drill["emergency_allowed"] is True
         assert drill["event_types"] == [{"code": "slide", "name_zh": "滑坡", "name_en": "Slide",
-                                         "external_labels": []}]
+                                         "external_labels": [], "basis": "natural"}]
         assert drill["clocks"]["review"] == {"minutes": 5, "working_days": 0, "text": "5m"}
         assert drill["clocks"]["basis"] == "natural"
         assert domains["paper"]["clocks"]["feedback"] == {"minutes": 0, "working_days": 3, "text": "3wd"}
@@ -206,6 +206,7 @@ def test_domains_list_event_types_names_and_clocks(app, org, duty):
     for domain in domains.values():
         for et in domain["event_types"]:
             assert host.domain(domain["code"]).event_type(et["code"]) is not None
+            assert et["basis"] == host.domain(domain["code"]).clocks_for(et["code"]).basis
     _refused(app.test_client().get("/api/v1/domains"), 401)
 
 

@@ -148,7 +148,7 @@ def test_tables_hold_the_seeded_figures(seeded, login_as):
 
     detectors = body_rows(t, "detector-rates")
     # source → [label, alerts, false alarms, confirmed, rate]
-    assert detectors["box7"] == ["smoke", "4", "2", "2", "50.0%"]
+    assert detectors["box7"] == ["烟雾", "4", "2", "2", "50.0%"]
     assert detectors["box9"] == ["form", "2", "0", "2", "0.0%"]
     cameras = body_rows(t, "camera-rates")
     assert cameras["T01 测试塔"] == ["2", "1", "1", "50.0%"]

@@ -73,7 +73,7 @@ def test_backlog_export_matches_the_page(make_order, login_as, clock):
     office, _ = login_as("office_staff", "natural_resources")
     html = office.get("/orders/backlog").get_data(as_text=True)
     assert "/orders/backlog.xlsx" in html
-    units = re.findall(r'<tr data-unit="[^"]+">\s*<td><a [^>]*>([^<]+)</a>', html)
+    units = re.findall(r'<tr data-unit="[^"]+">\s*<td[^>]*><a [^>]*>([^<]+)</a>', html)
     caption, headers, rows = _sheet(office.get("/orders/backlog.xlsx"))
     assert [r[0] for r in rows] == units and len(units) >= 2
     assert headers == ["单位", "待签收", "处置中", "已退单", "已反馈", "当前超时", "累计超时环节"]

@@ -81,6 +81,8 @@ class EventTypeOut(Reply):
     name_zh: str
     name_en: str
     external_labels: list[str] = Field(description="labels other systems (Frigate) give it")
+    basis: str = Field(description="the time basis its work-order clocks count in: natural or office "
+                                   "(an event type may differ from its domain, e.g. safety accidents)")
 
 
 class ClockOut(Reply):
@@ -155,7 +157,8 @@ def _domain_json(domain) -> dict:
         "working_group": domain.working_group, "urgent": bool(domain.urgent),
         "emergency_allowed": bool(domain.emergency_allowed),
         "event_types": [{"code": e.code, "name_zh": e.name_zh, "name_en": e.name_en,
-                         "external_labels": list(e.external_labels)} for e in domain.event_types],
+                         "external_labels": list(e.external_labels),
+                         "basis": domain.clocks_for(e.code).basis} for e in domain.event_types],
         "clocks": {"review": _clock_json(sla.review), "accept": _clock_json(sla.accept),
                    "arrive": _clock_json(sla.arrive), "feedback": _clock_json(sla.feedback),
                    "basis": sla.basis},
