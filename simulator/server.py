@@ -135,8 +135,7 @@ class Simulator:
         return self
 
     def _warm(self) -> None:
-        self.world.hillshade()
-        self.world._tile_index()
+        self.world.warm()
 
     @property
     def control_url(self) -> str:
