@@ -114,3 +114,52 @@ def test_patrol_round_and_offline_fault_on_the_simulator(org, clock, sim):
         sim.set_offline(spec, False)
         engine.stop()
         LINKS.clear()
+
+
+def test_live_view_and_clip_share_one_stream_capture(app, sim):
+    """A live viewer and a clip recording of the same camera at once, over the
+    simulator's MJPEG stream through OpenCV: one capture is opened and read by
+    one thread; both consumers get fresh frames; the clip is a playable WebM;
+    the capture closes when both are done."""
+    import threading
+    import time
+
+    from webapp.cameras import clips
+
+    cam = Camera(code="T-01", name="t", kind="tower", lat=37.4, lon=106.2, onvif_host="127.0.0.1",
+                 onvif_port=sim.cameras["T-01"].port, onvif_user=USER, onvif_password=PASSWORD,
+                 stream_uri=f"http://127.0.0.1:{sim.cameras['T-01'].port}/stream.mjpg?fps=10",
+                 fov_table=[], status="unknown", failure_count=0, active=True)
+    db.session.add(cam)
+    db.session.commit()
+    link = LINKS.get(cam)
+    live: list = []
+    errors: list = []
+
+    def viewer():
+        try:
+            with link.stream() as sub:  # what the live view's OpenCV path does
+                for _ in range(15):
+                    live.append(sub.read())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        th = threading.Thread(target=viewer)
+        th.start()
+        frames, started = clips.grab(cam, 2.0, fps=4.0)
+        th.join(timeout=30)
+        assert not errors, errors
+        assert len(live) == 15 and all(f.data[:2] == b"\xff\xd8" for f in live)
+        assert len(frames) >= 5 and started is not None
+        assert clips.encode_webm(frames, 4.0)[:4] == b"\x1a\x45\xdf\xa3"  # EBML: a WebM file
+        hub = link._stream
+        assert hub is not None and hub.opens == 1  # one capture for both consumers
+        # Frames reach each consumer in capture order.
+        assert all(a.captured_at <= b.captured_at for a, b in zip(live, live[1:]))
+        deadline = time.monotonic() + hub.idle_s + 10
+        while hub._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not hub._thread.is_alive()  # nobody watches: the capture is closed
+    finally:
+        LINKS.drop(cam.id)
