@@ -1,8 +1,8 @@
 """The simulated world: terrain from the DEM plus seeded roads, villages and
 fields, and the static terrain render of a camera pose.
 
-Rendering a new pose (cold; then cached per pose), at half resolution for
-1080p, everything vectorised in float32:
+Rendering a new pose (cold; then cached per pose), at most 768 pixels wide
+(1080p: 1/2.5, upsampled), everything vectorised in float32:
 
 1. Rays: per pixel, the azimuth relative to the heading and the tangent of the
    elevation, from the pinhole conventions of :mod:`webapp.geometry.projection`
@@ -88,6 +88,10 @@ BANK_SUB = 64  # sub-cells per parcel side in the banks' table
 _NO_GROUND = -1.0e4  # height where the DEM has no data: rays pass over it
 # Cached pixel rays (~8 MB each at 960×540): the poses of the moment.
 PIXEL_CACHE_ENTRIES = 6
+# Frames wider than this are rendered at this width and upsampled (1080p: 768×432,
+# 1/2.5): the terrain's finest detail (1.6 m texture cells) is below a pixel beyond a
+# few hundred metres anyway; events are drawn at full resolution on top.
+INTERNAL_WIDTH = 768
 KNOT_COLS = 8  # exact geodesics every KNOT_COLS azimuth columns
 # Metres per degree in the world's texture frame (equirectangular about the district centre).
 _CENTRE = (37.30, 106.24)
@@ -545,8 +549,8 @@ class World:
 
     def _render(self, cam: CameraModel, sky_tint) -> TerrainView:
         """The static render of one pose (see the module docstring for the method)."""
-        scale = 2 if cam.width >= 1280 else 1
-        w, h = cam.width // scale, cam.height // scale
+        scale = max(1.0, cam.width / INTERNAL_WIDTH)
+        w, h = int(round(cam.width / scale)), int(round(cam.height / scale))
         rays = self._pixel_rays(cam, w, h)
         dem = self.dem
         ncol, nsteps = rays.ncol, rays.nsteps
@@ -675,7 +679,7 @@ class World:
         lit = cv2.LUT(cv2.merge([mat, mat, mat]), self._palette(sky_tint))
         lit *= light[..., None]
         out = cv2.convertScaleAbs(cv2.blendLinear(lit, self._haze_image(h, w), trans, 1.0 - trans))
-        if scale != 1:
+        if (w, h) != (cam.width, cam.height):
             out = cv2.resize(out, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
         if r0:
             depth = np.full((h, w), np.inf, np.float32)

@@ -163,3 +163,55 @@ def test_live_view_and_clip_share_one_stream_capture(app, sim):
         assert not hub._thread.is_alive()  # nobody watches: the capture is closed
     finally:
         LINKS.drop(cam.id)
+
+
+def _rtsp_relay_available() -> bool:
+    import shutil
+    import subprocess
+    py = shutil.which("python3", path="/usr/bin")
+    if not py:
+        return False
+    probe = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+             "import sys; sys.exit(0 if all(Gst.ElementFactory.find(e) for e in "
+             "('souphttpsrc', 'multipartdemux', 'jpegparse', 'rtpjpegpay')) else 1)")
+    return subprocess.run([py, "-c", probe], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.mark.skipif(not _rtsp_relay_available(), reason="Debian's GStreamer RTSP server packages are not installed")
+def test_rtsp_capture_path_through_gstreamer_relay(app, sim):
+    """The RTSP capture path for real: the simulator's MJPEG relayed as RTSP by
+    GStreamer's RTSP server (simulator/rtsp.py), read by the platform's OpenCV
+    capture (CameraLink → StreamHub → StreamReader), frames and a clip."""
+    import subprocess
+    from pathlib import Path
+
+    from webapp.cameras import clips
+
+    code = "T-01"
+    url = f"http://127.0.0.1:{sim.cameras[code].port}/stream.mjpg?fps=10"
+    relay = subprocess.Popen(["/usr/bin/python3", str(Path(__file__).resolve().parents[2] / "simulator" / "rtsp.py"),
+                              "--port", "0", "--user", USER, "--password", PASSWORD, f"{code}={url}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = relay.stdout.readline()
+        assert line.startswith("READY "), relay.stderr.read()
+        port = int(line.split()[1])
+        cam = Camera(code=code, name="t", kind="tower", lat=37.4, lon=106.2, onvif_host="127.0.0.1",
+                     onvif_port=sim.cameras[code].port, onvif_user=USER, onvif_password=PASSWORD,
+                     stream_uri=f"rtsp://127.0.0.1:{port}/{code}", fov_table=[], status="unknown",
+                     failure_count=0, active=True)
+        db.session.add(cam)
+        db.session.commit()
+        link = LINKS.get(cam)
+        link.timeout = 15.0  # the relay starts its pipeline on the first client
+        with link.stream() as sub:
+            frames = [sub.read() for _ in range(3)]
+        assert all(f.data[:2] == b"\xff\xd8" and f.source == "stream" for f in frames)
+        imgs, _started = clips.grab(cam, 1.5, fps=4.0)
+        assert imgs and imgs[0].shape[1] == 320  # RTP/JPEG: width kept, height in 8-pixel blocks
+        assert clips.encode_webm(imgs, 4.0)[:4] == b"\x1a\x45\xdf\xa3"
+    finally:
+        LINKS.drop(getattr(locals().get("cam"), "id", -1))
+        relay.terminate()
+        relay.wait(timeout=10)
