@@ -14,8 +14,19 @@ import math
 import cv2
 import numpy as np
 
-from simulator.world import (HAZE, MAX_RANGE_M, SKY_HORIZON, SKY_ZENITH, TILE_M, VISIBILITY_M, TerrainView,
-                             World, _hash2, remap, world_xy)
+from simulator.world import (
+    HAZE,
+    MAX_RANGE_M,
+    SKY_HORIZON,
+    SKY_ZENITH,
+    TILE_M,
+    VISIBILITY_M,
+    TerrainView,
+    World,
+    _hash2,
+    remap,
+    world_xy,
+)
 from webapp.geometry.projection import CameraModel, elevation_angle
 
 

@@ -43,7 +43,7 @@ import numpy as np
 from pyproj import Transformer
 
 from webapp.geometry.dem import Dem
-from webapp.geometry.projection import CameraModel, elevation_angle
+from webapp.geometry.projection import CameraModel
 
 MAX_RANGE_M = 40_000.0
 # ~0.5 MB each (JPEG + coarse depth): every preset of the 38 demo cameras fits.
@@ -201,7 +201,7 @@ class _Features:
         self.source, self.seed = tiles, seed
         self.nv = len(villages)
         keys = list(tiles)
-        txs = [int(round(k / 1_000_003)) for k in keys]
+        txs = [round(k / 1_000_003) for k in keys]
         tys = [k - tx * 1_000_003 for k, tx in zip(keys, txs)]
         self.tx0, self.ty0 = (min(txs), min(tys)) if keys else (0, 0)
         self.nx = (max(txs) - self.tx0 + 1) if keys else 1
@@ -325,7 +325,7 @@ class TerrainView:
     JPEG_QUALITY = 90
 
     @classmethod
-    def make(cls, image: np.ndarray, depth: np.ndarray, bgr: bool = False) -> "TerrainView":
+    def make(cls, image: np.ndarray, depth: np.ndarray, bgr: bool = False) -> TerrainView:
         """From an RGB image (BGR with ``bgr``) and its depth map."""
         if not bgr:
             image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -475,7 +475,7 @@ class World:
         return 1490.0 + 60.0 * np.sin(x / 23000.0 + self.seed) * np.cos(y / 19000.0)
 
     # -- rendering --------------------------------------------------------------------
-    def _pixel_rays(self, cam: CameraModel, w: int, h: int) -> "_Rays":
+    def _pixel_rays(self, cam: CameraModel, w: int, h: int) -> _Rays:
         """The viewing rays of a pose's internal-resolution pixels relative to its
         heading (they depend on tilt, zoom and size only, so they are cached)."""
         fx, fy = cam.focal()
@@ -492,7 +492,7 @@ class World:
                 self._pixel_cache.popitem(last=False)
         return rays
 
-    def _feature_csr(self) -> "_Features":
+    def _feature_csr(self) -> _Features:
         """Villages and roads per 1 km tile as flat arrays (built with the tile index)."""
         tiles = self._tile_index()
         with self._lock:
@@ -550,7 +550,7 @@ class World:
     def _render(self, cam: CameraModel, sky_tint) -> TerrainView:
         """The static render of one pose (see the module docstring for the method)."""
         scale = max(1.0, cam.width / INTERNAL_WIDTH)
-        w, h = int(round(cam.width / scale)), int(round(cam.height / scale))
+        w, h = round(cam.width / scale), round(cam.height / scale)
         rays = self._pixel_rays(cam, w, h)
         dem = self.dem
         ncol, nsteps = rays.ncol, rays.nsteps

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -214,7 +214,7 @@ class StreamHub:
         self._stop = False
         self.opens = 0  # captures opened so far (one per reader run)
 
-    def subscribe(self) -> "StreamSubscription":
+    def subscribe(self) -> StreamSubscription:
         with self._cond:
             self._subscribers += 1
             if self._thread is None or not self._thread.is_alive():
@@ -310,16 +310,16 @@ class StreamSubscription:
             self._closed = True
             self.hub._leave()
 
-    def __enter__(self) -> "StreamSubscription":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self) -> None:  # a consumer that forgot to close still lets the reader stop
         try:
             self.close()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit the hub may be gone
             pass
 
 
