@@ -182,7 +182,7 @@ def _rtsp_relay_available() -> bool:
 @pytest.mark.skipif(not _rtsp_relay_available(), reason="Debian's GStreamer RTSP server packages are not installed")
 def test_rtsp_capture_path_through_gstreamer_relay(app, sim):
     """The RTSP capture path for real: the simulator's MJPEG relayed as RTSP by
-    GStreamer's RTSP server (simulator/rtsp.py), read by the platform's OpenCV
+    GStreamer's RTSP server (scripts/sim_rtsp_relay.py), read by the platform's OpenCV
     capture (CameraLink → StreamHub → StreamReader), frames and a clip."""
     import subprocess
     from pathlib import Path
@@ -191,7 +191,8 @@ def test_rtsp_capture_path_through_gstreamer_relay(app, sim):
 
     code = "T-01"
     url = f"http://127.0.0.1:{sim.cameras[code].port}/stream.mjpg?fps=10"
-    relay = subprocess.Popen(["/usr/bin/python3", str(Path(__file__).resolve().parents[2] / "simulator" / "rtsp.py"),
+    script = Path(__file__).resolve().parents[2] / "scripts" / "sim_rtsp_relay.py"
+    relay = subprocess.Popen(["/usr/bin/python3", str(script),
                               "--port", "0", "--user", USER, "--password", PASSWORD, f"{code}={url}"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -7,12 +7,13 @@ is not in the virtual environment):
 
     apt-get install gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \\
         gstreamer1.0-plugins-good gstreamer1.0-plugins-base python3-gi
-    /usr/bin/python3 simulator/rtsp.py --port 8554 --user demo --password … \\
+    /usr/bin/python3 scripts/sim_rtsp_relay.py --port 8554 --user demo --password … \\
         T-01=http://127.0.0.1:18001/stream.mjpg K-01=http://127.0.0.1:18032/stream.mjpg
 
 Each camera is then at ``rtsp://127.0.0.1:8554/<code>`` (no RTSP auth: the
 relay listens on loopback only). It prints ``READY <port>`` once listening.
-Standard library and PyGObject only: it must not import the project.
+Standard library and PyGObject only: it must not import the project (it lives in
+scripts/, outside the packages, because PyGObject is a system package).
 """
 from __future__ import annotations
 
