@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,50 @@ from webapp.geometry.projection import CameraModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.server import Simulator
+
+class SensorNoise:
+    """Sensor noise for every capture, as a live camera has: grey Gaussian noise
+    (``sigma`` levels) from a field drawn once per frame size, cut at a random
+    offset per capture, added with saturation (two SIMD passes)."""
+
+    PAD = 64
+
+    def __init__(self, sigma: float, seed: int = 0):
+        self.sigma = float(sigma)
+        self._fields: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def _field(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            hit = self._fields.get((h, w))
+            if hit is None:
+                grey = np.random.default_rng(len(self._fields)).normal(0.0, self.sigma, (h + self.PAD, w + self.PAD))
+                grey = np.rint(grey).astype(np.int16)
+                pos = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+                neg = np.repeat(np.clip(-grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+                hit = self._fields[(h, w)] = (pos, neg)
+            dx, dy = self._rng.randrange(self.PAD), self._rng.randrange(self.PAD)
+        pos, neg = hit
+        return pos[dy:dy + h, dx:dx + w], neg[dy:dy + h, dx:dx + w]
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """A noisy copy of an H×W×3 uint8 image (any channel order)."""
+        pos, neg = self._field(image.shape[0], image.shape[1])
+        out = cv2.add(image, np.ascontiguousarray(pos))
+        return cv2.subtract(out, np.ascontiguousarray(neg))
+
+    def jpeg(self, data: bytes, rgb: np.ndarray | None, quality: int) -> bytes:
+        """The JPEG ``data`` (or its decoded RGB pixels ``rgb``) with fresh noise, re-encoded."""
+        if rgb is not None:
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        else:
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if bgr is None:
+                return data
+        ok, buf = cv2.imencode(".jpg", self.apply(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return buf.tobytes() if ok else data
+
 
 FAULTS = ("offline", "slow", "stall", "stuck_ptz", "frozen_frame", "wrong_credentials", "garbage")
 JPEG_QUALITY = 85
@@ -130,7 +175,8 @@ class SimCamera:
         return self._distance(ev, t) < EVENT_RANGE_M
 
     def jpeg(self, size: tuple[int, int] | None = None) -> bytes:
-        """A JPEG of the current frame (the frozen one under the frozen_frame fault)."""
+        """A JPEG of the current frame (the frozen one under the frozen_frame fault).
+        Every capture carries fresh sensor noise, as a live camera's does."""
         if "frozen_frame" in self.faults and self._frozen_jpeg is not None:
             return self._frozen_jpeg
         t = self.sim.clock.now()
@@ -141,6 +187,7 @@ class SimCamera:
                int(t * self.sim.stream_fps) if dynamic else None,
                tuple(e.active(t) for e in events))
         cached = self._jpeg_cache
+        decoded = None
         if cached is not None and cached[0] == key:
             data = cached[1]
         elif self.motor.status(t)[1] or self.motor.status(t)[2]:
@@ -155,7 +202,10 @@ class SimCamera:
                 data = buf.tobytes()
             else:  # nothing to draw: the cached terrain JPEG as it is
                 data = view.jpeg
+                decoded = self.sim.world.decoded(view)
             self._jpeg_cache = (key, data)
+        if self.sim.noise is not None:
+            data = self.sim.noise.jpeg(data, decoded, JPEG_QUALITY)
         if "frozen_frame" in self.faults:
             self._frozen_jpeg = data
         return data

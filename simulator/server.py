@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from simulator.camera import FAULTS, SimCamera
+from simulator.camera import FAULTS, SensorNoise, SimCamera
 from simulator.clock import SimClock
 from simulator.events import Event, EventError, EventStore
 from simulator.onvif import OnvifService
@@ -65,11 +65,13 @@ class Simulator:
     def __init__(self, cameras: int | list[str] = 38, base_port: int | None = 18000, host: str = "127.0.0.1",
                  user: str = "demo", password: str = "demo-onvif-placeholder", seed: int = 1,
                  size: tuple[int, int] = (1920, 1080), dem: Dem | str | os.PathLike | None = None,
-                 stream_fps: float = 5.0, specs: list[Any] | None = None):
+                 stream_fps: float = 5.0, specs: list[Any] | None = None, sensor_noise: float = 2.0):
         """``base_port`` None: every server binds a free port (tests); else the control
         API is on ``base_port`` and camera k on ``base_port + k``."""
         self.host, self.user, self.password, self.seed, self.size = host, user, password, seed, size
         self.stream_fps = stream_fps
+        # Sensor noise (σ, grey levels) on every capture, as a live camera has; 0: none.
+        self.noise = SensorNoise(sensor_noise, seed) if sensor_noise > 0 else None
         self.base_port = base_port
         self.clock = SimClock()
         self.events = EventStore()
@@ -135,8 +137,7 @@ class Simulator:
         return self
 
     def _warm(self) -> None:
-        self.world.hillshade()
-        self.world._tile_index()
+        self.world.warm()
 
     @property
     def control_url(self) -> str:

@@ -1,17 +1,34 @@
 """The simulated world: terrain from the DEM plus seeded roads, villages and
 fields, and the static terrain render of a camera pose.
 
-Rendering (cold, once per pose): per image pixel the viewing ray's azimuth and
-elevation come from the shared geometry; terrain is intersected per azimuth
-column by marching outward in distance and keeping the running maximum of the
-terrain's elevation angle (a height-field "voxel space" march, exact for the
-vertical plane of each azimuth, with the curved-Earth/refraction formula of
-:mod:`webapp.geometry.projection`). Each pixel then looks up its hit distance in
-its azimuth column (one vectorised ``searchsorted``), giving the ground point,
-which is shaded: land cover, hillshade, texture noise, haze with distance, sky.
-Work is done at half resolution and upsampled; the result and its depth map are
-cached per pose, so a snapshot at an unchanged pose only draws events and
-encodes the JPEG.
+Rendering a new pose (cold; then cached per pose), at most 768 pixels wide
+(1080p: 1/2.5, upsampled), everything vectorised in float32:
+
+1. Rays: per pixel, the azimuth relative to the heading and the tangent of the
+   elevation, from the pinhole conventions of :mod:`webapp.geometry.projection`
+   (cached per tilt, zoom and size).
+2. March: per azimuth column (one per pixel column), ~1,000 geometric distance
+   samples out to 40 km; DEM heights by one ``cv2.remap``; the terrain's
+   elevation tangent over the curved Earth with refraction (the formula of
+   ``projection.elevation_angle``, expanded so float32 keeps its precision) and
+   its running maximum, the column's horizon.
+3. Hit: per pixel, the first sample whose horizon reaches the ray, from a
+   per-column lookup table over quantised tangents (a histogram and a
+   cumulative sum, no per-pixel binary search) and a step or two forward; the
+   hit distance is interpolated between the two samples. Rows wholly above the
+   highest terrain are sky and skipped.
+4. Ground point: (row, col) in the DEM by bilinear ``cv2.remap`` of the march's
+   positions at (fractional step, fractional column), so every pixel keeps its
+   own azimuth; the texture frame is affine in (row, col) for a geographic DEM.
+5. Shading: a material code per pixel (loess/grass blend levels from seeded
+   noise tables, field parcels and banks below the field line, then villages and
+   roads painted from a per-tile index in one vectorised pass), an albedo by
+   ``cv2.LUT``, light = hillshade × fine texture × furrows, haze by
+   ``cv2.blendLinear``; the sky's gradient is part of the palette.
+
+The first renderer (per-pixel ``searchsorted``, exact geodesics per pixel, per
+tile feature loops; 3–4× slower) is kept in :mod:`simulator.reference` as the
+baseline the tests and ``benchmarks/bench_simulator.py`` compare against.
 """
 from __future__ import annotations
 
@@ -26,7 +43,7 @@ import numpy as np
 from pyproj import Transformer
 
 from webapp.geometry.dem import Dem
-from webapp.geometry.projection import CameraModel, elevation_angle
+from webapp.geometry.projection import CameraModel
 
 MAX_RANGE_M = 40_000.0
 # ~0.5 MB each (JPEG + coarse depth): every preset of the 38 demo cameras fits.
@@ -40,6 +57,42 @@ HAZE = np.array([196, 203, 212], np.float32)
 SKY_ZENITH = np.array([88, 138, 200], np.float32)
 SKY_HORIZON = np.array([200, 210, 222], np.float32)
 SUN_AZIMUTH, SUN_ELEVATION = 200.0, 35.0
+LOESS = np.array([192, 168, 126], np.float32)
+DRY_GRASS = np.array([150, 142, 98], np.float32)
+FIELD_PALETTE = np.array([[164, 138, 98], [128, 140, 78], [200, 182, 128], [140, 112, 86], [112, 132, 70]],
+                         np.float32)
+FIELD_BANK = np.array([176, 160, 122], np.float32)
+YARD = np.array([168, 160, 150], np.float32)
+RED_ROOF = np.array([150, 72, 60], np.float32)
+GREY_ROOF = np.array([92, 98, 110], np.float32)
+ASPHALT = np.array([86, 86, 92], np.float32)
+GRAVEL = np.array([118, 112, 104], np.float32)
+CENTRE_LINE = np.array([220, 220, 210], np.float32)
+# Material codes (uint8 per pixel) and their albedo: 1..5 crops, then banks,
+# village yards and roofs, roads; 32..63 loess blended with dry grass.
+BANK_CODE, YARD_CODE, RED_ROOF_CODE, GREY_ROOF_CODE = 6, 7, 8, 9
+ASPHALT_CODE, GRAVEL_CODE, CENTRE_LINE_CODE = 10, 11, 12
+GRASS_CODE, GRASS_LEVELS = 32, 32
+SKY_CODE, SKY_LEVELS = 128, 128  # sky: horizon to zenith colour by (elevation/35°)^0.6
+_PALETTE = np.zeros((256, 1, 3), np.uint8)
+_PALETTE[1:6, 0] = FIELD_PALETTE
+for _code, _colour in ((BANK_CODE, FIELD_BANK), (YARD_CODE, YARD), (RED_ROOF_CODE, RED_ROOF),
+                       (GREY_ROOF_CODE, GREY_ROOF), (ASPHALT_CODE, ASPHALT), (GRAVEL_CODE, GRAVEL),
+                       (CENTRE_LINE_CODE, CENTRE_LINE)):
+    _PALETTE[_code, 0] = _colour
+_PALETTE[GRASS_CODE:GRASS_CODE + GRASS_LEVELS, 0] = np.rint(
+    LOESS + (DRY_GRASS - LOESS) * np.linspace(0, 1, GRASS_LEVELS)[:, None])
+_TEXTURE_LUT = (0.94 + 0.12 * np.arange(256) / 256.0).astype(np.float32)  # fine texture: light ×0.94..1.06
+NOISE_N = 1024  # noise tables wrap every NOISE_N cells
+BANK_SUB = 64  # sub-cells per parcel side in the banks' table
+_NO_GROUND = -1.0e4  # height where the DEM has no data: rays pass over it
+# Cached pixel rays (~8 MB each at 960×540): the poses of the moment.
+PIXEL_CACHE_ENTRIES = 6
+# Frames wider than this are rendered at this width and upsampled (1080p: 768×432,
+# 1/2.5): the terrain's finest detail (1.6 m texture cells) is below a pixel beyond a
+# few hundred metres anyway; events are drawn at full resolution on top.
+INTERNAL_WIDTH = 768
+KNOT_COLS = 8  # exact geodesics every KNOT_COLS azimuth columns
 # Metres per degree in the world's texture frame (equirectangular about the district centre).
 _CENTRE = (37.30, 106.24)
 M_PER_DEG_LAT = 110_950.0
@@ -75,6 +128,158 @@ def _hash2(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     h = (h ^ (h >> 13)) * 1274126177
     h = h ^ (h >> 16)
     return (h & 0xFFFF).astype(np.float32) / 65536.0
+
+
+def _hash32(ix: np.ndarray, iy: np.ndarray, seed: int, base: float = 0.0, amp: float = 1.0) -> np.ndarray:
+    """``base + amp * noise``, noise in [0, 1) per integer cell (int32 indices; uint32
+    arithmetic that wraps), float32."""
+    h = np.ascontiguousarray(ix, np.int32).view(np.uint32) * np.uint32(73856093)
+    h ^= np.ascontiguousarray(iy, np.int32).view(np.uint32) * np.uint32(19349663)
+    h ^= np.uint32((seed * 83492791) & 0xFFFFFFFF)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(1274126177)
+    h ^= h >> np.uint32(16)
+    out = (h & np.uint32(0xFFFF)).astype(np.float32)
+    out *= np.float32(amp / 65536.0)
+    if base:
+        out += np.float32(base)
+    return out
+
+
+class _Rays:
+    """The viewing rays of a pose's pixels relative to its heading, and the
+    lookups the renderer derives from them; they depend on tilt, zoom and image
+    size only. Pinhole, no roll (the conventions of
+    :meth:`webapp.geometry.projection.CameraModel.pixel_to_ray`): in the frame of
+    the heading a pixel's ray is ``(x, cos t - y sin t, y cos t + sin t)``."""
+
+    def __init__(self, cam: CameraModel, w: int, h: int):
+        fx, fy = cam.focal()
+        x = ((np.arange(w) + 0.5) * (cam.width / w) - cam.width / 2.0) / fx
+        y = (cam.height / 2.0 - (np.arange(h) + 0.5) * (cam.height / h)) / fy
+        t = math.radians(cam.tilt)
+        fwd = (math.cos(t) - y * math.sin(t)).astype(np.float32)[:, None]
+        up = (y * math.cos(t) + math.sin(t)).astype(np.float32)[:, None]
+        xs = x.astype(np.float32)[None, :]
+        rel = np.degrees(np.arctan2(xs, fwd))  # azimuth relative to the heading
+        self.tan_el = up / np.maximum(np.hypot(xs, fwd), np.float32(1e-9))
+        self.lo, self.hi = float(rel.min()), float(rel.max())
+        self.ncol = max(8, w)
+        # Distance samples per column: small renders (slewing, tests) march less.
+        budget = min(850_000, int(1.7 * w * h))
+        self.nsteps = int(min(2000, max(300, budget // self.ncol)))
+        self.col_step = max(self.hi - self.lo, 1e-9) / (self.ncol - 1)
+        self.fc = ((rel - np.float32(self.lo)) * np.float32(1.0 / self.col_step)).astype(np.float32)
+        col = np.clip(np.rint(self.fc), 0, self.ncol - 1).astype(np.int32).ravel()
+        self.col_base = col * np.int32(self.nsteps)
+        self.g0, self.g1 = float(self.tan_el.min()), float(self.tan_el.max())
+        self.nk = h  # tangent levels of the per-column lookup (about a pixel)
+        self.dg = max(self.g1 - self.g0, 1e-9) / self.nk
+        kq = np.clip(np.floor((self.tan_el.ravel() - np.float32(self.g0)) * np.float32(1.0 / self.dg)), 0, self.nk)
+        self.lut_index = col * np.int32(self.nk + 2) + kq.astype(np.int32)
+        self._sky: np.ndarray | None = None
+        self.row_min = self.tan_el.min(axis=1)  # rows above the terrain's top are sky
+
+    def rel(self) -> np.ndarray:
+        return np.float32(self.lo) + self.fc * np.float32(self.col_step)
+
+    def sky_codes(self) -> np.ndarray:
+        """Palette codes of the sky's gradient at these rays (uint8 H×W)."""
+        if self._sky is None:  # code = rint(127 · clip(elevation / 35°, 0, 1) ^ 0.6), by a 1-D table
+            grid = np.tan(np.radians(np.linspace(0.0, 35.0, 2048)))
+            codes = SKY_CODE + (SKY_LEVELS - 1) * (np.linspace(0.0, 1.0, 2048) ** 0.6)
+            self._sky = np.rint(np.interp(self.tan_el, grid, codes)).astype(np.uint8)
+        return self._sky
+
+
+class _Features:
+    """Villages and roads per 1 km tile, flattened (CSR over a dense tile grid) so
+    that painting them is a few vectorised passes over (pixel, feature) pairs."""
+
+    def __init__(self, tiles: dict[int, tuple[list[int], list[int]]], villages: np.ndarray, roads: np.ndarray,
+                 seed: int):
+        self.source, self.seed = tiles, seed
+        self.nv = len(villages)
+        keys = list(tiles)
+        txs = [round(k / 1_000_003) for k in keys]
+        tys = [k - tx * 1_000_003 for k, tx in zip(keys, txs)]
+        self.tx0, self.ty0 = (min(txs), min(tys)) if keys else (0, 0)
+        self.nx = (max(txs) - self.tx0 + 1) if keys else 1
+        self.ny = (max(tys) - self.ty0 + 1) if keys else 1
+        per_tile: dict[int, list[int]] = {}
+        for key, tx, ty in zip(keys, txs, tys):
+            vil, rd = tiles[key]
+            per_tile[(tx - self.tx0) * self.ny + (ty - self.ty0)] = list(vil) + [self.nv + r for r in rd]
+        self.counts = np.zeros(self.nx * self.ny + 1, np.int64)  # the last tile: outside, empty
+        for tid, codes in per_tile.items():
+            self.counts[tid] = len(codes)
+        self.start = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        # 1 where a tile has features: rows north-going ty, columns tx (for cv2.remap).
+        self.raster = (self.counts[:-1].reshape(self.nx, self.ny).T > 0).astype(np.uint8)
+        self.codes = np.zeros(int(self.counts.sum()), np.int64)
+        for tid, codes in per_tile.items():
+            self.codes[self.start[tid]:self.start[tid] + len(codes)] = codes
+        v = np.asarray(villages, np.float64).reshape(-1, 3)
+        self.vx, self.vy, self.vr2 = v[:, 0].astype(np.float32), v[:, 1].astype(np.float32), (v[:, 2] ** 2).astype(np.float32)
+        r = np.asarray(roads, np.float64).reshape(-1, 6)
+        sx, sy = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
+        ll = sx * sx + sy * sy
+        self.rx0, self.ry0 = r[:, 0].astype(np.float32), r[:, 1].astype(np.float32)
+        self.rsx, self.rsy = sx.astype(np.float32), sy.astype(np.float32)
+        self.rinv = np.where(ll > 0, 1.0 / np.where(ll > 0, ll, 1.0), 0.0).astype(np.float32)
+        self.rhw2 = np.where(ll > 0, (r[:, 4] / 2) ** 2, -1.0).astype(np.float32)  # degenerate: never on
+        self.rasphalt = r[:, 5] == 0
+
+    def paint(self, mat: np.ndarray, x: np.ndarray, y: np.ndarray, sky: np.ndarray) -> None:
+        """Paint villages then roads (later roads over earlier ones) as material codes
+        into ``mat`` (H×W uint8) at texture-frame points ``x, y`` (not on sky)."""
+        # Pixels in tiles with features: one nearest lookup in the tiles' raster.
+        inv = np.float32(1.0 / TILE_M)
+        has = cv2.remap(self.raster, x * inv - np.float32(self.tx0 + 0.5), y * inv - np.float32(self.ty0 + 0.5),
+                        cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        has[sky] = 0
+        pixels = np.flatnonzero(has)
+        mat, xf, yf = mat.reshape(-1), x.reshape(-1), y.reshape(-1)
+        if pixels.size == 0:
+            return
+        tx = np.floor(xf[pixels] * inv).astype(np.int64) - self.tx0
+        ty = np.floor(yf[pixels] * inv).astype(np.int64) - self.ty0
+        inside = (tx >= 0) & (tx < self.nx) & (ty >= 0) & (ty < self.ny)
+        tid = np.where(inside, tx * self.ny + ty, self.nx * self.ny)
+        cnt = self.counts[tid]
+        keep = cnt > 0
+        pixels, tid, cnt = pixels[keep], tid[keep], cnt[keep]
+        if pixels.size == 0:
+            return
+        c = cnt
+        pix = np.repeat(pixels, c)
+        first = self.start[tid] - (np.cumsum(c) - c)
+        code = self.codes[np.repeat(first, c) + np.arange(pix.size)]
+        is_village = code < self.nv
+        if is_village.any():
+            pv, vi = pix[is_village], code[is_village]
+            dx, dy = xf[pv] - self.vx[vi], yf[pv] - self.vy[vi]
+            hit = dx * dx + dy * dy < self.vr2[vi]
+            pv, dx, dy = pv[hit], dx[hit] * np.float32(1 / 24.0), dy[hit] * np.float32(1 / 18.0)
+            bx, by = np.floor(dx), np.floor(dy)
+            fx, fy = dx - bx, dy - by
+            roof = (fx > 0.12) & (fx < 0.88) & (fy > 0.15) & (fy < 0.62)
+            red = _hash32(bx.astype(np.int32), by.astype(np.int32), self.seed + 3) > 0.55
+            mat[pv] = np.where(roof, np.where(red, RED_ROOF_CODE, GREY_ROOF_CODE), YARD_CODE)
+        road = ~is_village
+        if road.any():
+            pr, ri = pix[road], code[road] - self.nv
+            qx, qy = xf[pr] - self.rx0[ri], yf[pr] - self.ry0[ri]
+            sx, sy = self.rsx[ri], self.rsy[ri]
+            t = np.clip((qx * sx + qy * sy) * self.rinv[ri], 0, 1)
+            ex, ey = qx - t * sx, qy - t * sy
+            d2 = ex * ex + ey * ey
+            on = d2 < self.rhw2[ri]
+            pr, ri, d2 = pr[on], ri[on], d2[on]
+            asphalt = self.rasphalt[ri]
+            codes = np.where(asphalt, ASPHALT_CODE, GRAVEL_CODE)
+            codes[asphalt & (d2 < 0.15 ** 2)] = CENTRE_LINE_CODE
+            mat[pr] = codes
 
 
 class LocalFrame:
@@ -120,8 +325,11 @@ class TerrainView:
     JPEG_QUALITY = 90
 
     @classmethod
-    def make(cls, image: np.ndarray, depth: np.ndarray) -> "TerrainView":
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, cls.JPEG_QUALITY])
+    def make(cls, image: np.ndarray, depth: np.ndarray, bgr: bool = False) -> TerrainView:
+        """From an RGB image (BGR with ``bgr``) and its depth map."""
+        if not bgr:
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, cls.JPEG_QUALITY])
         step = max(1, int(math.ceil(depth.shape[1] / 480)))
         coarse = depth[::step, ::step].astype(np.float16)
         return cls(buf.tobytes(), coarse, image.shape[1] / coarse.shape[1])
@@ -144,6 +352,10 @@ class World:
         self._decoded: OrderedDict = OrderedDict()
         self._hillshade: np.ndarray | None = None
         self._tiles: dict[int, tuple[list[int], list[int]]] | None = None
+        self._features: _Features | None = None
+        self._has_nan: bool | None = None
+        self._margin: np.ndarray | None = None
+        self._tables: dict = {}
         west, south, east, north = dem.bounds() if dem._transformer is None else (105.7, 36.85, 106.8, 37.75)
         x0, y0 = world_xy(south, west)
         x1, y1 = world_xy(north, east)
@@ -180,6 +392,7 @@ class World:
         with self._lock:
             self.roads = np.vstack([self.roads, [[x0, y0, x1, y1, width, kind]]])
             self._tiles = None
+            self._features = None
             self._view_cache.clear()
 
     def _tile_index(self) -> dict[int, tuple[list[int], list[int]]]:
@@ -213,6 +426,12 @@ class World:
         return tiles
 
     # -- static layers ------------------------------------------------------------
+    def warm(self) -> None:
+        """Compute the shared layers (shading, field line, feature index, noise) ahead of the first frame."""
+        self.hillshade()
+        self._field_margin()
+        self._feature_csr()
+
     def hillshade(self) -> np.ndarray:
         """Lambertian shading of the DEM for the sun (computed once)."""
         with self._hillshade_lock:  # not self._lock: cache lookups must not wait on this
@@ -251,106 +470,43 @@ class World:
             return self._frames[key]
 
     # -- land cover -----------------------------------------------------------------
-    def ground_colour(self, lat, lon, slope_shade, h=None) -> np.ndarray:
-        """Albedo (N×3 float32, 0..255) of the ground at points."""
-        x, y = world_xy(lat, lon)
-        x, y = x.astype(np.float64), y.astype(np.float64)
-        n = x.size
-        col = np.empty((n, 3), np.float32)
-        # Hills: loess tan mixed with dry grass, by coarse noise.
-        g1 = _hash2(np.floor(x / 180.0), np.floor(y / 180.0), self.seed)
-        g2 = _hash2(np.floor(x / 37.0), np.floor(y / 37.0), self.seed + 1)
-        grass = np.clip((g1 * 0.7 + g2 * 0.3 - 0.35) * 2.5, 0, 1)[:, None]
-        col[:] = np.array([192, 168, 126], np.float32) * (1 - grass) + np.array([150, 142, 98], np.float32) * grass
-        # Fields on low ground: rectangular parcels with seasonal colours.
-        h = self.dem.sample(lat, lon) if h is None else h
-        low = np.nan_to_num(h, nan=2000) < self._field_line(x, y)
-        if low.any():
-            ang = 0.35
-            u = x * math.cos(ang) + y * math.sin(ang)
-            v = -x * math.sin(ang) + y * math.cos(ang)
-            pu, pv = np.floor(u / 220.0), np.floor(v / 90.0)
-            crop = _hash2(pu, pv, self.seed + 2)
-            palette = np.array([[164, 138, 98], [128, 140, 78], [200, 182, 128], [140, 112, 86], [112, 132, 70]],
-                               np.float32)
-            field = palette[np.minimum((crop * len(palette)).astype(int), len(palette) - 1)]
-            # Furrows and the earthen banks between parcels.
-            bank = (np.abs(u / 220.0 - pu - 0.5) > 0.485) | (np.abs(v / 90.0 - pv - 0.5) > 0.47)
-            furrow = 0.93 + 0.07 * np.sin(v * 2.1)
-            field = field * furrow[:, None].astype(np.float32)
-            field[bank] = [176, 160, 122]
-            col[low] = field[low]
-        # Villages and roads, per 1 km tile: only the features indexed in a pixel's
-        # tile are tested against it.
-        tiles = self._tile_index()
-        key = np.floor(x / TILE_M).astype(np.int64) * 1_000_003 + np.floor(y / TILE_M).astype(np.int64)
-        order = np.argsort(key, kind="stable")
-        sorted_keys = key[order]
-        uniq, first = np.unique(sorted_keys, return_index=True)
-        bounds = np.append(first, sorted_keys.size)
-        for n, tile in enumerate(uniq.tolist()):
-            feats = tiles.get(tile)
-            if feats is None:
-                continue
-            idx = order[bounds[n]:bounds[n + 1]]
-            px, py = x[idx], y[idx]
-            for vi in feats[0]:
-                vx, vy, r = self.villages[vi]
-                dx, dy = px - vx, py - vy
-                inside = dx * dx + dy * dy < r * r
-                if not inside.any():
-                    continue
-                bx, by = np.floor(dx[inside] / 24.0), np.floor(dy[inside] / 18.0)
-                fx, fy = dx[inside] / 24.0 - bx, dy[inside] / 18.0 - by
-                roof = (fx > 0.12) & (fx < 0.88) & (fy > 0.15) & (fy < 0.62)
-                kind = _hash2(bx, by, self.seed + 3)
-                c = np.tile(np.array([[168, 160, 150]], np.float32), (int(inside.sum()), 1))  # yards
-                roof_col = np.where((kind > 0.55)[:, None], np.array([[150, 72, 60]], np.float32),
-                                    np.array([[92, 98, 110]], np.float32))
-                c[roof] = roof_col[roof]
-                col[idx[inside]] = c
-            for ri in feats[1]:
-                x0, y0, x1, y1, width, kind = self.roads[ri]
-                sx, sy = x1 - x0, y1 - y0
-                ll = sx * sx + sy * sy
-                if ll <= 0:
-                    continue
-                qx, qy = px - x0, py - y0
-                t = np.clip((qx * sx + qy * sy) / ll, 0, 1)
-                d = np.hypot(qx - t * sx, qy - t * sy)
-                on = d < width / 2
-                if on.any():
-                    hit = idx[on]
-                    col[hit] = [86, 86, 92] if kind == 0 else [118, 112, 104]
-                    if kind == 0:  # centre line
-                        col[hit[d[on] < 0.15]] = [220, 220, 210]
-        tex = 0.94 + 0.12 * _hash2(np.floor(x / 1.5), np.floor(y / 1.5), self.seed + 4)
-        return col * (tex * slope_shade)[:, None]
-
     def _field_line(self, x, y) -> np.ndarray:
         """Fields lie below this elevation (varies slowly so plains and valleys are farmed)."""
         return 1490.0 + 60.0 * np.sin(x / 23000.0 + self.seed) * np.cos(y / 19000.0)
 
     # -- rendering --------------------------------------------------------------------
-    def _pixel_rays(self, cam: CameraModel, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per-pixel (azimuth relative to the heading, elevation) in degrees; cached."""
-        key = (w, h, round(cam.tilt, 6), round(cam.zoom, 6), tuple(cam.focal()), cam.width, cam.height)
+    def _pixel_rays(self, cam: CameraModel, w: int, h: int) -> _Rays:
+        """The viewing rays of a pose's internal-resolution pixels relative to its
+        heading (they depend on tilt, zoom and size only, so they are cached)."""
+        fx, fy = cam.focal()
+        key = (w, h, round(cam.tilt, 6), fx, fy, cam.width, cam.height)
         with self._lock:
             hit = self._pixel_cache.get(key)
-        if hit is not None:
-            return hit
-        scale = cam.width / w
-        u = (np.arange(w, dtype=np.float64) + 0.5) * scale
-        v = (np.arange(h, dtype=np.float64) + 0.5) * (cam.height / h)
-        uu, vv = np.meshgrid(u, v)
-        az, el = cam.pixel_to_ray(uu, vv)
-        rel = ((az - cam.heading + 180.0) % 360.0 - 180.0).astype(np.float32)
-        out = (rel, el.astype(np.float32))
+            if hit is not None:
+                self._pixel_cache.move_to_end(key)
+                return hit
+        rays = _Rays(cam, w, h)
         with self._lock:
-            self._pixel_cache[key] = out
-            while len(self._pixel_cache) > 16:
+            self._pixel_cache[key] = rays
+            while len(self._pixel_cache) > PIXEL_CACHE_ENTRIES:
                 self._pixel_cache.popitem(last=False)
-        return out
+        return rays
+
+    def _feature_csr(self) -> _Features:
+        """Villages and roads per 1 km tile as flat arrays (built with the tile index)."""
+        tiles = self._tile_index()
+        with self._lock:
+            feats = self._features
+        if feats is None or feats.source is not tiles:
+            feats = _Features(tiles, self.villages, self.roads, self.seed)
+            with self._lock:
+                self._features = feats
+        return feats
+
+    def _dem_has_nan(self) -> bool:
+        if self._has_nan is None:
+            self._has_nan = bool(np.isnan(self.dem.array).any())
+        return self._has_nan
 
     def render_terrain(self, cam: CameraModel, sky_tint: np.ndarray | None = None,
                        cache: bool = True) -> TerrainView:
@@ -392,78 +548,274 @@ class World:
         return image
 
     def _render(self, cam: CameraModel, sky_tint) -> TerrainView:
-        scale = 2 if cam.width >= 1280 else 1
-        w, h = cam.width // scale, cam.height // scale
-        rel, el = self._pixel_rays(cam, w, h)
-        frame = self.frame(cam.lat, cam.lon)
+        """The static render of one pose (see the module docstring for the method)."""
+        scale = max(1.0, cam.width / INTERNAL_WIDTH)
+        w, h = round(cam.width / scale), round(cam.height / scale)
+        rays = self._pixel_rays(cam, w, h)
         dem = self.dem
-        # Azimuth columns spanning the image.
-        lo, hi = float(rel.min()), float(rel.max())
-        ncol = max(8, w)
-        cols_rel = np.linspace(lo, hi, ncol)
-        col_idx = np.clip(np.rint((rel - lo) / max(hi - lo, 1e-9) * (ncol - 1)).astype(np.intp), 0, ncol - 1)
-        # Distances: from where the lowest ray would meet flat ground (halved: the
-        # terrain may rise) out to the range limit, geometric steps, ~1.3M samples.
+        ncol, nsteps = rays.ncol, rays.nsteps
+        # -- the march: terrain's elevation (as a tangent) along each azimuth column.
+        az = cam.heading + rays.lo + rays.col_step * np.arange(ncol)
         height_above = max(1.0, cam.lens_height - float(np.nan_to_num(dem.sample(cam.lat, cam.lon), nan=0)))
-        e_min = float(el.min())
+        e_min = math.degrees(math.atan(rays.g0))
         s0 = 1.0 if e_min >= -0.01 else max(1.0, 0.5 * height_above / math.tan(math.radians(-e_min)))
         s0 = min(s0, MAX_RANGE_M / 4)
-        budget = min(1_300_000, int(2.5 * w * h))  # small renders (slewing, tests) march less
-        nsteps = int(min(2000, max(300, budget // ncol)))
         s = np.geomspace(s0, MAX_RANGE_M, nsteps)
-        az = (cam.heading + cols_rel)[:, None]
         # Exact geodesic points at a few knots per column; in between, position is
         # linear in distance to millimetres, with weights shared by all columns.
         knots = np.geomspace(s0, MAX_RANGE_M, 96)
-        klat, klon = frame.latlon(az, knots[None, :])
-        krow, kcol = dem.fractional_index(klat, klon)
+        frame = self.frame(cam.lat, cam.lon)
+        # ... and at every KNOT_COLS-th column: in between, linear in azimuth (the
+        # chord's error is s·Δθ²/8, under 0.4 m at 40 km for 8 columns of a 1× view).
+        coarse = np.arange(0, ncol - 1 + KNOT_COLS, KNOT_COLS)
+        klat, klon = frame.latlon((cam.heading + rays.lo + rays.col_step * coarse)[:, None], knots[None, :])
+        krow_c, kcol_c = dem.fractional_index(klat, klon)
+        fine = np.arange(ncol)
+        i0 = fine // KNOT_COLS
+        cw = ((fine % KNOT_COLS) / KNOT_COLS)[:, None]
+        krow = krow_c[i0] * (1 - cw) + krow_c[i0 + 1] * cw
+        kcol = kcol_c[i0] * (1 - cw) + kcol_c[i0 + 1] * cw
         k = np.clip(np.searchsorted(knots, s, side="right") - 1, 0, knots.size - 2)
         wgt = ((s - knots[k]) / (knots[k + 1] - knots[k])).astype(np.float32)
 
-        def along(values: np.ndarray, dtype=np.float32) -> np.ndarray:
-            v = values.astype(dtype)
-            return v[:, k] * (1 - wgt) + v[:, k + 1] * wgt
+        def along(values: np.ndarray) -> np.ndarray:
+            v = values.astype(np.float32)
+            a = np.take(v, k, axis=1)
+            return a + (np.take(v, k + 1, axis=1) - a) * wgt
 
         rows, cols = along(krow), along(kcol)
-        ground = remap(dem.array, rows, cols)
-        radius = cam.earth.effective_radius(cam.lat, az)
-        e_terrain = np.degrees(elevation_angle(s[None, :], np.nan_to_num(ground, nan=-1e4), cam.lens_height, radius))
-        horizon = np.maximum.accumulate(e_terrain, axis=1)
-        # One searchsorted for every pixel: columns offset so the flattened array stays sorted.
-        offset = 1000.0
-        flat = (horizon + offset * np.arange(ncol)[:, None]).ravel()
-        q = el.astype(np.float64) + offset * col_idx
-        j = np.searchsorted(flat, q.ravel(), side="left").reshape(el.shape) - col_idx * nsteps
+        ground = cv2.remap(dem.array, cols, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=_NO_GROUND)
+        if self._dem_has_nan():
+            np.nan_to_num(ground, copy=False, nan=_NO_GROUND)
+        s32 = s.astype(np.float32)
+        radius = np.asarray(cam.earth.effective_radius(cam.lat, az), float)
+        # tan(elevation) of the point at distance s, height g, over a sphere of
+        # effective radius R (the formula of projection.elevation_angle, expanded so
+        # float32 keeps its precision): ((g - Hc) - K s²/2R) / (K s), K = 1 + g/R
+        # (terms of relative size (s/R)² ≈ 3e-5 dropped).
+        if np.isinf(radius).any():
+            tan_t = (ground - np.float32(cam.lens_height)) / s32
+        else:
+            inv_r = (1.0 / radius).astype(np.float32)[:, None]
+            kk = ground * inv_r
+            kk += 1.0
+            tan_t = (ground - np.float32(cam.lens_height)) / (kk * s32)
+            tan_t -= (0.5 * s32)[None, :] * inv_r
+        horizon = np.maximum.accumulate(tan_t, axis=1)
+        # -- per pixel, the first sample whose horizon reaches the ray: a lookup table
+        # per column over quantised tangents (a histogram and a cumulative sum), then
+        # a step or two forward to the exact sample.
+        nk = rays.nk
+        q = (horizon - np.float32(rays.g0)) * np.float32(1.0 / rays.dg)
+        np.ceil(q, out=q)
+        np.clip(q, 0, nk + 1, out=q)
+        q = q.astype(np.int32)
+        q += (np.arange(ncol, dtype=np.int32) * (nk + 2))[:, None]
+        lut = np.bincount(q.ravel(), minlength=ncol * (nk + 2)).reshape(ncol, nk + 2)
+        lut = np.cumsum(lut, axis=1, dtype=np.int32).ravel()
+        # Rows wholly above the highest terrain are sky: the rest is worked on alone.
+        top = float(horizon[:, -1].max())
+        below = rays.row_min <= top
+        r0 = int(np.argmax(below)) if below.any() else h - 1  # (all sky: one row, found to be sky)
+        o, hh = r0 * w, h - r0
+        col_base = rays.col_base[o:]
+        j = lut[rays.lut_index[o:]]
+        hflat, tflat = horizon.ravel(), tan_t.ravel()
+        want = rays.tan_el.ravel()[o:]
+        need = hflat[col_base + np.minimum(j, nsteps - 1)] < want
+        need &= j < nsteps
+        idx = np.flatnonzero(need)
+        while idx.size:
+            j[idx] += 1
+            idx = idx[j[idx] < nsteps]
+            idx = idx[hflat[col_base[idx] + j[idx]] < want[idx]]
         sky = j >= nsteps
-        jj = np.clip(j, 0, nsteps - 1)
-        # Sub-step refinement: interpolate the distance between the two samples.
+        jj = np.minimum(j, nsteps - 1)
         jp = np.maximum(jj - 1, 0)
-        e1 = e_terrain[col_idx, jj]
-        e0 = np.where(jj > 0, e_terrain[col_idx, jp], e1 - 1.0)
-        t = np.clip((el - e0) / np.maximum(e1 - e0, 1e-9), 0, 1).astype(np.float32)
-        dist = np.where(jj > 0, s[jp] + t * (s[jj] - s[jp]), s[0]).astype(np.float32)
+        e1 = tflat[col_base + jj]
+        e0 = tflat[col_base + jp]
+        den = e1 - e0
+        frac = np.where(den > 0, (want - e0) / np.where(den > 0, den, 1.0), 0.0).astype(np.float32)
+        np.clip(frac, 0.0, 1.0, out=frac)
+        dist = s32[jp] + frac * (s32[jj] - s32[jp])
         dist[sky] = np.inf
-        # Shade the ground pixels.
-        img = np.empty((h, w, 3), np.float32)
-        ground_px = ~sky
-        if ground_px.any():
-            ci, a, b, tt = col_idx[ground_px], jp[ground_px], jj[ground_px], t[ground_px]
-            prow = rows[ci, a] + tt * (rows[ci, b] - rows[ci, a])
-            pcol = cols[ci, a] + tt * (cols[ci, b] - cols[ci, a])
-            shade = np.nan_to_num(remap(self.hillshade(), prow, pcol), nan=1.0)
-            glat, glon = frame.latlon(cam.heading + rel[ground_px], dist[ground_px])
-            albedo = self.ground_colour(glat, glon, 0.55 + 0.45 * shade, remap(dem.array, prow, pcol))
-            trans = np.exp(-dist[ground_px] / VISIBILITY_M)[:, None]
-            img[ground_px] = albedo * trans + HAZE * (1 - trans)
-        if sky.any():
-            e = np.clip(el[sky], -2, 90)[:, None]
-            kk = np.clip(e / 35.0, 0, 1) ** 0.6
+        dist = dist.reshape(hh, w)
+        sky = sky.reshape(hh, w)
+        jf = (jp.astype(np.float32) + frac).reshape(hh, w)
+        # -- the ground point of every pixel: (row, col) in the DEM, bilinear in
+        # (step, column), so a pixel gets its own azimuth, not its column's.
+        fc = rays.fc[r0:]
+        prow = cv2.remap(rows, jf, fc, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        pcol = cv2.remap(cols, jf, fc, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if dem._transformer is None:  # geographic grid: the texture frame is affine in (row, col)
+            x = pcol * np.float32(dem.dx * M_PER_DEG_LON)
+            x += np.float32((dem.west + 0.5 * dem.dx - _CENTRE[1]) * M_PER_DEG_LON)
+            y = prow * np.float32(-dem.dy * M_PER_DEG_LAT)
+            y += np.float32((dem.north - 0.5 * dem.dy - _CENTRE[0]) * M_PER_DEG_LAT)
+        else:  # projected DEM: exact geodesics from the camera's local frame
+            glat, glon = frame.latlon(cam.heading + rays.rel()[r0:], np.where(sky, 0.0, dist))
+            x, y = (a.astype(np.float32) for a in world_xy(glat, glon))
+        # -- shading: material codes, then light (hillshade, fine texture, furrows),
+        # then haze with distance; the sky's gradient comes from the palette's sky codes.
+        mat = rays.sky_codes().copy()
+        light = np.ones((h, w), np.float32)
+        trans = np.ones((h, w), np.float32)
+        if hh:
+            extent = max(-float(x.min()), float(x.max()), -float(y.min()), float(y.max()))
+            m, furrow = self._materials(x, y, prow, pcol, sky, extent)
+            np.copyto(mat[r0:], m, where=~sky)
+            lt = light[r0:]
+            cv2.remap(self.hillshade(), pcol, prow, cv2.INTER_LINEAR, dst=lt, borderMode=cv2.BORDER_CONSTANT,
+                      borderValue=1.0)
+            lt *= np.float32(0.45)
+            lt += np.float32(0.55)
+            lt *= cv2.LUT(self._noise(x, y, 1.6, 4, extent), _TEXTURE_LUT)
+            lt *= furrow
+            lt[sky] = 1.0
+            tr = np.exp(dist * np.float32(-1.0 / VISIBILITY_M))
+            tr[sky] = 1.0
+            trans[r0:] = tr
+        lit = cv2.LUT(cv2.merge([mat, mat, mat]), self._palette(sky_tint))
+        lit *= light[..., None]
+        out = cv2.convertScaleAbs(cv2.blendLinear(lit, self._haze_image(h, w), trans, 1.0 - trans))
+        if (w, h) != (cam.width, cam.height):
+            out = cv2.resize(out, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
+        if r0:
+            depth = np.full((h, w), np.inf, np.float32)
+            depth[r0:] = dist
+        else:
+            depth = dist
+        return TerrainView.make(out, depth, bgr=True)
+
+    # -- land cover -------------------------------------------------------------------
+    def _noise_table(self, salt: int) -> np.ndarray:
+        """A seeded 1024×1024 table of uniform noise (uint8), one per use."""
+        table = self._tables.get(salt)
+        if table is None:
+            table = np.random.default_rng([self.seed, salt]).integers(0, 256, (NOISE_N, NOISE_N), dtype=np.uint8)
+            self._tables[salt] = table
+        return table
+
+    def _noise(self, x: np.ndarray, y: np.ndarray, cell_m: float, salt: int, extent: float,
+               table: np.ndarray | None = None) -> np.ndarray:
+        """Per ``cell_m`` cell of the texture frame, a value of a seeded table
+        (wrapping every NOISE_N cells), looked up with OpenCV's nearest remap
+        (``extent``: the largest |x| or |y|, metres)."""
+        k = np.float32(1.0 / cell_m)
+        u, v = x * k, y * k
+        if extent / cell_m > 32_000:  # remap takes coordinates as 16-bit integers
+            np.mod(u, NOISE_N, out=u)
+            np.mod(v, NOISE_N, out=v)
+        return cv2.remap(self._noise_table(salt) if table is None else table, u, v, cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_WRAP)
+
+    def _crop_table(self) -> np.ndarray:
+        """Material codes of field parcels (1..5, the palette's crops), per parcel."""
+        table = self._tables.get("crop")
+        if table is None:
+            rng = np.random.default_rng([self.seed, 2])
+            table = rng.integers(1, 1 + len(FIELD_PALETTE), (NOISE_N, NOISE_N), dtype=np.uint8)
+            self._tables["crop"] = table
+        return table
+
+    def _bank_table(self) -> np.ndarray:
+        """One parcel in BANK_SUB×BANK_SUB sub-cells: BANK_CODE on the earthen banks
+        along its edges (1.5% of its length, 3% of its width), 0 inside."""
+        table = self._tables.get("bank")
+        if table is None:
+            f = (np.arange(BANK_SUB) + 0.5) / BANK_SUB
+            bu = (f < 0.015) | (f > 0.985)
+            bv = (f < 0.03) | (f > 0.97)
+            table = np.where(bv[:, None] | bu[None, :], BANK_CODE, 0).astype(np.uint8)
+            self._tables["bank"] = table
+        return table
+
+    def _field_margin(self) -> np.ndarray | None:
+        """DEM height minus the field line, decimetres (int16) on the DEM grid, so
+        "fields below the line" is one lookup (geographic DEMs; None otherwise)."""
+        with self._hillshade_lock:
+            if self._margin is None and self.dem._transformer is None:
+                d = self.dem
+                lon = d.west + (np.arange(d.cols) + 0.5) * d.dx
+                lat = d.north - (np.arange(d.rows) + 0.5) * d.dy
+                x, y = world_xy(lat[0], lon)[0], world_xy(lat, lon[0])[1]
+                sx = np.sin(x / 23000.0 + self.seed).astype(np.float32)
+                cy = np.cos(y / 19000.0).astype(np.float32)
+                margin = d.array - np.float32(1490.0) - np.float32(60.0) * cy[:, None] * sx[None, :]
+                margin = np.nan_to_num(margin * np.float32(10.0), nan=32000.0)
+                self._margin = np.clip(margin, -32000, 32000).astype(np.int16)
+            return self._margin
+
+    def _materials(self, x: np.ndarray, y: np.ndarray, prow: np.ndarray, pcol: np.ndarray,
+                   sky: np.ndarray, extent: float) -> tuple[np.ndarray, np.ndarray]:
+        """Material code per pixel (uint8, see _PALETTE) and the furrows' light
+        factor: loess and dry grass (32 blend levels), fields on low ground with
+        banks between parcels, villages, roads."""
+        grass = cv2.addWeighted(self._noise(x, y, 180.0, 0, extent), 0.7 * 2.5 / 256,
+                                self._noise(x, y, 37.0, 1, extent), 0.3 * 2.5 / 256, -0.35 * 2.5, dtype=cv2.CV_32F)
+        np.clip(grass, 0, 1, out=grass)
+        mat = cv2.convertScaleAbs(grass, alpha=GRASS_LEVELS - 1, beta=GRASS_CODE)
+        margin = self._field_margin()
+        if margin is not None:
+            low = cv2.remap(margin, pcol, prow, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=32000) < 0
+        else:
+            height = cv2.remap(self.dem.array, pcol, prow, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=float("nan"))
+            with np.errstate(invalid="ignore"):
+                low = height < self._field_line(x, y)
+        low &= ~sky
+        furrow = grass  # reused as the furrows' light factor
+        furrow[:] = 1.0
+        if low.any():
+            # Parcels 220 m × 90 m at a slant; a crop per parcel, banks between.
+            ca, sa = math.cos(0.35), math.sin(0.35)
+            u = cv2.addWeighted(x, ca / 220.0, y, sa / 220.0, -0.5)
+            v = cv2.addWeighted(y, ca / 90.0, x, -sa / 90.0, -0.5)
+            crop = cv2.remap(self._crop_table(), u, v, cv2.INTER_NEAREST, borderMode=cv2.BORDER_WRAP)
+            u += 0.5
+            v += 0.5
+            u -= np.floor(u)  # position inside the parcel, 0..1
+            v -= np.floor(v)
+            u *= np.float32(BANK_SUB)
+            v *= np.float32(BANK_SUB)
+            u -= 0.5
+            v -= 0.5
+            crop = cv2.max(crop, cv2.remap(self._bank_table(), u, v, cv2.INTER_NEAREST, borderMode=cv2.BORDER_WRAP))
+            np.copyto(mat, crop, where=low)
+            v *= np.float32(90.0 * 2.1 / BANK_SUB)  # furrows every 3 m across the parcel
+            f = np.sin(v, out=v)
+            f *= np.float32(0.07)
+            f += np.float32(0.93)
+            np.copyto(furrow, f, where=low)
+        self._feature_csr().paint(mat, x, y, sky)
+        return mat, furrow
+
+    def _palette(self, sky_tint) -> np.ndarray:
+        """Albedo per material code (float32, 256×1×3, BGR), the sky's gradient
+        (tinted at sunset) in the sky codes."""
+        key = ("palette", None if sky_tint is None else tuple(np.asarray(sky_tint, float).round(3)))
+        pal = self._tables.get(key)
+        if pal is None:
             top, bottom = SKY_ZENITH, SKY_HORIZON
             if sky_tint is not None:
                 bottom = bottom * 0.4 + np.asarray(sky_tint, np.float32) * 0.6
                 top = top * 0.7 + np.asarray(sky_tint, np.float32) * 0.3
-            img[sky] = bottom * (1 - kk) + top * kk
-        out = np.clip(img, 0, 255).astype(np.uint8)
-        if scale != 1:
-            out = cv2.resize(out, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
-        return TerrainView.make(out, dist)
+            pal = _PALETTE.astype(np.float32)
+            kk = np.linspace(0, 1, SKY_LEVELS)[:, None]
+            pal[SKY_CODE:SKY_CODE + SKY_LEVELS, 0] = bottom * (1 - kk) + top * kk
+            pal = np.ascontiguousarray(pal[:, :, ::-1])  # BGR, as OpenCV encodes
+            if len(self._tables) > 64:
+                self._tables = {k: v for k, v in self._tables.items() if k[0] != "palette"}
+            self._tables[key] = pal
+        return pal
+
+    def _haze_image(self, h: int, w: int) -> np.ndarray:
+        key = ("haze", h, w)
+        img = self._tables.get(key)
+        if img is None:
+            img = np.empty((h, w, 3), np.float32)
+            img[:] = HAZE[::-1]  # BGR
+            self._tables[key] = img
+        return img

@@ -31,8 +31,10 @@ def fakecams():
     yield factory
     for cam in made:
         cam.close()
+    from webapp.cameras import passages
     from webapp.cameras.capture import LINKS
     LINKS.clear()
+    passages._DETECTORS.clear()  # per camera id: ids are reused by the next test's database
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 NS = ('xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema" '
@@ -34,8 +35,9 @@ def fault(code: str, sub: str, text: str) -> bytes:
 
 
 class FakeCamera:
-    def __init__(self, user="admin", password="s3cret-pass", ptz=True, seed=0):
+    def __init__(self, user="admin", password="s3cret-pass", ptz=True, seed=0, sensor_noise=2.0):
         self.user, self.password, self.has_ptz, self.seed = user, password, ptz, seed
+        self.sensor_noise = sensor_noise
         self.pan, self.tilt, self.zoom = 0.0, 0.0, 0.0  # ONVIF normalised
         self.presets: dict[str, tuple[str, float, float, float]] = {}
         self.faults: set[str] = set()
@@ -77,8 +79,11 @@ class FakeCamera:
             x = (i + shift) % 160
             d.rectangle([x, 30 + int(tilt * 20), x + 9 + (i % 40), 89], fill=(40 + i, 140, 60))
         d.rectangle([(shift * 3) % 150, 5, (shift * 3) % 150 + 10, 15], fill=(250, 250, 250))
-        # Sensor noise / OSD clock: every live frame differs in bytes.
+        # OSD clock and sensor noise: every live frame differs, in bytes and in pixels.
         d.point([(self.frame_counter % 160, 1)], fill=(self.frame_counter % 255, 0, 0))
+        if self.sensor_noise:
+            noise = np.random.default_rng(self.frame_counter).normal(0, self.sensor_noise, (90, 160, 1))
+            img = Image.fromarray(np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8))
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=80)
         return buf.getvalue()

@@ -2,6 +2,7 @@
 (closed through the order loop), stuck PTZ and frozen frame."""
 from __future__ import annotations
 
+import hashlib
 import io
 
 from PIL import Image
@@ -113,3 +114,62 @@ def test_frozen_frame(org, clock, fakecams, make_camera):
     db.session.expire_all()
     assert db.session.get(Camera, cam.id).status == "online"
     assert _events(cam)[:2] == ["frozen", "recovered"]
+
+
+def _poll_times(passages, clock, n, seconds=30):
+    for _ in range(n):
+        passages.poll_checkpoints()
+        clock.advance(seconds=seconds)
+
+
+def test_fixed_camera_frozen_frame_over_time_and_recovery(org, clock, fakecams, make_camera):
+    """A checkpoint camera (no PTZ) that answers with one unchanging picture is
+    frozen once NRSC_CAMERA_FROZEN_AFTER captures span NRSC_CAMERA_FROZEN_SECONDS;
+    a live still scene (sensor noise) never is; a new picture recovers it."""
+    from webapp.cameras import passages
+    fake = fakecams(ptz=False)
+    cam = make_camera(fake, kind="checkpoint", code="K-06")
+    _poll_times(passages, clock, 8)  # 8 live captures over 4 minutes of a still scene
+    db.session.expire_all()
+    assert db.session.get(Camera, cam.id).status == "online" and _events(cam) == []
+    fake.faults.add("frozen")
+    _poll_times(passages, clock, 4)  # 4 identical captures, 90 s apart at the ends: not yet
+    db.session.expire_all()
+    assert db.session.get(Camera, cam.id).status == "online"
+    _poll_times(passages, clock, 1)  # the 5th, 120 s after the first
+    db.session.expire_all()
+    camera = db.session.get(Camera, cam.id)
+    assert camera.status == "frozen" and _events(cam) == ["frozen"]
+    order = db.session.scalar(select(WorkOrder).where(WorkOrder.camera_id == cam.id))
+    assert order is not None and order.kind == "maintenance" and "画面冻结" in order.title
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "camera_frozen",
+                                                      AuditEvent.entity_id == cam.id)) is not None
+    _poll_times(passages, clock, 3)  # still frozen: one fault, one order
+    db.session.expire_all()
+    assert _events(cam) == ["frozen"]
+    fake.faults.clear()
+    _poll_times(passages, clock, 1)
+    db.session.expire_all()
+    assert db.session.get(Camera, cam.id).status == "online"
+    assert _events(cam) == ["frozen", "recovered"]
+
+
+def test_fixed_camera_same_pixels_with_new_metadata_is_frozen(org, clock, make_camera):
+    """The criterion is the picture, not the bytes: a camera that re-stamps the
+    metadata (here a JPEG comment with the time) of a stuck picture is frozen too;
+    a tower (PTZ) camera is not judged this way (its check is by presets)."""
+    from webapp.cameras import health
+    fixed = make_camera(None, kind="checkpoint", code="K-07")
+    tower = make_camera(None)
+    img = Image.new("RGB", (320, 180), (120, 130, 90))
+    for i in range(6):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=85, comment=f"2026-11-29 10:{i:02d}:00".encode())
+        data = buf.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        health.record_success(db.session.get(Camera, fixed.id), data, sha)
+        health.record_success(db.session.get(Camera, tower.id), data, sha)
+        clock.advance(seconds=30)
+    db.session.expire_all()
+    assert db.session.get(Camera, fixed.id).status == "frozen"
+    assert db.session.get(Camera, tower.id).status == "online"

@@ -191,3 +191,20 @@ def test_snapshot_while_slewing_is_cheap_and_not_cached(sim):
     sim.clock.set(advance_s=10)  # arrived: a full render again
     snapshot(sim, "T-02")
     assert len(sim.world._view_cache) == cached_before + 1
+
+
+def test_every_capture_has_sensor_noise_unless_frozen(sim):
+    """A still scene at an unchanged pose and time: each snapshot differs from the
+    last (bytes and pixels, a little), as a live sensor's; under frozen_frame the
+    checkpoint repeats one JPEG byte for byte."""
+    import numpy as np
+
+    sim.clock.set(frozen=True)
+    shots = [requests.get(snap_url(sim, "K-01"), auth=DIGEST, timeout=20).content for _ in range(3)]
+    assert len(set(shots)) == 3
+    a, b = (np.asarray(Image.open(io.BytesIO(s)).convert("L"), np.int16) for s in shots[:2])
+    diff = np.abs(a - b)
+    assert 0.3 < diff.mean() < 4.0  # noise, not a different picture
+    control(sim, "POST", "/sim/faults", {"camera": "K-01", "fault": "frozen_frame"})
+    frozen = {requests.get(snap_url(sim, "K-01"), auth=DIGEST, timeout=20).content for _ in range(3)}
+    assert len(frozen) == 1

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -190,6 +190,139 @@ class StreamReader:
             self._cap = None
 
 
+class StreamHub:
+    """One reader of a camera's stream shared by all its consumers.
+
+    ``cv2.VideoCapture`` is not thread-safe, and the live view and a clip
+    recording may want the same camera at once: one thread owns the capture
+    (a :class:`StreamReader`) and publishes each decoded frame; every consumer
+    holds its own :class:`StreamSubscription` and reads the frames published
+    after its previous read (a slow consumer skips frames, never stalls the
+    others). The reader starts with the first subscriber and stops
+    ``idle_s`` after the last one leaves; a stream that fails ends every
+    waiting read with the error, and the next subscriber opens it afresh."""
+
+    def __init__(self, url: str, credentials: Credentials, timeout: float = DEFAULT_TIMEOUT_S,
+                 idle_s: float = 3.0):
+        self.url, self.credentials, self.timeout, self.idle_s = url, credentials, timeout, idle_s
+        self._cond = threading.Condition()
+        self._subscribers = 0
+        self._seq = 0
+        self._latest: tuple[Any, datetime] | None = None
+        self._error: CameraError | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self.opens = 0  # captures opened so far (one per reader run)
+
+    def subscribe(self) -> StreamSubscription:
+        with self._cond:
+            self._subscribers += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._error, self._latest, self._stop = None, None, False
+                self._thread = threading.Thread(target=self._run, daemon=True, name="camera-stream")
+                self._thread.start()
+            return StreamSubscription(self, self._seq)
+
+    def _leave(self) -> None:
+        with self._cond:
+            self._subscribers = max(0, self._subscribers - 1)
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        reader = StreamReader(self.url, self.credentials, self.timeout)
+        idle_since: float | None = None
+        try:
+            while True:
+                with self._cond:
+                    if self._stop:
+                        return
+                    if self._subscribers == 0:
+                        idle_since = idle_since or time.monotonic()
+                        if time.monotonic() - idle_since >= self.idle_s:
+                            return
+                    else:
+                        idle_since = None
+                if reader._cap is None:
+                    self.opens += 1
+                img, at = reader.read_array()
+                with self._cond:
+                    self._seq += 1
+                    self._latest = (img, at)
+                    self._cond.notify_all()
+        except CameraError as exc:
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+        except Exception as exc:  # noqa: BLE001 - OpenCV/FFmpeg trouble ends the stream like a camera error
+            with self._cond:
+                self._error = CameraError("no_stream", redact(str(exc), self.credentials.password))
+                self._cond.notify_all()
+        finally:
+            reader.close()
+
+    def next_frame(self, after: int) -> tuple[int, Any, datetime]:
+        """The first frame published after sequence number ``after``."""
+        deadline = time.monotonic() + self.timeout + 1.0
+        with self._cond:
+            while self._seq <= after:
+                if self._error is not None and (self._thread is None or not self._thread.is_alive()):
+                    raise self._error
+                if self._thread is None or not self._thread.is_alive():
+                    raise CameraError("no_stream", "the stream ended")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CameraError("timeout", "no frame from the stream in time")
+                self._cond.wait(min(left, 0.5))
+            assert self._latest is not None
+            return self._seq, self._latest[0], self._latest[1]
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 2)
+
+
+class StreamSubscription:
+    """One consumer's view of a :class:`StreamHub` (the StreamReader API)."""
+
+    def __init__(self, hub: StreamHub, seq: int):
+        self.hub, self._seen, self._closed = hub, seq, False
+
+    def read_array(self):
+        """The next decoded frame (BGR array, shared: do not modify) and its capture time."""
+        if self._closed:
+            raise CameraError("no_stream", "subscription closed")
+        self._seen, img, captured = self.hub.next_frame(self._seen)
+        return img, captured
+
+    def read(self, quality: int = 85) -> Frame:
+        import cv2
+        img, captured = self.read_array()
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise CameraError("protocol", "could not encode a stream frame")
+        return Frame(buf.tobytes(), captured, "stream")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.hub._leave()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a consumer that forgot to close still lets the reader stop
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit the hub may be gone
+            pass
+
+
 class CameraLink:
     """Everything open to one camera: ONVIF adapter, snapshot session, stream."""
 
@@ -203,7 +336,7 @@ class CameraLink:
         self.snapshot_uri = camera.snapshot_uri
         self.stream_uri = camera.stream_uri
         self._snap: SnapshotClient | None = None
-        self._stream: StreamReader | None = None
+        self._stream: StreamHub | None = None
         self.backoff = Backoff()
         self.lock = threading.RLock()
 
@@ -227,16 +360,21 @@ class CameraLink:
             self.backoff.succeeded()
             return frame
 
-    def stream(self) -> StreamReader:
-        if self._stream is None:
-            uri = self.stream_uri
-            if not uri and self.adapter is not None:
-                # Prefer the HTTP MJPEG stream when the camera offers one (no RTSP server needed).
-                uri = self.stream_uri = self.adapter.stream_uri("HTTP")
-            if not uri:
-                raise CameraError("no_stream", f"{self.code} has no stream URI")
-            self._stream = StreamReader(uri, self.credentials, self.timeout)
-        return self._stream
+    def stream(self) -> StreamSubscription:
+        """A subscription of one's own to the camera's stream (close it when done):
+        the live view and a clip recording read the same camera concurrently
+        through one shared capture (:class:`StreamHub`)."""
+        with self.lock:
+            if self._stream is None:
+                uri = self.stream_uri
+                if not uri and self.adapter is not None:
+                    # Prefer the HTTP MJPEG stream when the camera offers one (no RTSP server needed).
+                    uri = self.stream_uri = self.adapter.stream_uri("HTTP")
+                if not uri:
+                    raise CameraError("no_stream", f"{self.code} has no stream URI")
+                self._stream = StreamHub(uri, self.credentials, self.timeout)
+            hub = self._stream
+        return hub.subscribe()
 
     def burst(self, count: int, interval_s: float = 0.2) -> list[Frame]:
         """``count`` fresh snapshots ``interval_s`` apart (real time: the

@@ -53,17 +53,18 @@ def encode_webm(frames: list[Any], fps: float) -> bytes:
 def grab(camera: Camera, seconds: float, fps: float = 5.0) -> tuple[list[Any], Any]:
     """Read ``seconds`` of the stream at about ``fps`` (real time)."""
     link = LINKS.get(camera)
-    stream = link.stream()
     frames, started = [], None
-    deadline = time.monotonic() + seconds
-    next_at = time.monotonic()
-    while time.monotonic() < deadline:
-        img, at = stream.read_array()
-        started = started or at
-        if time.monotonic() >= next_at:
-            frames.append(img)
-            next_at += 1.0 / fps
-    stream.close()  # a clip is occasional: do not keep the camera's stream open
+    # Our own subscription: a live viewer of the same camera keeps watching, and
+    # the shared capture closes once neither needs it.
+    with link.stream() as stream:
+        deadline = time.monotonic() + seconds
+        next_at = time.monotonic()
+        while time.monotonic() < deadline:
+            img, at = stream.read_array()
+            started = started or at
+            if time.monotonic() >= next_at:
+                frames.append(img)
+                next_at += 1.0 / fps
     return frames, started
 
 

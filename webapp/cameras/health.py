@@ -4,10 +4,17 @@
   status ``offline``, a health event, an audit event and a maintenance work
   order to the operator (:func:`webapp.orders.planning.create_maintenance_order`;
   an open one for the camera is reused).
-* Frozen frame: a camera that answers, reports that it moved between two
-  presets aimed apart, and returns byte-identical JPEGs at both. (Identical
-  bytes at one pose are no fault: a noiseless source such as the simulator
-  serves a still scene unchanged.)
+* Frozen frame, PTZ camera: a camera that answers, reports that it moved
+  between two presets aimed apart, and returns byte-identical JPEGs at both.
+* Frozen frame, fixed camera (checkpoints; no PTZ to move): a live sensor never
+  gives the same picture twice — even a still scene differs by sensor noise,
+  and an 8×8 block's mean (what a 1/8-scale JPEG decode keeps) changes
+  somewhere among a frame's thousands of blocks. So ``NRSC_CAMERA_FROZEN_AFTER``
+  (default 5) consecutive captures with the same bytes or the same pixel
+  fingerprint (SHA-256 of the 1/8-scale grey decode: a camera re-stamping the
+  metadata of a stuck picture is caught too), spanning at least
+  ``NRSC_CAMERA_FROZEN_SECONDS`` (default 120 s), mean a frozen picture. A
+  noiseless source is not a live camera (the simulator adds sensor noise).
 * Stuck PTZ: at least three presets aimed apart show the same view
   (difference hash, Hamming distance ≤ ``STUCK_HASH_DISTANCE``), or the
   camera reports the same pose at all of them: it does not move.
@@ -121,20 +128,51 @@ def _recover(camera: Camera, rt: CameraRuntime, detail: str) -> None:
                                  order)
 
 
+def is_fixed(camera: Camera) -> bool:
+    """A camera without PTZ (the checkpoints): its picture is checked over time."""
+    return camera.kind == "checkpoint"
+
+
+def pixel_fingerprint(jpeg: bytes) -> str | None:
+    """SHA-256 of the picture decoded at 1/8 scale in grey (each value an 8×8
+    block's mean): equal for the same picture whatever its metadata, different
+    for live frames of a still scene (sensor noise). None if it does not decode."""
+    import hashlib
+    try:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            img.draft("L", (max(1, img.width // 8), max(1, img.height // 8)))
+            return hashlib.sha256(img.convert("L").tobytes()).hexdigest()
+    except Exception:  # noqa: BLE001 - undecodable bytes are not a picture
+        return None
+
+
 def record_success(camera: Camera, jpeg: bytes, sha256: str, *, commit: bool = True) -> str:
     """A real capture succeeded; returns the camera's status afterwards."""
     rt = runtime_for(camera)
+    now = clock.now()
     camera.failure_count = 0
-    camera.last_seen_at = clock.now()
+    camera.last_seen_at = now
     rt.last_error = None
-    if rt.last_frame_sha == sha256:
+    fixed = is_fixed(camera)
+    fingerprint = pixel_fingerprint(jpeg) if fixed else None
+    same = rt.last_frame_sha == sha256 or (fingerprint is not None and fingerprint == rt.last_pixel_digest)
+    if same and rt.same_frame_since is not None:
         rt.same_frame_count += 1
     else:
-        rt.last_frame_sha, rt.same_frame_count = sha256, 1
+        rt.same_frame_count, rt.same_frame_since = 1, now
+    rt.last_frame_sha, rt.last_pixel_digest = sha256, fingerprint
     if camera.status == "unknown":
         camera.status = "online"
     elif camera.status == "offline":
         _recover(camera, rt, "capture succeeded")
+    if fixed:
+        span = (now - rt.same_frame_since).total_seconds()
+        if (rt.same_frame_count >= _setting("NRSC_CAMERA_FROZEN_AFTER", 5)
+                and span >= _setting("NRSC_CAMERA_FROZEN_SECONDS", 120) and camera.status != "frozen"):
+            _fault(camera, "frozen", f"连续 {rt.same_frame_count} 次采集（{int(span)} 秒内）画面完全相同，"
+                                     "无传感器噪声：画面冻结")
+        elif not same and camera.status == "frozen":
+            _recover(camera, rt, "a new picture")
     rt.version += 1
     if commit:
         db.session.commit()

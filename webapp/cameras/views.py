@@ -187,9 +187,10 @@ def live_stream(code: str):
 
     def parts() -> Iterator[bytes]:
         deadline = time.monotonic() + min(max_s, LIVE_MAX_SECONDS)
-        if uri is None:  # RTSP through OpenCV
-            while time.monotonic() < deadline:
-                yield link.stream().read().data
+        if uri is None:  # RTSP through OpenCV: this viewer's own subscription to the shared capture
+            with link.stream() as sub:
+                while time.monotonic() < deadline:
+                    yield sub.read().data
             return
         session = requests.Session()
         session.trust_env = False

@@ -34,6 +34,10 @@ class CameraRuntime(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(300))
     last_frame_sha: Mapped[str | None] = mapped_column(String(64))
     same_frame_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Fixed cameras' frozen-frame check: when the run of identical pictures began,
+    # and the latest picture's pixel fingerprint (see health.pixel_fingerprint).
+    same_frame_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_pixel_digest: Mapped[str | None] = mapped_column(String(64))
     # {"<preset number>": "<dhash hex>"} from the latest visit of each preset.
     preset_hashes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
