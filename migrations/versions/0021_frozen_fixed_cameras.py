@@ -2,7 +2,7 @@
 began, and the picture's pixel fingerprint
 
 Revision ID: 0021
-Revises: 0013
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from webapp.models._common import UTCDateTime
 
 revision = "0021"
-down_revision = "0013"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
