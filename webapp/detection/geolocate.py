@@ -180,9 +180,9 @@ def _why_no_ground(cam: CameraModel, az: float, el: float, dem: Any, max_range_m
 
 
 def _hit(cam: CameraModel, az: float, el: float, dem: Any, reference_elevation_m: float | None,
-         max_range_m: float):
+         max_range_m: float, tolerance_m: float = 0.005):
     return cam.ray_to_ground(az % 360.0, el, dem, reference_elevation_m=reference_elevation_m,
-                             max_range_m=max_range_m)
+                             max_range_m=max_range_m, tolerance_m=tolerance_m)
 
 
 def monoplot(cam: CameraModel, u: float, v: float, dem: Any = None, sigmas: Sigmas | None = None, *,
@@ -204,7 +204,8 @@ def monoplot(cam: CameraModel, u: float, v: float, dem: Any = None, sigmas: Sigm
     for d_az, d_el in ((K95 * s_az, 0.0), (0.0, K95 * s_el)):
         sides = []
         for sign in (1.0, -1.0):
-            other = _hit(cam, az + sign * d_az, el + sign * d_el, dem, reference_elevation_m, max_range_m)
+            # Half a metre is plenty for an error estimate (and halves the bisection).
+            other = _hit(cam, az + sign * d_az, el + sign * d_el, dem, reference_elevation_m, max_range_m, 0.5)
             if other is None:
                 # The raised ray misses the ground: the range is open to the
                 # end of the search; say so with the longest honest figure.
