@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+
 import cv2
 import pytest
 from flask import current_app
@@ -18,7 +19,15 @@ from webapp.cameras.capture import Frame
 from webapp.cameras.control import ensure_runtime
 from webapp.detection import pipeline
 from webapp.extensions import db
-from webapp.models import Alert, AuditEvent, Camera, CameraRuntime, EvidenceFile, PatrolVisit, Preset
+from webapp.models import (
+    Alert,
+    AuditEvent,
+    Camera,
+    CameraRuntime,
+    EvidenceFile,
+    PatrolVisit,
+    Preset,
+)
 from webapp.platform import clock as clock_module
 from webapp.plugin_api import Detection, hookimpl
 
@@ -65,8 +74,8 @@ class ProbePlugin:
 
 
 @pytest.fixture
-def app(app_config, clock):
-    app_config.update(NRSC_DETECTION_ENABLED=True, NRSC_ALERT_CLIP_SECONDS=0, NRSC_DETECTION_QUEUE=1)
+def app(app_config, clock, tmp_path):
+    app_config.update(NRSC_DETECTORS={"models_dir": str(tmp_path / "no-models")}, NRSC_DETECTION_ENABLED=True, NRSC_ALERT_CLIP_SECONDS=0, NRSC_DETECTION_QUEUE=1)
     application = create_app(app_config, plugins=[ProbePlugin()], load_entrypoints=True)
     with application.app_context():
         from webapp.demo.data import load_organisation

@@ -170,10 +170,10 @@ def judge(candidate: Candidate, rule: Rule, previous: Sequence[Candidate]) -> bo
                            and (not rule.rise or _rises(ordered[0], ordered[-1], rule))):
             candidate.confirmed_by = "frames"
             return True
-    if rule.min_visits is not None and candidate.visits >= rule.min_visits:
-        if not rule.rise or multi_frame or (before is not None and _rises(before.box, candidate.box, rule)):
-            candidate.confirmed_by = "visits"
-            return True
+    rose = not rule.rise or multi_frame or (before is not None and _rises(before.box, candidate.box, rule))
+    if rule.min_visits is not None and candidate.visits >= rule.min_visits and rose:
+        candidate.confirmed_by = "visits"
+        return True
     return False
 
 

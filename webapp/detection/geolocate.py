@@ -285,7 +285,7 @@ def triangulate(a: Bearing, b: Bearing, *, max_range_m: float = DEFAULT_MAX_RANG
     back_a = GEOD.inv(a.lon, a.lat, lon, lat)
     back_b = GEOD.inv(b.lon, b.lat, lon, lat)
     # The angle between the two lines of sight at the event.
-    at_event = abs(_wrap((back_a[1] - back_b[1])))
+    at_event = abs(_wrap(back_a[1] - back_b[1]))
     crossing = min(at_event, 180.0 - at_event)
     if crossing < min_crossing_deg or max(back_a[2], back_b[2]) > max_range_m:
         return None

@@ -240,7 +240,7 @@ def annotate(frame: np.ndarray, items: Sequence[tuple[Sequence[float], str]]) ->
     h, w = out.shape[:2]
     thick = max(2, round(min(h, w) / 300))
     for box, caption in items:
-        x1, y1, x2, y2 = (int(round(v * s)) for v, s in zip(box, (w, h, w, h)))
+        x1, y1, x2, y2 = (round(v * s) for v, s in zip(box, (w, h, w, h)))
         cv2.rectangle(out, (x1, y1), (x2, y2), (0, 0, 255), thick)
         scale = max(0.4, min(h, w) / 900)
         (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
@@ -335,8 +335,8 @@ class DetectionPipeline:
         max_age = float(cfg.get("NRSC_DETECTION_MAX_AGE_S", DEFAULT_MAX_AGE_S))
         waited = time.monotonic() - job.queued_at
         if max_age > 0 and waited > max_age:
-            outcome = Outcome("dropped", [f"detection was {waited:.0f} s behind (limit {max_age:.0f} s): "
-                                          "stop not examined"])
+            outcome = Outcome("dropped", [(f"detection was {waited:.0f} s behind (limit {max_age:.0f} s): "
+                                           "stop not examined")])
             record_outcome(job, outcome)
             self.stats["dropped"] += 1
             return outcome
