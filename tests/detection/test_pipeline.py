@@ -318,3 +318,25 @@ def test_two_cameras_see_one_event_the_alert_takes_the_triangulated_position(app
     assert alert.uncertainty["semi_major_m"] < alone_major
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.entity_id == alert.id,
                                                       AuditEvent.action == "alert_relocated")) is not None
+
+
+def test_the_celery_job_reads_a_stored_stop_back(app, clock):
+    """Under Celery the stop travels as ``detection_stop(visit_id)``; its frames
+    come back from the evidence store."""
+    from webapp.alerts import evidence
+    from webapp.models import PatrolFrame
+    cam = _camera()
+    visit = _visit(cam)
+    for data in _frames():
+        row = evidence.store_image(data, "f.jpg", kind="patrol_frame")
+        db.session.flush()
+        db.session.add(PatrolFrame(visit_id=visit.id, evidence_id=row.id, captured_at=clock_module.now()))
+    db.session.commit()
+    Probe.script = {i: [("safety", "unsafe_operation", BOX, 0.9)] for i in range(3)}
+    assert pipeline.JOB_NAME in app.extensions["nrsc.tasks"].jobs
+    result = app.extensions["nrsc.tasks"].run(pipeline.JOB_NAME, visit_id=visit.id)
+    [alert] = _alerts()
+    assert result == {"status": "done", "alerts": [alert.id]} and alert.visit_id == visit.id
+    # The stop's frames are the alert's evidence too (annotated snapshot first).
+    kinds = db.session.scalars(select(EvidenceFile.kind).where(EvidenceFile.alert_id == alert.id)).all()
+    assert kinds == ["snapshot"] * 4
