@@ -333,6 +333,8 @@ def test_the_celery_job_reads_a_stored_stop_back(app, clock):
         db.session.add(PatrolFrame(visit_id=visit.id, evidence_id=row.id, captured_at=clock_module.now()))
     db.session.commit()
     Probe.script = {i: [("safety", "unsafe_operation", BOX, 0.9)] for i in range(3)}
+    from webapp.cameras.patrol import STOP_CONSUMERS
+    assert pipeline.consume in STOP_CONSUMERS  # wired wherever the cameras' jobs are
     assert pipeline.JOB_NAME in app.extensions["nrsc.tasks"].jobs
     result = app.extensions["nrsc.tasks"].run(pipeline.JOB_NAME, visit_id=visit.id)
     [alert] = _alerts()

@@ -129,6 +129,8 @@ class Guarded:
         self.params = getattr(inner, "params", {})
 
     def __getattr__(self, name: str) -> Any:  # manifest (learned models), needs_reference …
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
     def detect(self, frames: Sequence[Any], context: DetectionContext) -> list[Detection]:
