@@ -74,8 +74,10 @@ DEFAULT_QUEUE = 8
 DEFAULT_MIN_SCORE = 0.5
 DEFAULT_MAX_AGE_S = 120.0
 DEFAULT_TRIANGULATE_WINDOW_S = 600.0
-# Rows sampled for the ground scale handed to change detectors.
+# Rows sampled for the ground scale handed to change detectors, and how far
+# their changes count.
 SCALE_ROWS = 24
+DEFAULT_CHANGE_RANGE_M = 3000.0
 
 
 class StopSkipped(Exception):
@@ -441,9 +443,13 @@ class DetectionPipeline:
     # -- geometry ----------------------------------------------------------------------------
     def ground_scale(self, camera: Camera, preset: Preset, cam: CameraModel, dem: Any) -> list[float] | None:
         """Metres on the ground per pixel, per image row (top to bottom), for the
-        change detectors' areas; sky rows count 0. Cached per pose."""
+        change detectors' areas. Rows of sky, and rows looking farther than the
+        change detectors' useful range (``NRSC_CHANGE_RANGE_M``, 3 km: near the
+        horizon one pixel spans tens of metres, and a change of light there
+        would weigh as hectares), count 0. Cached per pose."""
+        max_range = float(current_app.config.get("NRSC_CHANGE_RANGE_M", DEFAULT_CHANGE_RANGE_M))
         key = (camera.id, camera.lat, camera.lon, camera.mount_height_m, preset.pan_deg, preset.tilt_deg,
-               preset.zoom, cam.width, cam.height, id(dem))
+               preset.zoom, cam.width, cam.height, id(dem), max_range)
         if key in self._scales:
             return self._scales[key]
         fx, _fy = cam.focal()
@@ -452,7 +458,7 @@ class DetectionPipeline:
         for v in rows:
             here = cam.pixel_to_ground(cam.width / 2, v, dem)
             below = cam.pixel_to_ground(cam.width / 2, v + 1.0, dem)
-            if here is None or below is None:
+            if here is None or below is None or here[3] > max_range:
                 out.append(0.0)
                 continue
             across = here[3] / fx
