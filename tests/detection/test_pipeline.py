@@ -342,3 +342,27 @@ def test_the_celery_job_reads_a_stored_stop_back(app, clock):
     # The stop's frames are the alert's evidence too (annotated snapshot first).
     kinds = db.session.scalars(select(EvidenceFile.kind).where(EvidenceFile.alert_id == alert.id)).all()
     assert kinds == ["snapshot"] * 4
+
+
+def test_a_joined_sighting_with_a_smaller_ellipse_moves_the_alert(app, clock):
+    from webapp.alerts.intake import ingest
+    from webapp.geometry.projection import GEOD
+    base = {"domain": "fire", "event_type": "fire", "occurred_at": clock_module.now().isoformat()}
+    lon2, lat2, _ = GEOD.fwd(LON, LAT, 45.0, 100.0)
+    wide = {"semi_major_m": 400.0, "semi_minor_m": 20.0, "orientation_deg": 10.0}
+    narrow = {"semi_major_m": 30.0, "semi_minor_m": 20.0, "orientation_deg": 80.0}
+    first, created = ingest({**base, "lat": LAT, "lon": LON, "source_event_id": "a"}, source="patrol",
+                            provenance={"detector": "probe", "location_method": "monoplot", "located_by": [1],
+                                        "uncertainty": wide})
+    assert created and first.uncertainty == wide and first.detector == "probe"
+    joined, created = ingest({**base, "lat": lat2, "lon": lon2, "source_event_id": "b"}, source="patrol",
+                             provenance={"location_method": "triangulated", "located_by": [2, 3],
+                                         "uncertainty": narrow})
+    assert not created and joined.id == first.id
+    assert (joined.lat, joined.lon) == (pytest.approx(lat2), pytest.approx(lon2))
+    assert joined.uncertainty == narrow and joined.location_method == "triangulated"
+    assert joined.located_by == [1, 2, 3]
+    # A worse estimate joining later does not move it back.
+    again, _ = ingest({**base, "lat": LAT, "lon": LON, "source_event_id": "c"}, source="patrol",
+                      provenance={"location_method": "monoplot", "located_by": [1], "uncertainty": wide})
+    assert again.uncertainty == narrow and again.lat == pytest.approx(lat2)
