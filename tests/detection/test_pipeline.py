@@ -247,6 +247,17 @@ def test_a_preset_without_reference_and_a_ray_into_the_sky(app, clock):
     Probe.script = {i: [("safety", "unsafe_operation", (0.4, 0.05, 0.45, 0.2), 0.9)] for i in range(3)}
     outcome, visit = _run(other)
     assert visit.detection_status == "skipped" and "meets no ground" in visit.detection_note
+    # A DEM that does not reach this camera's view.
+    import numpy as np
+
+    from webapp.geometry.dem import Dem
+    app.extensions["nrsc.dem"] = Dem(np.full((4, 4), 1500.0), 100.0, 30.0, 0.01, 0.01)
+    try:
+        Probe.script = {i: [("safety", "unsafe_operation", BOX, 0.9)] for i in range(3)}
+        outcome, visit = _run(other)
+    finally:
+        del app.extensions["nrsc.dem"]
+    assert visit.detection_status == "skipped" and "the DEM does not cover the viewing ray" in visit.detection_note
     assert _alerts() == []
 
 
