@@ -169,6 +169,8 @@ def test_fire_becomes_an_alert_placed_within_its_ellipse(org, clock, sim, world,
     data = json.loads(html.unescape(re.search(r'id="alert-map-data">(.*?)</script>', page, re.S).group(1)))
     ring = data["uncertainty"]["geometry"]["coordinates"][0]  # the ellipse the map draws
     assert data["uncertainty"]["geometry"]["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) > 20
+    major = round(alert.uncertainty["semi_major_m"])
+    assert "单相机地形定位" in page and f"误差椭圆 {major} ×" in page and "fire_colour" in page
 
 
 def test_excavator_needs_a_reference_and_two_visits(org, clock, sim, world):
