@@ -125,12 +125,20 @@ def run(label: str, app, frames: dict[str, list[bytes]], references: dict[str, b
         # Warm up (model sessions, DEM, GIS index) outside the timing.
         p.process(stop(next(iter(presets))))
         jobs = [stop(code) for _ in range(rounds) for code in presets]
+        # Back to back: a queue that holds them all, so none is dropped.
+        bulk = pipeline.DetectionPipeline(app, queue_size=len(jobs) + 1, workers=p.workers)
+        bulk._scales = p._scales
         started = time.perf_counter()
         for job in jobs:
             job.queued_at = time.monotonic()
-            p.submit(job)
-        p.join(3600)
+            bulk.submit(job)
+        bulk.join(3600)
         wall = time.perf_counter() - started
+        bulk.stop()
+        assert not bulk.stats.get("dropped"), bulk.stats
+        for name, seconds in bulk.detector_seconds.items():
+            p.detector_seconds[name] += seconds
+            p.detector_frames[name] += bulk.detector_frames[name]
         alert_latency = []
 
         def collect(job_list):
@@ -145,6 +153,7 @@ def run(label: str, app, frames: dict[str, list[bytes]], references: dict[str, b
         # Cadence: a stop per camera per dwell, spread evenly.
         p.stats.clear()
         p.latencies.clear()
+        p.process_seconds.clear()
         before = len(db.session.scalars(select(Alert)).all())
         interval = dwell_s / len(presets)
         codes = list(presets)
@@ -163,12 +172,15 @@ def run(label: str, app, frames: dict[str, list[bytes]], references: dict[str, b
         after = len(db.session.scalars(select(Alert)).all())
         dropped = p.stats.get("dropped", 0)
         lat = sorted(p.latencies)
+        proc = sorted(p.process_seconds)
+        print(f"  [{label}] cadence: {dict(p.stats)}; processing per stop p50 {proc[len(proc) // 2]:.2f} s, "
+              f"max {proc[-1]:.2f} s", flush=True)
         return {"label": label, "learned": learned, "fps": fps, "demand": demand, "wall": wall,
                 "stops": len(jobs), "submitted": submitted, "dropped": dropped,
                 "latency_p50": lat[len(lat) // 2] if lat else float("nan"),
                 "latency_p95": lat[int(len(lat) * 0.95)] if lat else float("nan"),
                 "alerts": after - before, "alert_latency": alert_latency,
-                "per_detector_ms": {k: 1000 * v / max(1, 3 * (len(jobs) + submitted + 1))
+                "per_detector_ms": {k: 1000 * v / max(1, p.detector_frames[k])
                                     for k, v in sorted(p.detector_seconds.items())}}
 
 
@@ -214,7 +226,8 @@ def main() -> None:
         print(f"{r['label']:<28} {r['fps']:9.2f} {r['demand']:17.2f} {('yes' if r['fps'] >= r['demand'] else 'NO'):>9} "
               f"{r['submitted']:6d} {r['dropped']:8d} {r['latency_p50']:11.2f} / {r['latency_p95']:<10.2f} {fa:18.2f}")
     for r in results:
-        print(f"  {r['label']}: learned models {', '.join(r['learned']) or 'none'}; ms per frame by detector: "
+        print(f"  {r['label']}: learned models {', '.join(r['learned']) or 'none'}; ms per frame by detector "
+              "(where it ran; fused per domain, so a learned model's box may also be checked by the cues): "
               + ", ".join(f"{k} {v:.0f}" for k, v in r["per_detector_ms"].items()))
     print(f"\n(run at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
 

@@ -268,7 +268,9 @@ class DetectionPipeline:
         self.workers = max(1, int(workers or cfg.get("NRSC_DETECTION_WORKERS", 1)))
         self.stats: Counter[str] = Counter()
         self.detector_seconds: Counter[str] = Counter()
+        self.detector_frames: Counter[str] = Counter()
         self.latencies: deque[float] = deque(maxlen=500)
+        self.process_seconds: deque[float] = deque(maxlen=500)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -358,6 +360,7 @@ class DetectionPipeline:
         self.stats[outcome.status] += 1
         self.stats["alerts"] += len(outcome.alerts)
         self.latencies.append(time.monotonic() - job.queued_at)
+        self.process_seconds.append(outcome.seconds)
         return outcome
 
     def examine(self, job: StopJob) -> Outcome:
@@ -407,6 +410,7 @@ class DetectionPipeline:
             found += det.detect(frames, context)
         for name, seconds in timings.items():
             self.detector_seconds[name] += seconds
+            self.detector_frames[name] += len(frames)
         notes += failures
         default_min = float(current_app.config.get("NRSC_DETECTION_MIN_SCORE", DEFAULT_MIN_SCORE))
         kept, dropped = keep(found, preset, shape, default_min)
