@@ -459,9 +459,11 @@ class DetectionPipeline:
         fx, _fy = cam.focal()
         rows = np.linspace(0.5, cam.height - 1.5, SCALE_ROWS)
         out = []
+        # Rows beyond the range count 0, so no ray need look farther.
+        reach = {"max_range_m": max_range + 200.0, "tolerance_m": 0.05}
         for v in rows:
-            here = cam.pixel_to_ground(cam.width / 2, v, dem)
-            below = cam.pixel_to_ground(cam.width / 2, v + 1.0, dem)
+            here = cam.pixel_to_ground(cam.width / 2, v, dem, **reach)
+            below = cam.pixel_to_ground(cam.width / 2, v + 1.0, dem, **reach)
             if here is None or below is None or here[3] > max_range:
                 out.append(0.0)
                 continue
