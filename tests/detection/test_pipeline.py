@@ -67,10 +67,25 @@ class Gate:
         return []
 
 
+class RefProbe:
+    """Compares against the reference (so it is costly and rests between runs)."""
+
+    name = "ref_probe"
+    domains = ("ecology",)
+    params: dict = {}
+    needs_reference = True
+    calls = 0
+
+    def detect(self, frames, context):
+        RefProbe.calls += 1
+        assert context.reference is not None
+        return [Detection("ecology", "garbage", "change", 0.9, BOX, len(frames) - 1, detector=self.name)]
+
+
 class ProbePlugin:
     @hookimpl
     def register_detectors(self, settings):
-        return [Probe(), Broken(), Gate()]
+        return [Probe(), Broken(), Gate(), RefProbe()]
 
 
 @pytest.fixture
@@ -377,3 +392,23 @@ def test_a_joined_sighting_with_a_smaller_ellipse_moves_the_alert(app, clock):
     again, _ = ingest({**base, "lat": LAT, "lon": LON, "source_event_id": "c"}, source="patrol",
                       provenance={"location_method": "monoplot", "located_by": [1], "uncertainty": wide})
     assert again.uncertainty == narrow and again.lat == pytest.approx(lat2)
+
+
+def test_change_detectors_rest_between_runs_and_their_candidates_carry_over(app, clock):
+    from webapp.alerts import evidence
+    app.config["NRSC_CHANGE_INTERVAL_S"] = 300
+    cam = _camera(domains=("ecology",))
+    preset = db.session.scalar(select(Preset).where(Preset.camera_id == cam.id))
+    preset.reference_sha256 = evidence.store_image(_frames(1)[0], "ref.jpg", kind="reference").sha256
+    db.session.commit()
+    RefProbe.calls = 0
+    _run(cam)
+    clock.advance(seconds=60)
+    _outcome, resting = _run(cam)
+    assert RefProbe.calls == 1 and _alerts() == []
+    assert resting.detections[0]["detector"] == "ref_probe"  # carried for the next run
+    clock.advance(seconds=300)
+    _run(cam)
+    assert RefProbe.calls == 2
+    [alert] = _alerts()
+    assert alert.detector == "ref_probe" and "2 visits" in alert.text

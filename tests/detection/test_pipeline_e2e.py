@@ -39,7 +39,8 @@ def sim(dem):
 @pytest.fixture
 def app_config(app_config, tmp_path):
     # The classical detectors only: the suite never depends on installed models.
-    app_config.update(NRSC_DETECTORS={"models_dir": str(tmp_path / "no-models")}, NRSC_DETECTION_ENABLED=True, NRSC_PATROL_BURST=3, NRSC_PATROL_BURST_INTERVAL_S=0.0,
+    app_config.update(NRSC_DETECTORS={"models_dir": str(tmp_path / "no-models")}, NRSC_DETECTION_ENABLED=True,
+                      NRSC_CHANGE_INTERVAL_S=0, NRSC_PATROL_BURST=3, NRSC_PATROL_BURST_INTERVAL_S=0.0,
                       NRSC_ALERT_CLIP_SECONDS=0)
     return app_config
 

@@ -78,6 +78,7 @@ DEFAULT_TRIANGULATE_WINDOW_S = 600.0
 # their changes count.
 SCALE_ROWS = 24
 DEFAULT_CHANGE_RANGE_M = 3000.0
+DEFAULT_CHANGE_INTERVAL_S = 300.0
 
 
 class StopSkipped(Exception):
@@ -170,9 +171,12 @@ def _named(d: Detection, name: str) -> Detection:
 
 def domain_detectors(host: Any, domains: Sequence[str], *, have_reference: bool, failures: list[str],
                      timings: dict[str, float], notes: list[str],
-                     wrapped: dict[str, Guarded] | None = None) -> list[DomainDetector]:
+                     wrapped: dict[str, Guarded] | None = None,
+                     resting: set[str] | None = None) -> list[DomainDetector]:
     """One fused detector per preset domain; each plugin detector wrapped once
-    (so a detector serving two domains runs once per stop)."""
+    (so a detector serving two domains runs once per stop). With ``resting``
+    (a set), the detectors that compare against the reference are left out
+    this stop and their names put there (they are not due yet)."""
     wrapped = {} if wrapped is None else wrapped
     out = []
     lacking_reference: set[str] = set()
@@ -183,6 +187,9 @@ def domain_detectors(host: Any, domains: Sequence[str], *, have_reference: bool,
                 continue
             if needs_reference(det) and not have_reference:
                 lacking_reference.add(name)
+                continue
+            if needs_reference(det) and resting is not None:
+                resting.add(name)
                 continue
             if name not in wrapped:
                 wrapped[name] = Guarded(det, failures, timings)
@@ -275,6 +282,7 @@ class DetectionPipeline:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._scales: dict[tuple, Any] = {}
+        self._change_runs: dict[tuple[int, int], datetime] = {}
 
     # -- queue -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -391,11 +399,28 @@ class DetectionPipeline:
         failures: list[str] = []
         timings: dict[str, float] = {}
         wrapped: dict[str, Guarded] = {}
+        # The change detectors (against the reference: land use, scars,
+        # dumping, machinery) are the costly ones and watch slow events: they
+        # run on a preset at most every NRSC_CHANGE_INTERVAL_S; in between,
+        # their candidates of the last run carry over for confirmation.
+        interval = float(current_app.config.get("NRSC_CHANGE_INTERVAL_S", DEFAULT_CHANGE_INTERVAL_S))
+        at = job.captured_at[-1] if job.captured_at else clock.now()
+        key = (camera.id, preset.number)
+        last = self._change_runs.get(key)
+        resting: set[str] | None = set() if (interval > 0 and last is not None
+                                             and timedelta(0) <= at - last < timedelta(seconds=interval)) else None
         fused = domain_detectors(host, list(preset.domains), have_reference=reference is not None,
-                                 failures=failures, timings=timings, notes=notes, wrapped=wrapped)
+                                 failures=failures, timings=timings, notes=notes, wrapped=wrapped, resting=resting)
+        if resting is None and reference is not None:
+            self._change_runs[key] = at
+        previous_visit = self._previous_visit(job)
+        previous = [confirm.Candidate.from_json(c) for c in (previous_visit.detections or [])] \
+            if previous_visit is not None else []
+        if not fused and resting:
+            # Only resting change detectors watch this preset: nothing to run now.
+            return Outcome("done", notes, [c for c in previous if c.detector in resting])
         if not fused:
             raise StopSkipped("; ".join(notes) or "no detector can examine this preset")
-        previous_visit = self._previous_visit(job)
         cam_model = CameraModel.of(camera, width=shape[1], height=shape[0], pan=preset.pan_deg,
                                    tilt=preset.tilt_deg, zoom=preset.zoom or 1.0)
         dem = platform_dem()
@@ -417,11 +442,12 @@ class DetectionPipeline:
         if dropped:
             notes.append("ignored: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(dropped.items())))
         cands = confirm.candidates(kept)
-        previous = [confirm.Candidate.from_json(c) for c in (previous_visit.detections or [])] \
-            if previous_visit is not None else []
         overrides = current_app.config.get("NRSC_CONFIRMATION") or {}
         confirmed = [c for c in cands
                      if confirm.judge(c, confirm.rule_for(c.detector, c.event_type, c.domain, overrides), previous)]
+        if resting:
+            # Not judged again: kept as they were, for the next run's confirmation.
+            cands += [c for c in previous if c.detector in resting]
         outcome = Outcome("done", notes, cands, confirmed)
         if confirmed:
             self._raise_alerts(job, camera, preset, frames, index_of, cam_model, dem, outcome)
