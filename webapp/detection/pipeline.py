@@ -278,6 +278,8 @@ class DetectionPipeline:
         self.detector_frames: Counter[str] = Counter()
         self.latencies: deque[float] = deque(maxlen=500)
         self.process_seconds: deque[float] = deque(maxlen=500)
+        # Frame capture → alert committed, for stops that raised or joined one.
+        self.alert_latencies: deque[float] = deque(maxlen=500)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -369,6 +371,8 @@ class DetectionPipeline:
         self.stats["alerts"] += len(outcome.alerts)
         self.latencies.append(time.monotonic() - job.queued_at)
         self.process_seconds.append(outcome.seconds)
+        if outcome.alerts:
+            self.alert_latencies.append(time.monotonic() - job.queued_at)
         return outcome
 
     def examine(self, job: StopJob) -> Outcome:
