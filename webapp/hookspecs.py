@@ -70,7 +70,10 @@ def register_detectors(settings: Mapping[str, Any]) -> list[Detector]:
     Parameters: ``settings`` — the ``NRSC_DETECTORS`` configuration mapping.
     Returns: a list of objects with ``name``, ``domains``, ``params`` and
     ``detect(frames, context) -> list[Detection]``; detectors are pure
-    functions of pixels and context.
+    functions of pixels and context. A detector that says nothing without
+    the preset's reference image sets ``needs_reference = True`` (the
+    pipeline then skips it on presets without one and says so on the visit);
+    one that raises is contained by the pipeline and named on the visit.
     Called: once at start-up, on every plugin.
     Results: all plugins' lists are joined; a name declared twice stops start-up.
     """

@@ -563,6 +563,8 @@ class ReferenceChange(PixelDetector):
 
     domain = ""
     event_type = ""
+    # Says nothing without the preset's reference image (the pipeline notes it).
+    needs_reference = True
     defaults = {"min_area_m2": 200.0, "min_fraction": 0.006, "threshold": 0.35}
 
     @property

@@ -16,6 +16,7 @@ class DustHaze(PixelDetector):
 
     name = "dust_haze"
     domains = ("ecology",)
+    needs_reference = True
     defaults = {"max_contrast_ratio": 0.6, "min_yellow": 4.0, "min_fraction": 0.08}
 
     def detect(self, frames: Sequence[Any], context: DetectionContext) -> list[Detection]:

@@ -59,6 +59,7 @@ class Machinery(PixelDetector):
 
     name = "machinery"
     domains = ("mining", "farmland")
+    needs_reference = True
     defaults = {"min_score": 0.5}
 
     def detect(self, frames: Sequence[Any], context: DetectionContext) -> list[Detection]:

@@ -282,14 +282,18 @@ def _actor_kwargs(source: str, actor: User | None) -> dict[str, Any]:
 
 def ingest(payload: dict[str, Any], images: Iterable[tuple[str | None, bytes]] = (), *,
            source: str, actor: User | None = None, manual: bool = False,
-           require_images: bool = False) -> tuple[Alert, bool]:
+           require_images: bool = False, provenance: dict[str, Any] | None = None) -> tuple[Alert, bool]:
     """Take in one reported event. Returns ``(alert, created)``; ``created`` is
     False for a replay of an event already taken in, or when the event joined
     an open duplicate. Commits; raises :class:`IntakeError` having written
-    nothing."""
+    nothing.
+
+    ``provenance`` (the detection pipeline's): ``detector``, ``visit_id``,
+    ``location_method``, ``located_by`` and ``uncertainty`` of the alert; a
+    joined duplicate takes the new position when its ellipse is smaller."""
     try:
         return _ingest(payload, list(images), source=source, actor=actor, manual=manual,
-                       require_images=require_images)
+                       require_images=require_images, provenance=provenance)
     except IntakeError:
         db.session.rollback()
         raise
@@ -302,7 +306,8 @@ def ingest(payload: dict[str, Any], images: Iterable[tuple[str | None, bytes]] =
 
 
 def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, source: str,
-            actor: User | None, manual: bool, require_images: bool) -> tuple[Alert, bool]:
+            actor: User | None, manual: bool, require_images: bool,
+            provenance: dict[str, Any] | None = None) -> tuple[Alert, bool]:
     report = parse_report(payload)
     images = images + inline_images(payload)
 
@@ -345,9 +350,14 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
         alert.last_seen_at = max(alert.last_seen_at, report.occurred_at)
         if report.score is not None and (alert.score is None or report.score > alert.score):
             alert.score = report.score
+        if provenance:
+            _take_better_location(alert, placement, provenance)
     else:
         alert, created = _new_alert(report, placement, domain, source=source, actor=actor,
                                     manual=manual, now=now, context=context, town=town), True
+        for name in PROVENANCE_FIELDS:
+            if provenance and provenance.get(name) is not None:
+                setattr(alert, name, provenance[name])
     try:
         occurrence = _record(alert, created, report, placement, checked, source=source,
                              actor=actor, manual=manual)
@@ -367,6 +377,28 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
         from webapp.cameras.clips import queue_clip_for_alert
         queue_clip_for_alert(alert)  # pushed alerts from our own cameras get a clip too
     return alert, created
+
+
+PROVENANCE_FIELDS = ("detector", "visit_id", "location_method", "located_by", "uncertainty")
+
+
+def _ellipse_area(uncertainty: Any) -> float:
+    try:
+        return math.pi * float(uncertainty["semi_major_m"]) * float(uncertainty["semi_minor_m"])
+    except (KeyError, TypeError, ValueError):
+        return math.inf
+
+
+def _take_better_location(alert: Alert, placement: Placement, provenance: dict[str, Any]) -> None:
+    """A joined sighting whose position is known better (a smaller 95% ellipse)
+    moves the alert there; the cameras that placed it are merged."""
+    new = provenance.get("uncertainty")
+    if new is None or _ellipse_area(new) >= _ellipse_area(alert.uncertainty):
+        return
+    alert.lat, alert.lon, alert.location_estimated = placement.lat, placement.lon, False
+    alert.uncertainty = new
+    alert.location_method = provenance.get("location_method") or alert.location_method
+    alert.located_by = sorted({*(alert.located_by or []), *(provenance.get("located_by") or [])})
 
 
 def _record(alert: Alert, created: bool, report: Report, placement: Placement,

@@ -259,7 +259,24 @@ def map_data(alert: Alert) -> dict[str, Any]:
                      "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
         "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
         "townships": township_outlines(),
+        "uncertainty": uncertainty_feature(alert),
     }
+
+
+def uncertainty_feature(alert: Alert) -> dict[str, Any] | None:
+    """The 95% uncertainty ellipse of a detected alert's position as a GeoJSON
+    Feature (drawn on the map), or None when the alert has none."""
+    from webapp.detection.geolocate import Fix
+    u = alert.uncertainty or {}
+    try:
+        fix = Fix(alert.lat, alert.lon, float(u["semi_major_m"]), float(u["semi_minor_m"]),
+                  float(u["orientation_deg"]), alert.location_method or "")
+    except (KeyError, TypeError, ValueError):
+        return None
+    return {"type": "Feature", "geometry": fix.polygon(),
+            "properties": {"kind": "uncertainty", "method": alert.location_method,
+                           "semi_major_m": fix.semi_major_m, "semi_minor_m": fix.semi_minor_m,
+                           "located_by": list(alert.located_by or [])}}
 
 
 def township_outlines() -> list[dict[str, Any]]:

@@ -15,9 +15,14 @@ def register_jobs(runner: Any) -> None:
     from flask import current_app
 
     from webapp.cameras import clips, passages, patrol, retention
+    from webapp.detection import pipeline
 
+    # Detection examines every patrol stop (webapp/detection/pipeline.py): in
+    # this process behind a bounded queue, or as a job under Celery.
+    pipeline.install()
     jobs = {
         PATROL_JOB: patrol.patrol_tick,
+        pipeline.JOB_NAME: pipeline.detect_visit,
         clips.CLIP_JOB: clips.clip_job,
         passages.PASSAGE_JOB: passages.poll_checkpoints,
         retention.RETENTION_JOB: retention.sweep_job,

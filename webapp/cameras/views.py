@@ -51,6 +51,7 @@ from webapp.models import (
     CameraClipNote,
     CameraRuntime,
     EvidenceFile,
+    PatrolVisit,
     Preset,
 )
 from webapp.platform import audit, clock
@@ -121,6 +122,10 @@ def camera_public(cam: Camera) -> dict[str, Any]:
             "last_seen_at": cam.last_seen_at.isoformat() if cam.last_seen_at else None,
             "controller": (ctrl.display_name or ctrl.login) if ctrl else None,
             "last_error": rt.last_error if rt else None, "presets": len(cam.presets),
+            # The detection pipeline's counters: stops examined, dropped while it
+            # was behind, skipped or failed (their reasons are on the visits).
+            "detection": {"examined": rt.stops_detected if rt else 0, "dropped": rt.stops_dropped if rt else 0,
+                          "failed": rt.stops_failed if rt else 0},
             "township": cam.township.name if cam.township else None}
 
 
@@ -148,8 +153,11 @@ def live(code: str):
     cam = _camera(code)
     clips = db.session.scalars(select(CameraClipNote).where(CameraClipNote.camera_id == cam.id)
                                .order_by(CameraClipNote.id.desc()).limit(10)).all()
+    noted = db.session.scalars(select(PatrolVisit).where(
+        PatrolVisit.camera_id == cam.id, PatrolVisit.detection_note.is_not(None))
+        .order_by(PatrolVisit.id.desc()).limit(5)).all()
     return render("cameras/live.html", camera=cam, info=camera_public(cam), presets=cam.presets,
-                  events=health.health_events(cam, 10), clips=clips,
+                  events=health.health_events(cam, 10), clips=clips, detection_notes=noted,
                   can_drive=current_user().role in (*DRIVE_ROLES, "admin"))
 
 

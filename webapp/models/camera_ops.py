@@ -41,6 +41,11 @@ class CameraRuntime(db.Model):
     # {"<preset number>": "<dhash hex>"} from the latest visit of each preset.
     preset_hashes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Detection pipeline counters (0020): stops whose frames were examined,
+    # dropped because the detection queue was full, or skipped on an error.
+    stops_detected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    stops_dropped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    stops_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     controller = relationship("User")
 
@@ -75,6 +80,12 @@ class PatrolVisit(db.Model):
     error: Mapped[str | None] = mapped_column(String(300))
     frame_count: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(120))
+    # What detection made of the stop (0020): queued | done | dropped | skipped |
+    # failed, a message for the duty staff, and the candidate detections (after
+    # masks and thresholds) that the next visit's confirmation reads.
+    detection_status: Mapped[str | None] = mapped_column(String(20))
+    detection_note: Mapped[str | None] = mapped_column(String(500))
+    detections: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class PatrolFrame(db.Model):

@@ -86,6 +86,9 @@ class Preset(db.Model):
     # Per-detector score thresholds of this preset, raised (bounded, audited,
     # reversible) when its precision stays low: {detector: threshold} (0013).
     thresholds: Mapped[dict[str, float]] = mapped_column(JSON, default=dict, server_default="{}")
+    # Per-preset detector parameters handed to detectors as DetectionContext.params:
+    # {"<detector>.<param>": value} or {"<param>": value} (0020).
+    detector_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     camera: Mapped[Camera] = relationship(back_populates="presets")
 

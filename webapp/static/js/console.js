@@ -177,6 +177,10 @@
         .bindTooltip(textEl(data.camera.name)).addTo(group);
       if (data.camera.azimuth !== null) viewCone(data.camera, data.point).addTo(group);
     }
+    if (data.uncertainty) {  // the 95% ellipse of a detected position
+      L.geoJSON(data.uncertainty, { interactive: false,
+        style: { color: "#c62828", weight: 1, dashArray: "4 3", fillOpacity: 0.08 } }).addTo(group);
+    }
     L.circleMarker([data.point.lat, data.point.lon], { radius: 8, color: "#c62828", fillOpacity: 0.9,
       dashArray: data.point.estimated ? "4" : null }).addTo(group);
     map.fitBounds(group.getBounds().pad(0.2), { maxZoom: 16 });
