@@ -39,7 +39,9 @@ ROLES = {
 # measure, the platform's own short name, the language switch.
 ALLOWED = {
     "ONVIF", "API", "PDF", "Excel", "NRSC", "GPS", "GIS", "RTSP", "MJPEG", "MQTT", "HTTP", "HTTPS", "URL", "IP",
-    "ID", "JSON", "SHA", "YOLO", "ZIP", "PTZ", "DEM", "WGS", "GCJ", "BD", "Leaflet", "OpenStreetMap", "ECharts",
+    "ID", "JSON", "SHA", "YOLO", "ZIP",
+    # Model names as their authors write them (YOLOv8, NanoDet).
+    "YOLOv", "NanoDet", "PTZ", "DEM", "WGS", "GCJ", "BD", "Leaflet", "OpenStreetMap", "ECharts",
     "km", "m", "MB", "KB", "GB", "B", "h", "min", "s", "ms", "px", "dpi", "x",
     "English", "Webhook",
     # The clock syntax the dispatch form asks for: 10m, 4h, 3wd (working days).

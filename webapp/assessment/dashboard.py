@@ -98,7 +98,8 @@ def build(period: Period, domain_names: dict[str, str]) -> dict[str, Any]:
     # -- false alarms per detector and per camera -------------------------------------
     false_n = func.sum(case((Alert.status == "false_alarm", 1), else_=0))
     confirmed_n = func.sum(case((Alert.status == "confirmed", 1), else_=0))
-    label = func.coalesce(Alert.label, literal(""))
+    # The platform's own pipeline names its detector; an AI box its label.
+    label = func.coalesce(Alert.detector, Alert.label, literal(""))
     detectors = []
     for source, lab, total, f, c in db.session.execute(
             select(Alert.source, label, func.count(Alert.id), false_n, confirmed_n)

@@ -25,6 +25,7 @@ from webapp.extensions import db
 from webapp.models import Alert, Preset
 from webapp.platform import audit, clock
 from webapp.platform.jinja import render
+from webapp.platform.labels import detector_name
 from webapp.platform.security import DUTY_ROLES, current_user, roles_required
 
 bp = Blueprint("detection", __name__, template_folder="templates")
@@ -99,13 +100,15 @@ def precision():
                                                                 -t.decided))
     hidden = 0 if show_all else max(0, len(pairs) - PRESET_DETECTOR_ROWS)
     tables = {
-        "detector": [row(t, t.key[0] or "", t.key[0] or external) for t in report["by_detector"]],
+        "detector": [row(t, t.key[0] or "", detector_name(t.key[0]) if t.key[0] else external)
+                     for t in report["by_detector"]],
         "time": [row(t, t.key[0], t.key[0]) for t in report["over_time"]],
         "camera": [row(t, str(t.key[0]), camera_name(t.key[0])) for t in report["by_camera"]],
         "preset": [row(t, f"{t.key[0]}-{t.key[1]}", camera_name(t.key[0]),
                        "—" if t.key[1] is None else str(t.key[1])) for t in report["by_preset"]],
         "preset_detector": [row(t, f"{t.key[0]}-{t.key[1]}-{t.key[2] or ''}", camera_name(t.key[0]),
-                                "—" if t.key[1] is None else str(t.key[1]), t.key[2] or external,
+                                "—" if t.key[1] is None else str(t.key[1]),
+                                detector_name(t.key[2]) if t.key[2] else external,
                                 threshold=threshold_text(t.key))
                             for t in pairs[:len(pairs) - hidden]],
     }

