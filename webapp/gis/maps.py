@@ -14,7 +14,6 @@ import threading
 from typing import Any, Iterable
 
 from flask import current_app
-from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
@@ -25,6 +24,7 @@ from webapp.geometry import ptz
 from webapp.gis import layers
 from webapp.gis.context import get_index
 from webapp.models import Camera, Parcel, Township
+from webapp.platform.formats import translate as _
 
 PARCEL_MARGIN_DEG = 0.03
 PARCEL_LIMIT = 300
