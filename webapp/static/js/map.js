@@ -67,6 +67,27 @@
     return L.polygon(pts, { color: "#1565c0", weight: 1, fillOpacity: 0.12, interactive: false });
   }
 
+  function setView(map, data) {
+    var points = (data.points || []).map(function (p) { return [p.lat, p.lon]; });
+    var cameras = (data.cameras || []).map(function (c) { return [c.lat, c.lon]; });
+    var cells = data.cells || [];
+    var o = data.overlay;
+    if (o && o.bounds) {
+      map.fitBounds([[o.bounds[0], o.bounds[1]], [o.bounds[2], o.bounds[3]]]);
+    } else if (cells.length) {
+      map.fitBounds(L.latLngBounds(cells.map(function (c) { return [c.lat, c.lon]; })).pad(0.3), { maxZoom: 14 });
+    } else if (points.length && data.fit !== "district") {
+      if (points.length > 1 || cameras.length) map.fitBounds(L.latLngBounds(points.concat(cameras)).pad(0.2), { maxZoom: 16 });
+      else map.setView(points[0], 15);
+    } else if (cameras.length && data.fit !== "district") {
+      map.fitBounds(L.latLngBounds(cameras), { padding: [20, 20], maxZoom: 15 });
+    } else if (data.district) {
+      map.fitBounds(L.geoJSON(data.district).getBounds());
+    } else {
+      map.setView([37.3, 106.2], 10);
+    }
+  }
+
   function draw(el) {
     if (el.getAttribute("data-ready") || !window.L) return null;
     var src = document.getElementById(el.getAttribute("data-map-src"));
@@ -77,27 +98,24 @@
     if (tiles.url) L.tileLayer(tiles.url, { maxZoom: 19 }).addTo(map);
     map.addControl(new TextAttribution({ text: ["Leaflet", tiles.url ? tiles.attribution : ""].filter(Boolean).join(" | ") }));
     L.control.scale({ imperial: false }).addTo(map);
+    // The view first: layers sized in metres and permanent labels need it.
+    setView(map, data);
 
-    var districtBounds = null;
     if (data.district) {
-      var district = L.geoJSON(data.district, { interactive: false,
+      L.geoJSON(data.district, { interactive: false,
         style: { color: "#4a6b2a", weight: 2.5, fill: !tiles.url, fillColor: "#f1f4ea", fillOpacity: 0.6 } }).addTo(map);
-      districtBounds = district.getBounds();
     }
     (data.townships || []).forEach(function (t) {
       var layer = L.geoJSON(t.geometry, { interactive: false,
         style: { color: "#78909c", weight: 1.5, dashArray: "6 4", fill: false } }).addTo(map);
-      districtBounds = districtBounds ? districtBounds.extend(layer.getBounds()) : layer.getBounds();
       var at = t.label || layer.getBounds().getCenter();
       label(at, t.name, "township-label").addTo(map);
     });
 
-    var fit = L.featureGroup();
     var parcelLabels = L.layerGroup();
     (data.parcels || []).forEach(function (p) {
       var layer = L.geoJSON(p.geometry, { style: { color: p.colour || "#555", weight: 1, fillOpacity: 0.2 } })
         .bindTooltip(textEl(p.layer_name + " " + (p.name || p.code))).addTo(map);
-      fit.addLayer(L.rectangle(layer.getBounds()));
       if (p.label) label(p.label, p.name || p.code, "parcel-label").addTo(parcelLabels);
     });
     function toggleParcelLabels() {
@@ -122,7 +140,6 @@
         else if (liveUrl) window.location = liveUrl.replace("__CODE__", encodeURIComponent(c.code));
       });
       markers[c.code] = m;
-      fit.addLayer(L.marker([c.lat, c.lon]));
     });
 
     var pointFit = [];
@@ -140,28 +157,7 @@
 
     var cells = data.cells || [];
     var max = cells.reduce(function (m, c) { return Math.max(m, c.count); }, 1);
-
-    // The view before anything sized in metres.
     var overlay = data.overlay;
-    if (overlay && overlay.bounds) {
-      map.fitBounds([[overlay.bounds[0], overlay.bounds[1]], [overlay.bounds[2], overlay.bounds[3]]]);
-    } else if (cells.length) {
-      map.fitBounds(L.latLngBounds(cells.map(function (c) { return [c.lat, c.lon]; })).pad(0.3), { maxZoom: 14 });
-    } else if (pointFit.length && data.fit !== "district") {
-      var bounds = L.latLngBounds(pointFit);
-      if (pointFit.length > 1 || (data.cameras || []).length) {
-        (data.cameras || []).forEach(function (c) { bounds.extend([c.lat, c.lon]); });
-        map.fitBounds(bounds.pad(0.2), { maxZoom: 16 });
-      } else {
-        map.setView(pointFit[0], 15);
-      }
-    } else if ((data.cameras || []).length && data.fit !== "district") {
-      map.fitBounds(fit.getBounds(), { padding: [20, 20], maxZoom: 15 });
-    } else if (districtBounds) {
-      map.fitBounds(districtBounds);
-    } else {
-      map.setView([37.3, 106.2], 10);
-    }
     toggleParcelLabels();
 
     cells.forEach(function (c) {
