@@ -18,6 +18,8 @@ from webapp.models import AuditEvent, EvidenceFile, Feedback, PrintJob
 from webapp.platform import imaging
 from webapp.printing import pdf
 
+from tests.notify.test_pdf import _three_orders
+
 FEEDBACK = ("现场核查：火点位于北山坡天然草地，已组织扑救，过火面积约两亩，无人员伤亡。" * 60)[:2000]
 
 
@@ -138,16 +140,6 @@ def test_the_order_page_shows_progress_and_then_the_link(app, make_order, login_
     assert made.status_code == 200 and "data-pdf-ready" in text and "已生成" in text
     again = office.get(f"/orders/{order.id}/pdf/prepare", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "已就绪" in again
-
-
-def _three_orders(make_order):
-    a = make_order("HSB-2026-000101")
-    b = make_order("HSB-2026-000102", lat=37.48, lon=106.25)
-    c = make_order("HSB-2026-000103", lead="natural_resources",
-                   offices=("natural_resources.geology_mining_office",),
-                   cooperating=("town.liuquan", "emergency_management"), township="liuquan",
-                   lat=37.14, lon=106.35, domain="geohazard", event_type="landslide", with_feedback=False)
-    return a, b, c
 
 
 def _zip_names(resp) -> set[str]:

@@ -10,15 +10,14 @@ feedback, files or history, or a deadline passing, makes a new one).
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
+import re
 import threading
 import uuid
 from datetime import datetime
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -42,10 +41,24 @@ _local = threading.local()
 
 
 # -- images -----------------------------------------------------------------
-@lru_cache(maxsize=64)
-def _print_copy_uri(path: str, mtime_ns: int) -> str:
-    # Keyed by the content-addressed path (and its mtime, should it be remade).
-    return "data:image/jpeg;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+# Photos reach the renderer as ``nrsc-print:<sha256>`` URLs that the fetcher
+# answers with the print-size copy's file: no megabytes of base64 in the HTML
+# to parse, and still no other file or network access for a template.
+PRINT_SCHEME = "nrsc-print"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _files_root() -> Path:
+    return (Path(current_app.config["NRSC_DATA_DIR"]) / "files").resolve()
+
+
+def print_copy_file(url: str) -> Path | None:
+    """The print copy a ``nrsc-print:`` URL names, if it exists."""
+    sha = url.removeprefix(PRINT_SCHEME + ":")
+    if not _SHA256.fullmatch(sha):
+        return None
+    path = imaging.print_copy_path(_files_root(), sha)
+    return path if path.is_file() else None
 
 
 @dataclass
@@ -57,15 +70,14 @@ class Photo:
 def photo(row: EvidenceFile) -> Photo:
     """The photo's print-size copy (webapp/platform/imaging.py), made once
     if the photo was stored before copies existed; never the original."""
-    root = (Path(current_app.config["NRSC_DATA_DIR"]) / "files").resolve()
+    root = _files_root()
     caption = row.original_name or row.kind
     original = (root / row.path).resolve()
     if not original.is_relative_to(root) or not original.is_file():
         return Photo(None, caption)
-    copy = imaging.ensure_print_copy(root, row.sha256, original)
-    if copy is None:
+    if imaging.ensure_print_copy(root, row.sha256, original) is None:
         return Photo(None, caption)
-    return Photo(_print_copy_uri(str(copy), copy.stat().st_mtime_ns), caption)
+    return Photo(f"{PRINT_SCHEME}:{row.sha256}", caption)
 
 
 # -- the context ------------------------------------------------------------
@@ -118,10 +130,19 @@ class _Renderer:
     def __init__(self) -> None:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
-        from weasyprint.urls import URLFetcher
+        from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+        class Fetcher(URLFetcher):
+            def fetch(self, url, headers=None):
+                if url.startswith(PRINT_SCHEME + ":"):
+                    path = print_copy_file(url)
+                    if path is None:
+                        raise ValueError(f"no print copy {url}")
+                    return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": "image/jpeg"})
+                return super().fetch(url, headers)
 
         self.font_config = FontConfiguration()
-        self.fetcher = URLFetcher(allowed_protocols=("data",), timeout=1)
+        self.fetcher = Fetcher(allowed_protocols=("data",), timeout=1)
         self.stylesheet = CSS(filename=str(PRINT_CSS), font_config=self.font_config,
                               url_fetcher=self.fetcher)
 
