@@ -223,19 +223,30 @@ def _cache_dir(order_id: int) -> Path:
     return Path(current_app.config["NRSC_DATA_DIR"]) / "cache" / "pdf" / str(order_id)
 
 
+def _cache_path(order: WorkOrder) -> Path:
+    return _cache_dir(order.id) / f"{_in_request(cache_key, order)}.pdf"
+
+
+def cached_pdf_if_any(order: WorkOrder) -> bytes | None:
+    """The order's PDF if this version of it was made already."""
+    try:
+        return _cache_path(order).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def cached_order_pdf(order: WorkOrder) -> tuple[bytes, bool]:
     """The order's PDF and whether it came from the cache. A new version
     replaces the order's older files."""
-    key = _in_request(cache_key, order)
-    folder = _cache_dir(order.id)
-    path = folder / f"{key}.pdf"
+    path = _cache_path(order)
     try:
         return path.read_bytes(), True
     except FileNotFoundError:
         pass
     data = render_order_pdf(order)
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{key}.{uuid.uuid4().hex}.tmp"
+    tmp = folder / f".{path.stem}.{uuid.uuid4().hex}.tmp"
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
