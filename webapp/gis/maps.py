@@ -130,10 +130,12 @@ def _rings(geometry: dict[str, Any] | None) -> list[list[tuple[float, float]]]:
 
 
 def _extent(data: dict[str, Any], min_span_m: float) -> tuple[float, float, float, float]:
-    """lon/lat box around the points and cameras (the event first), wide
-    enough for nearby parcels; the district when there is nothing else."""
+    """lon/lat box around the points (event and check-ins), at least
+    ``min_span_m`` across so the parcels around read; the cameras when there
+    is no point (a far camera's view wedge still reaches in); else the district."""
     pts = [(p["lon"], p["lat"]) for p in data["points"]]
-    pts += [(c["lon"], c["lat"]) for c in data["cameras"]]
+    if not pts:
+        pts = [(c["lon"], c["lat"]) for c in data["cameras"]]
     if not pts:
         pts = [xy for t in data["townships"] for ring in _rings(t["geometry"]) for xy in ring]
     if not pts:
