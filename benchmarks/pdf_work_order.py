@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -235,6 +236,9 @@ def main() -> None:
             assert state == "done" and total == expected, (state, total)
             download = client.get(f"/print-jobs/{job_id}/download")
             assert download.status_code == 200 and download.data[:2] == b"PK"
+            with zipfile.ZipFile(io.BytesIO(download.data)) as archive:
+                names = archive.namelist()
+                assert len(names) == expected and all(archive.read(n)[:5] == b"%PDF-" for n in names)
         # Warm-up: the worker's print processes start with its first batch.
         rows.append(("warm-up batch job: 10 other orders", [timed(lambda: batch_job("HSB-2026-005", 10))],
                      "starts the print processes"))
