@@ -135,6 +135,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_MAX_IMAGE_BYTES": int(env.get("NRSC_MAX_IMAGE_MB", "10")) * 1024 * 1024,
         "NRSC_MAX_IMAGE_PIXELS": int(env.get("NRSC_MAX_IMAGE_PIXELS", str(50_000_000))),
         "NRSC_TILE_URL": env.get("NRSC_TILE_URL", ""),
+        # Plain text shown beside "Leaflet" on every map when tiles are drawn.
+        "NRSC_TILE_ATTRIBUTION": env.get("NRSC_TILE_ATTRIBUTION", ""),
+        # Batch print jobs: processes laying out PDFs (empty: one per core, at most 4).
+        "NRSC_PRINT_PROCESSES": env.get("NRSC_PRINT_PROCESSES", ""),
         # Elevation model (GeoTIFF, any CRS) for camera geolocation, coverage and the
         # simulator; the synthetic district DEM is written there when it is missing.
         "NRSC_DEM_PATH": Path(env.get("NRSC_DEM_PATH") or data_dir / "dem" / "hongsipu-synthetic-dem.tif"),

@@ -17,6 +17,7 @@ from webapp.detection import learning
 from webapp.notify import audit_watch, outbox
 from webapp.orders import deadlines
 from webapp.platform.tasks import TaskRunner, get_runner
+from webapp.printing import batch as print_batch
 
 # (name, function, every seconds or None for on-demand only)
 JOBS: tuple[tuple[str, Callable, float | None], ...] = (
@@ -25,6 +26,7 @@ JOBS: tuple[tuple[str, Callable, float | None], ...] = (
     (outbox.JOB_NAME, outbox.deliver_notifications, outbox.JOB_EVERY_S),
     (assessment_jobs.BULLETIN_JOB, assessment_jobs.monthly_bulletin, assessment_jobs.BULLETIN_EVERY_SECONDS),
     (audit_watch.VERIFY_JOB, audit_watch.verify_job, audit_watch.VERIFY_EVERY_SECONDS),
+    (print_batch.JOB_NAME, print_batch.run, None),
 )
 # Long-running services started by the worker process, never by web workers.
 SERVICES: tuple[Callable[[Flask], None], ...] = (

@@ -15,6 +15,7 @@ from webapp.auth import views as auth_views
 from webapp.cameras import views as cameras_views
 from webapp.detection import views as detection_views
 from webapp.gis import layers as gis_layers
+from webapp.gis import maps as gis_maps
 from webapp.notify import views as notify_views
 from webapp.orders import api as orders_api
 from webapp.orders import unit_views
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
     jinja.init_app(app)
     gis_layers.init_app(app)
+    gis_maps.init_app(app)
     htmx.init_app(app)
     formats.init_app(app)
     errors.register(app)

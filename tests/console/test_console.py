@@ -106,8 +106,9 @@ def test_detail_shows_boxes_map_context_checklist_history(app, make_alert, login
     map_json = re.search(r'<script type="application/json" id="alert-map-data">(.*?)</script>', html, re.S).group(1)
     import json
     data = json.loads(map_json)
-    assert data["camera"]["azimuth"] == 45.0 and data["camera"]["hfov"] == 50.0
-    assert data["point"] == {"lat": alert.lat, "lon": alert.lon, "estimated": False}
+    assert data["cameras"][0]["azimuth"] == 45.0 and data["cameras"][0]["hfov"] == 50.0
+    assert data["points"] == [{"lat": alert.lat, "lon": alert.lon, "kind": "event", "label": "事发点",
+                               "estimated": False}]
     checklist = app.extensions["nrsc.plugins"].checklist(__import__("webapp.alerts.review", fromlist=["x"]).alert_view(alert))
     assert checklist and all(line in html for line in checklist)
     assert "vendor/leaflet/leaflet.js" in html

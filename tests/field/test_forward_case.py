@@ -89,18 +89,26 @@ def test_case_transfer_needs_a_number_and_is_recorded(make_order, login_as):
     assert "红自然资立〔2026〕17号" in lead.get(f"/unit/orders/{order.id}").get_data(as_text=True)
 
 
-def test_office_list_prints_its_filtered_orders_as_one_pdf(make_order, login_as):
+def test_office_list_prints_its_filtered_orders_as_a_batch_job(make_order, login_as):
     import html
+    import io
     import re
-    make_order("fire")
+    import zipfile
+    fire = make_order("fire")
     make_order("farmland", lat=37.20, lon=106.05)
     office, _ = login_as("office_staff")
     page = office.get("/orders/?domain=fire").get_data(as_text=True)
-    link = html.unescape(re.search(r'href="(/orders/pdf[^"]*)"', page).group(1))
-    assert "domain=fire" in link
-    pdf = office.get(link)
-    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
-    assert pdf.mimetype == "application/pdf"
+    form = re.search(r'<form class="inline" method="post" action="/orders/pdf/batch">(.*?)</form>', page, re.S).group(1)
+    fields = {k: html.unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', form)}
+    assert fields["domain"] == "fire"
+    job = office.post("/orders/pdf/batch", data=fields)
+    assert job.status_code == 302
+    done = office.get(job.headers["Location"]).get_data(as_text=True)
+    download = office.get(re.search(r'href="([^"]+/download)"', done).group(1))
+    assert download.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(download.data)) as archive:
+        assert archive.namelist() == [f"{fire.number}.pdf"]
+        assert archive.read(f"{fire.number}.pdf").startswith(b"%PDF")
 
 
 def test_phone_list_pages_a_long_backlog_most_urgent_first(make_order, login_as, monkeypatch, clock):

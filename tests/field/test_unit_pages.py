@@ -99,7 +99,7 @@ def test_accept_checkin_feedback_review_close(make_order, login_as, clock):
     assert f"/orders/{order.id}/files/{snapshot.id}" in page
     for photo in photos:
         assert f"/orders/{order.id}/files/{photo.id}" in page
-    assert 'data-order-map' in page and '"kind": "checkin"' in page
+    assert 'data-map-src="order-map-' in page and '"kind": "checkin"' in page
     img = duty_b.get(f"/orders/{order.id}/files/{photos[0].id}")
     assert img.status_code == 200 and img.mimetype == "image/jpeg" and img.data[:2] == b"\xff\xd8"
 

@@ -74,22 +74,10 @@ def test_routes_print_only_orders_the_user_may_see(make_order, login_as, tmp_pat
     assert f'filename="{a.number}.pdf"' in resp.headers["Content-Disposition"]
     assert a.number in pdftotext(resp.data, tmp_path)
 
-    batch = office.get("/orders/pdf?domain=fire")
-    assert batch.status_code == 200
-    text = pdftotext(batch.data, tmp_path)
-    assert a.number in text and b.number in text and c.number not in text
-
-    assert office.get("/orders/pdf?overdue=1").status_code == 404
-    clock.advance(minutes=10)  # past the 8-minute accept clock of the cooperating units
-    text = pdftotext(office.get("/orders/pdf?overdue=1").data, tmp_path)
-    assert text.count("预警信息处置办理工单") == 3
-
     township, _ = login_as("unit_handler", "town.liuquan")
     assert township.get(f"/orders/{c.id}/pdf").status_code == 200
     assert township.get(f"/orders/{a.id}/pdf").status_code == 404
-    own = pdftotext(township.get("/orders/pdf?state=all").data, tmp_path)
-    assert c.number in own and a.number not in own and b.number not in own
-    assert township.get("/orders/pdf?domain=fire").status_code == 404
+    assert township.get(f"/orders/{a.id}/pdf/prepare").status_code == 404
 
     # An office inside a department sees the department's orders.
     office_staff, _ = login_as("unit_handler", "natural_resources.geology_mining_office")
@@ -98,14 +86,6 @@ def test_routes_print_only_orders_the_user_may_see(make_order, login_as, tmp_pat
 
     anonymous = office.client.application.test_client()
     assert anonymous.get(f"/orders/{a.id}/pdf").status_code == 302
-
-
-def test_batch_refuses_more_orders_than_the_limit(make_order, login_as, app):
-    _three_orders(make_order)
-    app.config["NRSC_PDF_BATCH_MAX"] = 2
-    office, _ = login_as("office_staff")
-    resp = office.get("/orders/pdf")
-    assert resp.status_code == 400 and "3" in resp.get_data(as_text=True)
 
 
 def test_api_pdf_with_a_user_token(make_order, make_user, app, tmp_path):
@@ -170,14 +150,25 @@ def test_domain_plugin_template_fills_the_details_block(app_config, clock, tmp_p
         db.engine.dispose()
 
 
-def test_map_svg_draws_township_event_and_camera_view():
-    m = pdf.MapInput(lat=37.49, lon=106.23, township_name="大河乡<script>",
-                     township_geometry={"type": "Polygon", "coordinates": [[
-                         [106.1, 37.4], [106.4, 37.4], [106.4, 37.6], [106.1, 37.6], [106.1, 37.4]]]},
-                     camera_label="T-17", camera_lat=37.46, camera_lon=106.19,
-                     view_azimuth_deg=45.0, view_hfov_deg=20.0)
-    svg = str(pdf.map_svg(m))
-    assert svg.startswith("<svg") and svg.count("<polygon") == 3  # township, view wedge, north arrow
-    assert "大河乡&lt;script&gt;" in svg and "<script>" not in svg
-    assert 'fill="#c53030"' in svg and "T-17" in svg and " km</text>" in svg
-    assert str(pdf.map_svg(pdf.MapInput(lat=None, lon=None))) == ""
+def test_order_map_svg_draws_the_shared_map_features_as_escaped_text(make_order):
+    """The PDF's map is the pages' map (webapp/gis/maps.py) drawn as SVG."""
+    from webapp.extensions import db
+    from webapp.gis import maps
+    from webapp.models import Parcel, Township
+
+    order = make_order()
+    town = db.session.get(Township, order.township_id)
+    town.name = "大河乡<script>"
+    db.session.add(Parcel(layer="forest_grassland", code="LC-9", name="<img src=x onerror=alert(1)>",
+                          geometry={"type": "Polygon", "coordinates": [[[106.229, 37.489], [106.232, 37.489],
+                                                                        [106.232, 37.492], [106.229, 37.489]]]},
+                          min_lon=106.229, max_lon=106.232, min_lat=37.489, max_lat=37.492))
+    db.session.commit()
+    data = maps.order_payload(order)
+    assert [p["kind"] for p in data["points"]] == ["event", "checkin"]
+    assert data["cameras"][0]["code"] == "T-17" and data["cameras"][0]["azimuth"] is not None
+    assert data["legend"] == [{"layer": "forest_grassland", "name": "林地／草地", "colour": data["legend"][0]["colour"]}]
+    svg = str(maps.svg(data))
+    assert svg.startswith("<svg") and "<script>" not in svg and "<img" not in svg
+    assert "&lt;img src=x onerror=alert(1)&gt;" in svg and "林地／草地" in svg
+    assert 'fill="#c53030"' in svg and "T-17" in svg and ("m</text>" in svg or "km</text>" in svg)

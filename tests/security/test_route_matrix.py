@@ -36,6 +36,7 @@ CHANNEL_EDITORS = {"office", "admin"}
 UNIT_PAGES = {"geo", "enf", "outsider", "dept_leader", "admin"}
 ORDER_ACTORS = {"geo", "dept_leader", "admin", "duty", "duty_lead", "office", "leader"}
 PUBLIC = EVERYONE | {"anon"}
+PRINTERS = {"duty_lead", "office", "admin", "dept_leader"}
 
 # endpoint -> (method, url, allowed users). Placeholders: {order} {alert} {file} {channel} {message}.
 A = "/api/v1"
@@ -103,7 +104,11 @@ RULES: dict[tuple[str, str], tuple[str, set[str]]] = {
     ("orders.dispatch_form", "GET"): ("/orders/dispatch/{alert}", DUTY),
     ("orders.dispatch_form", "POST"): ("/orders/dispatch/{alert}", DUTY),
     ("print.order_pdf", "GET"): ("/orders/{order}/pdf", ORDER_SEERS),
-    ("print.orders_pdf", "GET"): ("/orders/pdf", EVERYONE),
+    ("print.prepare_pdf", "GET"): ("/orders/{order}/pdf/prepare", ORDER_SEERS),
+    # Batches: the office's roles and department leaders (their own orders); jobs are the requester's.
+    ("print.batch_create", "POST"): ("/orders/pdf/batch", PRINTERS),
+    ("print.batch_status", "GET"): ("/print-jobs/999999", PRINTERS),
+    ("print.batch_download", "GET"): ("/print-jobs/999999/download", PRINTERS),
     ("print.deliveries", "GET"): ("/orders/{order}/deliveries", ORDER_SEERS),
     ("print.retry_delivery", "POST"): ("/orders/{order}/deliveries/{message}/retry", {"duty_lead", "office", "admin"}),
     ("unit.my_orders", "GET"): ("/unit/", UNIT_PAGES),

@@ -24,11 +24,15 @@ from PIL import Image, UnidentifiedImageError
 
 from webapp.extensions import db
 from webapp.models import EvidenceFile, User
-from webapp.platform import formats
+from webapp.platform import formats, imaging
 from webapp.platform.formats import translate as _t
 
 log = logging.getLogger(__name__)
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# Phone photos get their print-size copy when stored (the upload already
+# waited for the bytes); camera snapshots get theirs lazily, at first print,
+# so alert intake stays fast.
+PRINT_COPY_KINDS = ("checkin", "feedback")
 
 
 class EvidenceError(ValueError):
@@ -138,6 +142,8 @@ def store_image(data: bytes | CheckedImage, filename: str | None = None, kind: s
     final = root / relative_path(checked.sha256)
     if not final.exists():
         write_durably(final, checked.data)
+    if kind in PRINT_COPY_KINDS:
+        imaging.ensure_print_copy(root, checked.sha256, checked.data)
     row = EvidenceFile(
         sha256=checked.sha256, path=relative_path(checked.sha256), content_type=checked.content_type,
         size=len(checked.data), width=checked.width, height=checked.height,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import selectinload
 from webapp.alerts import evidence, intake, review
 from webapp.alerts.review import REASON_CODES, ReviewError
 from webapp.extensions import db, htmx
-from webapp.gis import layers
+from webapp.gis import maps
 from webapp.models import (
     ALERT_STATUSES,
     OPEN_ALERT_STATUSES,
@@ -35,7 +35,6 @@ from webapp.models import (
     AuditEvent,
     Camera,
     EvidenceFile,
-    Parcel,
     Township,
     User,
     WorkOrder,
@@ -60,8 +59,6 @@ READ_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
 SINCE_CHOICES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24),
                  "7d": timedelta(days=7), "30d": timedelta(days=30)}
 # Degrees around the event point in which parcels are drawn on the map.
-MAP_PARCEL_MARGIN_DEG = 0.03
-MAP_PARCEL_LIMIT = 300
 
 
 # -- the queue --------------------------------------------------------------------
@@ -234,33 +231,12 @@ def evidence_url(file_id: int) -> str:
 
 
 def map_data(alert: Alert) -> dict[str, Any]:
-    """What the detail page's Leaflet map draws: point, camera and its view
-    direction, and the parcels around the point."""
-    m = MAP_PARCEL_MARGIN_DEG
-    parcels = db.session.scalars(
-        select(Parcel).where(Parcel.min_lon <= alert.lon + m, Parcel.max_lon >= alert.lon - m,
-                             Parcel.min_lat <= alert.lat + m, Parcel.max_lat >= alert.lat - m)
-        .order_by(Parcel.layer, Parcel.id).limit(MAP_PARCEL_LIMIT)).all()
-    camera = None
-    if alert.camera is not None:
-        cam = alert.camera
-        pan = alert.pan_deg
-        if pan is None and alert.preset_number is not None:
-            preset = next((p for p in cam.presets if p.number == alert.preset_number), None)
-            pan = preset.pan_deg if preset else None
-        hfov = (cam.fov_table[0].get("hfov_deg") if cam.fov_table else None) or 60.0
-        camera = {"lat": cam.lat, "lon": cam.lon, "name": f"{cam.code} {cam.name}",
-                  "azimuth": ((cam.pan_zero_azimuth_deg or 0.0) + pan) % 360 if pan is not None else None,
-                  "hfov": hfov}
-    return {
-        "point": {"lat": alert.lat, "lon": alert.lon, "estimated": bool(alert.location_estimated)},
-        "camera": camera,
-        "parcels": [{"layer": p.layer, "layer_name": layers.name(p.layer), "colour": layers.colour(p.layer),
-                     "code": p.code, "name": p.name, "geometry": p.geometry} for p in parcels],
-        "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
-        "townships": township_outlines(),
-        "uncertainty": uncertainty_feature(alert),
-    }
+    """What the detail page's map draws (webapp/gis/maps.py): point, camera
+    and its view direction, the parcels around, townships and district, and
+    the 95% ellipse of a detected position."""
+    data = maps.alert_payload(alert)
+    data["uncertainty"] = uncertainty_feature(alert)
+    return data
 
 
 def uncertainty_feature(alert: Alert) -> dict[str, Any] | None:
@@ -277,13 +253,6 @@ def uncertainty_feature(alert: Alert) -> dict[str, Any] | None:
             "properties": {"kind": "uncertainty", "method": alert.location_method,
                            "semi_major_m": fix.semi_major_m, "semi_minor_m": fix.semi_minor_m,
                            "located_by": list(alert.located_by or [])}}
-
-
-def township_outlines() -> list[dict[str, Any]]:
-    """Township boundaries, drawn under everything so a map without base
-    tiles (an intranet without a tile server) still shows where it is."""
-    return [{"name": t.name, "geometry": t.geometry}
-            for t in db.session.scalars(select(Township).order_by(Township.id))]
 
 
 def _boxes(raw: Any) -> list[dict[str, Any]]:
@@ -490,9 +459,7 @@ def _manual_form_context(values: dict[str, Any], errors: list[str]) -> dict[str,
         select(Camera).where(Camera.active.is_(True)).options(selectinload(Camera.presets))
         .order_by(Camera.code)).all()
     return {"values": values, "errors": errors, "cameras": cameras,
-            "tile_url": current_app.config.get("NRSC_TILE_URL") or "",
-            "township_outlines": township_outlines(),
-            "camera_positions": [{"code": c.code, "name": c.name, "lat": c.lat, "lon": c.lon} for c in cameras]}
+            "map_data": maps.payload(cameras=[maps.camera(c) for c in cameras], fit="district")}
 
 
 @bp.route("/new", methods=["GET", "POST"])

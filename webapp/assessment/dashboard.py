@@ -168,10 +168,3 @@ def chart_data(series_block: dict[str, Any], limit: int = 8) -> dict[str, Any]:
 
 def as_of(value: datetime) -> str:
     return f"{clock.local(value):%Y-%m-%d %H:%M}"
-
-
-def township_outlines() -> list[dict[str, Any]]:
-    """Township boundaries under the heat layer, so a map without base tiles
-    still shows where it is (as the alert pages draw them)."""
-    return [{"name": t.name, "geometry": t.geometry}
-            for t in db.session.scalars(select(Township).order_by(Township.id))]

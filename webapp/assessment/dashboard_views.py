@@ -10,6 +10,7 @@ from flask import abort, current_app, render_template, request
 
 from webapp.assessment import dashboard
 from webapp.assessment.periods import PeriodError, parse_period
+from webapp.gis import maps
 from webapp.platform import clock
 from webapp.platform.security import roles_required
 
@@ -26,8 +27,7 @@ def overview():
     names = {code: d.name_zh for code, d in domains.items()}
     data = dashboard.build(period, names)
     charts = {key: json.dumps(dashboard.chart_data(data[key])) for key in ("by_domain", "by_township", "by_source")}
-    heat = {"tile_url": current_app.config.get("NRSC_TILE_URL") or "",
-            "cells": data["heat"], "townships": dashboard.township_outlines()}
+    heat = maps.payload(cells=data["heat"], fit="district")
     rates = json.dumps({"labels": [f"{d['source']} {d['label']}".strip() for d in data["detectors"]],
                         "values": [d["rate"] for d in data["detectors"]]})
     camera_rates = json.dumps({"labels": [c["name"] for c in data["cameras"]],

@@ -37,7 +37,7 @@ from webapp.models import (
     WorkOrder,
 )
 from webapp.orders.states import OPEN_STATES
-from webapp.platform import audit, clock
+from webapp.platform import audit, clock, imaging
 
 log = logging.getLogger(__name__)
 RETENTION_JOB = "evidence_retention"
@@ -100,6 +100,7 @@ def _delete_rows(rows: list[EvidenceFile]) -> int:
             path.unlink()
         except FileNotFoundError:
             pass
+        imaging.print_copy_path(root, sha).unlink(missing_ok=True)
     return freed
 
 

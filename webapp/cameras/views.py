@@ -45,6 +45,7 @@ from webapp.cameras import passages as passages_mod
 from webapp.cameras.adapter import CameraError
 from webapp.cameras.capture import LINKS, mjpeg_parts
 from webapp.extensions import db
+from webapp.gis import maps
 from webapp.models import (
     Alert,
     Camera,
@@ -135,8 +136,15 @@ def camera_public(cam: Camera) -> dict[str, Any]:
 def index():
     cams = db.session.scalars(select(Camera).order_by(Camera.kind.desc(), Camera.code)).all()
     rows = [camera_public(c) for c in cams]
+    # A callable: the 10-second htmx refresh of the rows needs no map.
     return render("cameras/index.html", "cameras/_rows.html", cameras=rows, counts=health.status_counts(),
-                  profiles=coverage_mod.profiles())
+                  profiles=coverage_mod.profiles(), map_data=lambda: camera_map(cams))
+
+
+def camera_map(cams: list[Camera], **extra: Any) -> dict[str, Any]:
+    """Cameras by status, each looking along its first preset."""
+    return maps.payload(cameras=[maps.camera(c, preset_number=c.presets[0].number if c.presets else None,
+                                             status=c.status) for c in cams], **extra)
 
 
 @bp.route("/status.json")
@@ -502,9 +510,11 @@ def coverage():
     if profile not in coverage_mod.profiles():
         abort(404)
     result = coverage_mod.compute(profile)
-    cams = [camera_public(c) for c in db.session.scalars(select(Camera).order_by(Camera.code))]
+    cams = db.session.scalars(select(Camera).order_by(Camera.code)).all()
+    overlay = {"url": url_for("cameras.coverage_png", profile=profile), "bounds": list(result.bounds)}
     return render("cameras/coverage.html", result=result, profile=profile, profiles=coverage_mod.profiles(),
-                  cameras=cams, target=float(current_app.config.get("NRSC_COVERAGE_TARGET", 0.75)))
+                  map_data=camera_map(cams, overlay=overlay),
+                  target=float(current_app.config.get("NRSC_COVERAGE_TARGET", 0.75)))
 
 
 @bp.route("/coverage.png")

@@ -57,3 +57,7 @@ from webapp.models.security import (  # noqa: F401
     LoginThrottle,
     UserSession,
 )
+from webapp.models.printing import (  # noqa: F401
+    PRINT_JOB_STATES,
+    PrintJob,
+)

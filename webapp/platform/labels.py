@@ -99,6 +99,11 @@ ACTION_LABELS: dict[str, Any] = {
     "assessment.close": _l("Assessment period closed"),
     "assessment.adjust": _l("Assessment adjustment"),
     "assessment.bulletin": _l("Assessment bulletin made"),
+    # batch printing (webapp/printing/batch.py)
+    "print_batch_requested": _l("Batch print requested"),
+    "print_batch_done": _l("Batch print finished"),
+    "print_batch_failed": _l("Batch print failed"),
+    "print_batch_download": _l("Batch print downloaded"),
 }
 # Older spellings (benchmarks, early data) read the same.
 ACTION_LABELS.update({

@@ -1,34 +1,31 @@
-"""Printing work orders (single and batch PDF) and the per-order delivery
-status of notifications."""
+"""Printing work orders (single PDF with progress, batches as background
+jobs) and the per-order delivery status of notifications."""
 from __future__ import annotations
+
+import time
 
 from flask import (
     Blueprint,
     Flask,
     Response,
     abort,
-    current_app,
+    flash,
     g,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from webapp.api.base import api_auth
 from webapp.api.schema import Response as ApiResponse
 from webapp.api.schema import operation
 from webapp.extensions import db, htmx
-from webapp.models import OrderParticipant, OutboxMessage, User, WorkOrder
+from webapp.models import OutboxMessage, PrintJob, User, WorkOrder
 from webapp.notify import outbox as notify
-from webapp.orders.queries import (
-    OrderFilters,
-    filtered_orders,
-    load_order,
-)
+from webapp.orders.queries import OrderFilters, load_order
 from webapp.org import visibility
 from webapp.platform import audit
 from webapp.platform.errors import api_error
@@ -37,10 +34,9 @@ from webapp.platform.security import (
     login_required,
     roles_required,
 )
-from webapp.printing import pdf
+from webapp.printing import batch, pdf
 
 bp = Blueprint("print", __name__, template_folder="templates")
-DEFAULT_BATCH_MAX = 200
 
 
 def can_see_order(user: User, order: WorkOrder) -> bool:
@@ -67,30 +63,73 @@ def order_pdf(order_id: int):
     order = _visible_order(order_id, current_user())
     if order is None:
         abort(404)
-    return _pdf_response(pdf.render_order_pdf(order), f"{order.number}.pdf")
+    data, _cached = pdf.cached_order_pdf(order)
+    return _pdf_response(data, f"{order.number}.pdf")
 
 
-@bp.route("/orders/pdf")
+@bp.route("/orders/<int:order_id>/pdf/prepare")
 @login_required
-def orders_pdf():
-    """One PDF for the office list's filters (state, domain, township, unit,
-    overdue, supervised, from, to, q); unit staff get only their orders."""
-    filters = OrderFilters.from_args(request.args)
-    stmt = filtered_orders(filters)
-    clause = visibility.orders_clause(current_user())
-    if clause is not None:
-        stmt = stmt.where(clause)
-    limit = int(current_app.config.get("NRSC_PDF_BATCH_MAX", DEFAULT_BATCH_MAX))
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    if total == 0:
-        abort(404, _("No work orders match these filters."))
-    if total > limit:
-        abort(400, _("%(n)s work orders match; print at most %(limit)s at once: narrow the filters.",
-                     n=total, limit=limit))
-    orders = db.session.scalars(stmt.options(
-        selectinload(WorkOrder.participants).selectinload(OrderParticipant.unit),
-        selectinload(WorkOrder.feedbacks))).all()
-    return _pdf_response(pdf.render_orders_pdf(orders), f"work-orders-{len(orders)}.pdf")
+def prepare_pdf(order_id: int):
+    """Make (or find) the order's PDF, for the page that shows progress
+    meanwhile (htmx); answers the link to open it."""
+    order = _visible_order(order_id, current_user())
+    if order is None:
+        abort(404)
+    started = time.perf_counter()
+    data, cached = pdf.cached_order_pdf(order)
+    response = Response(render_template("orders/_pdf_ready.html", order=order, size=len(data), cached=cached,
+                                        seconds=time.perf_counter() - started))
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+# -- batches ------------------------------------------------------------------------
+@bp.route("/orders/pdf/batch", methods=["POST"])
+@roles_required(*batch.PRINT_ROLES)
+def batch_create():
+    """Print the office list's filters (state, domain, township, unit,
+    overdue, supervised, from, to, q) as a background job; each user gets
+    only the orders they may see."""
+    filters = OrderFilters.from_args(request.form)
+    try:
+        job = batch.create(current_user(), filters)
+    except batch.BatchRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("orders.search", **filters.args(page=None)))
+    return redirect(url_for(".batch_status", job_id=job.id))
+
+
+def _own_job(job_id: int) -> PrintJob:
+    job = db.session.get(PrintJob, job_id)
+    # Someone else's job answers like a missing one.
+    if job is None or job.requested_by_id != current_user().id:
+        abort(404)
+    return job
+
+
+@bp.route("/print-jobs/<int:job_id>")
+@roles_required(*batch.PRINT_ROLES)
+def batch_status(job_id: int):
+    job = _own_job(job_id)
+    partial = "orders/_print_job.html"
+    response = Response(render_template(partial if htmx else "orders/print_job.html", job=job))
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@bp.route("/print-jobs/<int:job_id>/download")
+@roles_required(*batch.PRINT_ROLES)
+def batch_download(job_id: int):
+    job = _own_job(job_id)
+    path = batch.file_of(job)
+    if path is None:
+        abort(404)
+    audit.record("print_batch_download", "print_job", job.id, data={"bytes": job.size})
+    db.session.commit()
+    response = send_file(path, mimetype="application/zip", as_attachment=True,
+                         download_name=f"work-orders-{job.id}.zip")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/api/v1/orders/<int:order_id>/pdf")
@@ -102,7 +141,8 @@ def api_order_pdf(order_id: int):
     order = _visible_order(order_id, g.api_user)
     if order is None:
         return api_error(404, "not_found", f"no work order {order_id}")
-    return _pdf_response(pdf.render_order_pdf(order), f"{order.number}.pdf")
+    data, _cached = pdf.cached_order_pdf(order)
+    return _pdf_response(data, f"{order.number}.pdf")
 
 
 @bp.route("/orders/<int:order_id>/deliveries")
@@ -139,3 +179,4 @@ def retry_delivery(order_id: int, message_id: int):
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["order_delivery_rows"] = notify.delivery_rows
+    app.jinja_env.globals["may_print_batches"] = batch.may_print_batches

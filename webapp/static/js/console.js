@@ -1,5 +1,5 @@
 // Duty console: live queue keyboard, alarm sound for urgent alerts, review
-// countdowns, and the Leaflet maps of the alert detail and manual-alert pages.
+// countdowns (the maps are static/js/map.js).
 (function () {
   "use strict";
 
@@ -131,95 +131,6 @@
     evt.preventDefault();
   }
 
-  // ---- maps -----------------------------------------------------------------
-  // Names from data go in as text, never as HTML (and no inline style under the CSP).
-  function textEl(value) {
-    var el = document.createElement("span");
-    el.textContent = value == null ? "" : String(value);
-    return el;
-  }
-  function baseMap(el, tileUrl, townships) {
-    var map = L.map(el, { attributionControl: false });
-    if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
-    (townships || []).forEach(function (t) {
-      L.geoJSON(t.geometry, { interactive: false, style: { color: "#78909c", weight: 1.5, dashArray: "6 4", fill: false } })
-        .addTo(map);
-      var centre = L.geoJSON(t.geometry).getBounds().getCenter();
-      L.marker(centre, { interactive: false, icon: L.divIcon({ className: "township-label", html: textEl(t.name) }) }).addTo(map);
-    });
-    return map;
-  }
-  // A wedge from the camera along its view direction, as long as the point is far.
-  function viewCone(cam, point) {
-    var lenM = point ? Math.max(500, L.latLng(cam.lat, cam.lon).distanceTo(L.latLng(point.lat, point.lon)) * 1.2) : 3000;
-    var pts = [[cam.lat, cam.lon]];
-    var half = (cam.hfov || 60) / 2;
-    for (var a = cam.azimuth - half; a <= cam.azimuth + half + 0.01; a += half / 4) {
-      var rad = a * Math.PI / 180;
-      pts.push([cam.lat + (lenM * Math.cos(rad)) / 110574,
-                cam.lon + (lenM * Math.sin(rad)) / (111320 * Math.cos(cam.lat * Math.PI / 180))]);
-    }
-    return L.polygon(pts, { color: "#1565c0", weight: 1, fillOpacity: 0.12 });
-  }
-  function alertMap() {
-    var el = document.getElementById("alert-map");
-    var dataEl = document.getElementById("alert-map-data");
-    if (!el || !dataEl || !window.L) return;
-    var data = JSON.parse(dataEl.textContent);
-    var map = baseMap(el, data.tile_url, data.townships);
-    var group = L.featureGroup().addTo(map);
-    data.parcels.forEach(function (p) {
-      L.geoJSON(p.geometry, { style: { color: p.colour || "#555", weight: 1, fillOpacity: 0.2 } })
-        .bindTooltip(textEl(p.layer_name + " " + (p.name || p.code))).addTo(group);
-    });
-    if (data.camera) {
-      L.circleMarker([data.camera.lat, data.camera.lon], { radius: 6, color: "#0d3b66", fillOpacity: 1 })
-        .bindTooltip(textEl(data.camera.name)).addTo(group);
-      if (data.camera.azimuth !== null) viewCone(data.camera, data.point).addTo(group);
-    }
-    if (data.uncertainty) {  // the 95% ellipse of a detected position
-      L.geoJSON(data.uncertainty, { interactive: false,
-        style: { color: "#c62828", weight: 1, dashArray: "4 3", fillOpacity: 0.08 } }).addTo(group);
-    }
-    L.circleMarker([data.point.lat, data.point.lon], { radius: 8, color: "#c62828", fillOpacity: 0.9,
-      dashArray: data.point.estimated ? "4" : null }).addTo(group);
-    map.fitBounds(group.getBounds().pad(0.2), { maxZoom: 16 });
-  }
-  function pickMap() {
-    var el = document.getElementById("pick-map");
-    if (!el || !window.L) return;
-    var lat = document.getElementById("lat"), lon = document.getElementById("lon");
-    var outlines = document.getElementById("township-outlines");
-    var map = baseMap(el, el.getAttribute("data-tile-url"), outlines ? JSON.parse(outlines.textContent) : []);
-    var marker = null;
-    function place(latlng) {
-      if (marker) marker.setLatLng(latlng); else marker = L.marker(latlng).addTo(map);
-    }
-    var outlineBounds = null;
-    map.eachLayer(function (layer) {
-      if (layer.getBounds) outlineBounds = outlineBounds ? outlineBounds.extend(layer.getBounds()) : L.latLngBounds(layer.getBounds().getSouthWest(), layer.getBounds().getNorthEast());
-    });
-    if (lat.value && lon.value) { place([+lat.value, +lon.value]); map.setView([+lat.value, +lon.value], 13); }
-    else if (outlineBounds) map.fitBounds(outlineBounds);
-    else map.setView([37.3, 106.2], 10);
-    // Cameras as small markers: clicking one picks it in the form.
-    var camSelect = document.querySelector("select[name=camera_code]");
-    document.querySelectorAll("#camera-positions").forEach(function (node) {
-      JSON.parse(node.textContent).forEach(function (c) {
-        L.circleMarker([c.lat, c.lon], { radius: 4, color: "#0d3b66", fillOpacity: 0.9 })
-          .bindTooltip(textEl(c.code + " " + c.name))
-          .on("click", function (evt) {
-            L.DomEvent.stopPropagation(evt);
-            if (camSelect) camSelect.value = c.code;
-          }).addTo(map);
-      });
-    });
-    map.on("click", function (evt) {
-      lat.value = evt.latlng.lat.toFixed(6);
-      lon.value = evt.latlng.lng.toFixed(6);
-      place(evt.latlng);
-    });
-  }
   function focusFromHash() {
     var target = { "#false-alarm": "#false-alarm select[name=reason]", "#duplicate": "#duplicate input[name=duplicate_of]" }[location.hash];
     var el = target && document.querySelector(target);
@@ -269,8 +180,6 @@
         alarmTick();
       }
     });
-    alertMap();
-    pickMap();
     focusFromHash();
   });
 })();

@@ -13,12 +13,6 @@
     if (!isNaN(serverNow)) skew = serverNow - Date.now();
   }
 
-  // Labels go in as text, never as HTML.
-  function textEl(value) {
-    var el = document.createElement("span");
-    el.textContent = value == null ? "" : String(value);
-    return el;
-  }
   function tick() {
     var now = Date.now() + skew;
     var els = document.querySelectorAll("[data-due]");
@@ -351,72 +345,3 @@
   }
 })();
 
-// ---- order map: the event point and the check-in points ----------------------
-(function () {
-  "use strict";
-  // Labels go in as text, never as HTML.
-  function textEl(value) {
-    var el = document.createElement("span");
-    el.textContent = value == null ? "" : String(value);
-    return el;
-  }
-  function draw() {
-    if (!window.L) return;
-    var boxes = document.querySelectorAll("[data-order-map]");
-    for (var i = 0; i < boxes.length; i++) {
-      var box = boxes[i], pts;
-      try { pts = JSON.parse(box.getAttribute("data-points") || "[]"); } catch (e) { pts = []; }
-      if (!pts.length) continue;
-      var map = L.map(box, { scrollWheelZoom: false });
-      var tiles = box.getAttribute("data-tiles");
-      if (tiles) L.tileLayer(tiles, { maxZoom: 18 }).addTo(map);
-      var bounds = [];
-      pts.forEach(function (p) {
-        var colour = p.kind === "event" ? "#c62828" : "#1565c0";
-        L.circleMarker([p.lat, p.lon], { radius: 8, color: colour, fillColor: colour, fillOpacity: 0.7 })
-          .bindTooltip(textEl(p.label), { permanent: true, direction: "right" }).addTo(map);
-        bounds.push([p.lat, p.lon]);
-      });
-      if (bounds.length > 1) {
-        L.polyline(bounds, { color: "#6b7785", dashArray: "4 4" }).addTo(map);
-        map.fitBounds(bounds, { padding: [40, 40], maxZoom: 16 });
-      } else {
-        map.setView(bounds[0], 14);
-      }
-      L.control.scale({ imperial: false }).addTo(map);
-    }
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw); else draw();
-  document.addEventListener("nrsc:leaflet", draw);
-})();
-
-// ---- phone page: Leaflet fetched when the site map comes near the screen -------
-// 160 KB the handler does not need to press the primary button; on 4G they
-// would delay it. The scripts come from our own origin (the CSP allows them).
-(function () {
-  "use strict";
-  var holder = document.querySelector("[data-leaflet-js]");
-  if (!holder || window.L) return;
-  var started = false;
-  function load() {
-    if (started) return;
-    started = true;
-    var css = document.createElement("link");
-    css.rel = "stylesheet";
-    css.href = holder.getAttribute("data-leaflet-css");
-    document.head.appendChild(css);
-    var script = document.createElement("script");
-    script.src = holder.getAttribute("data-leaflet-js");
-    script.onload = function () { document.dispatchEvent(new Event("nrsc:leaflet")); };
-    document.head.appendChild(script);
-  }
-  // After the page's own load: the map never holds up the primary button.
-  function watch() {
-    if (!window.IntersectionObserver) { load(); return; }
-    var seen = new IntersectionObserver(function (entries) {
-      if (entries.some(function (e) { return e.isIntersecting; })) { seen.disconnect(); load(); }
-    }, { rootMargin: "200px" });
-    seen.observe(holder);
-  }
-  if (document.readyState === "complete") watch(); else window.addEventListener("load", watch);
-})();
