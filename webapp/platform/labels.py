@@ -23,6 +23,7 @@ ACTION_LABELS: dict[str, Any] = {
     "alert_intake_replayed": _l("Intake replayed"),
     "review_claim": _l("Claimed for review"),
     "review_release": _l("Released to the queue"),
+    "alert_relocated": _l("Position refined by a second camera"),
     "review_takeover": _l("Review taken over"),
     "review_overdue": _l("Review overdue"),
     "alarm_acknowledged": _l("Alarm sound silenced"),
