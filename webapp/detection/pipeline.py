@@ -39,7 +39,7 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 
 from webapp.detection import confirm
-from webapp.detection.deploy import DomainDetector
+from webapp.detection.deploy import DomainDetector, key_frame
 from webapp.detection.geolocate import (
     Bearing,
     Fix,
@@ -172,7 +172,8 @@ def _named(d: Detection, name: str) -> Detection:
 def domain_detectors(host: Any, domains: Sequence[str], *, have_reference: bool, failures: list[str],
                      timings: dict[str, float], notes: list[str],
                      wrapped: dict[str, Guarded] | None = None,
-                     resting: set[str] | None = None) -> list[DomainDetector]:
+                     resting: set[str] | None = None, key: int | None = None,
+                     learned_frames: str = "key") -> list[DomainDetector]:
     """One fused detector per preset domain; each plugin detector wrapped once
     (so a detector serving two domains runs once per stop). With ``resting``
     (a set), the detectors that compare against the reference are left out
@@ -195,7 +196,7 @@ def domain_detectors(host: Any, domains: Sequence[str], *, have_reference: bool,
                 wrapped[name] = Guarded(det, failures, timings)
             members.append(wrapped[name])
         if members:
-            out.append(DomainDetector(domain, members))
+            out.append(DomainDetector(domain, members, key=key, learned_frames=learned_frames))
         elif domain not in {d for det in host.detectors.values() for d in getattr(det, "domains", ())}:
             notes.append(f"no detector is installed for domain {domain}")
     if lacking_reference:
@@ -413,8 +414,13 @@ class DetectionPipeline:
         last = self._change_runs.get(key)
         resting: set[str] | None = set() if (interval > 0 and last is not None
                                              and timedelta(0) <= at - last < timedelta(seconds=interval)) else None
+        # The learned models look at one frame of the burst (the sharpest); the
+        # cues at all of them (see webapp.detection.deploy).
+        learned_frames = str(current_app.config.get("NRSC_DETECTION_LEARNED_FRAMES", "key"))
         fused = domain_detectors(host, list(preset.domains), have_reference=reference is not None,
-                                 failures=failures, timings=timings, notes=notes, wrapped=wrapped, resting=resting)
+                                 failures=failures, timings=timings, notes=notes, wrapped=wrapped, resting=resting,
+                                 key=key_frame(frames) if learned_frames != "all" else None,
+                                 learned_frames=learned_frames)
         if resting is None and reference is not None:
             self._change_runs[key] = at
         previous_visit = self._previous_visit(job)
@@ -439,7 +445,8 @@ class DetectionPipeline:
             found += det.detect(frames, context)
         for name, seconds in timings.items():
             self.detector_seconds[name] += seconds
-            self.detector_frames[name] += len(frames)
+            self.detector_frames[name] += 1 if learned_frames != "all" and hasattr(wrapped.get(name), "manifest") \
+                else len(frames)
         notes += failures
         default_min = float(current_app.config.get("NRSC_DETECTION_MIN_SCORE", DEFAULT_MIN_SCORE))
         kept, dropped = keep(found, preset, shape, default_min)
