@@ -426,6 +426,9 @@ def plume_track(frames: Sequence[np.ndarray], min_fraction: float = 0.002) -> li
         drift = abs(centres[valid[-1]] - centres[valid[0]]) / w
         hsv = cv2.cvtColor(small[-1], cv2.COLOR_BGR2HSV)
         whiteness = float(((hsv[..., 2] > 200) & (hsv[..., 1] < 30))[region].mean())
+        # A thin white veil is not white yet, but it brightens what it covers.
+        brighter = hsv[..., 2].astype(np.int16) - cv2.cvtColor(small[0], cv2.COLOR_BGR2HSV)[..., 2] > 12
+        whiteness = max(whiteness, float(brighter[region].mean()))
         # The base: where the plume leaves the ground, the middle of its lowest
         # rows (a drifting plume's box centre is not above its source).
         ry, rx = np.nonzero(region)
