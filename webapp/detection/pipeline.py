@@ -421,7 +421,8 @@ class DetectionPipeline:
         learned_frames = str(current_app.config.get("NRSC_DETECTION_LEARNED_FRAMES", "key"))
         fused = domain_detectors(host, list(preset.domains), have_reference=reference is not None,
                                  failures=failures, timings=timings, notes=notes, wrapped=wrapped, resting=resting,
-                                 key=key_frame(frames) if learned_frames != "all" else None,
+                                 key=key_frame(frames) if learned_frames != "all" and any(
+                                     hasattr(d, "manifest") for d in host.detectors.values()) else None,
                                  learned_frames=learned_frames)
         if resting is None and reference is not None:
             self._change_runs[key] = at
