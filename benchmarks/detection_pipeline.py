@@ -1,7 +1,10 @@
 """The detection pipeline's throughput for the demo's 38 cameras, and the
 time from a frame to its alert — with the learned models (when installed in
 var/models, or NRSC_MODELS_DIR) against a baseline of the classical
-detectors alone.
+detectors alone. With models, two runs: "before" (the learned models on every
+frame of the burst, onnxruntime's default thread pool) and "after" (on the
+burst's key frame only, one intra-op thread; ``--skip-before`` leaves the
+first out).
 
     .venv/bin/python benchmarks/detection_pipeline.py [--size 1920x1080] [--rounds 2] [--workers 1]
                                                       [--cadence-seconds 30]
@@ -74,15 +77,18 @@ def render_frames(size: tuple[int, int], dem):
     return frames, references, chosen, spent / (4 * len(frames)), with_fire
 
 
-def build_app(tmp: Path, models_dir: str | None, dem, workers: int, queue_size: int):
+def build_app(tmp: Path, models_dir: str | None, dem, workers: int, queue_size: int, *,
+              learned_frames: str = "key", model_threads: int = 1):
     from webapp import create_app
     from webapp.platform import dbtools
     settings = {"models_dir": models_dir} if models_dir else {"models_dir": str(tmp / "no-models")}
+    settings["model_threads"] = model_threads
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "NRSC_DATA_DIR": str(tmp / "data"),
                       "SECRET_KEY": "bench", "NRSC_TASKS_EAGER": True, "NRSC_DETECTION_ENABLED": True,
                       "NRSC_DETECTORS": settings, "NRSC_ALERT_CLIP_SECONDS": 0, "NRSC_PATROL_ENABLED": False,
                       "NRSC_DETECTION_WORKERS": workers, "NRSC_DETECTION_QUEUE": queue_size,
-                      "NRSC_DETECTION_MAX_AGE_S": 0}, load_entrypoints=True)
+                      "NRSC_DETECTION_MAX_AGE_S": 0, "NRSC_DETECTION_LEARNED_FRAMES": learned_frames},
+                     load_entrypoints=True)
     app.extensions["nrsc.dem"] = dem
     with app.app_context():
         dbtools.upgrade()
@@ -189,6 +195,7 @@ def main() -> None:
     ap.add_argument("--dwell", type=float, default=20.0, help="seconds per stop of the demo's tours")
     ap.add_argument("--cadence-seconds", type=float, default=30.0)
     ap.add_argument("--models-dir", default=os.environ.get("NRSC_MODELS_DIR") or str(Path.cwd() / "var" / "models"))
+    ap.add_argument("--skip-before", action="store_true", help="leave out the learned-on-every-frame run")
     args = ap.parse_args()
     if os.environ.get("DATABASE_URL"):
         raise SystemExit("the benchmark builds its own SQLite database; unset DATABASE_URL")
@@ -203,10 +210,17 @@ def main() -> None:
           f"{len(frames)} cameras, fire in view of {len(with_fire)}")
     results = []
     have_models = Path(args.models_dir).is_dir() and any(Path(args.models_dir).glob("*/manifest.json"))
-    runs = [("classical only (baseline)", None)] + ([("learned + classical", args.models_dir)] if have_models else [])
-    for label, models in runs:
+    # "before": the learned models on every frame of the burst, onnxruntime's
+    # default thread pool; "after": on the burst's key frame, one thread each.
+    runs = [("classical only (baseline)", None, "key", 1)] + (
+        [("learned, every frame (before)", args.models_dir, "all", 0),
+         ("learned, key frame (after)", args.models_dir, "key", 1)] if have_models else [])
+    if args.skip_before:
+        runs = [r for r in runs if "before" not in r[0]]
+    for label, models, learned_frames, threads in runs:
         tmp = Path(tempfile.mkdtemp(prefix="bench-detect-"))
-        app = build_app(tmp, models, dem, args.workers, args.queue)
+        app = build_app(tmp, models, dem, args.workers, args.queue, learned_frames=learned_frames,
+                        model_threads=threads)
         r = run(label, app, frames, references, chosen, args.rounds, args.cadence_seconds, args.dwell, with_fire)
         results.append(r)
         from webapp.detection import pipeline
@@ -214,12 +228,12 @@ def main() -> None:
     if not have_models:
         print(f"(no learned models under {args.models_dir}: run `nrsc models install` for the learned figures)")
     print()
-    print(f"{'run':<28} {'frames/s':>9} {'38-camera demand':>17} {'keeps up':>9} {'stops':>6} "
+    print(f"{'run':<34} {'frames/s':>9} {'38-camera demand':>17} {'keeps up':>9} {'stops':>6} "
           f"{'dropped':>8} {'stop latency p50/p95 s':>24} {'frame→alert p50 s':>18}")
     for r in results:
         fa = statistics.median(r["alert_latency"]) if r["alert_latency"] else float("nan")
         r["label"] += f" ({r['alerts']} alert sightings)"
-        print(f"{r['label']:<28} {r['fps']:9.2f} {r['demand']:17.2f} {('yes' if r['fps'] >= r['demand'] else 'NO'):>9} "
+        print(f"{r['label']:<34} {r['fps']:9.2f} {r['demand']:17.2f} {('yes' if r['fps'] >= r['demand'] else 'NO'):>9} "
               f"{r['submitted']:6d} {r['dropped']:8d} {r['latency_p50']:11.2f} / {r['latency_p95']:<10.2f} {fa:18.2f}")
     for r in results:
         print(f"  {r['label']}: learned models {', '.join(r['learned']) or 'none'}; ms per frame by detector "

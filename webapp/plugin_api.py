@@ -218,6 +218,10 @@ class DetectionContext:
     masks: Any = None
     # the previous visit's frames of this preset (oldest first),
     previous_frames: Sequence[Any] = ()
+    # one frame (the last) of each earlier visit of this preset, oldest first,
+    # the last one being the previous visit's (at most a few, within the
+    # confirmation window): for slow events a burst is too short to show,
+    earlier_visits: Sequence[Any] = ()
     # metres on the ground per frame pixel: one figure or one per image row
     # (top to bottom), from geolocation.
     ground_scale: float | Sequence[float] | None = None

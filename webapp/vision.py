@@ -382,18 +382,24 @@ def plume_track(frames: Sequence[np.ndarray], min_fraction: float = 0.002) -> li
     Each frame is compared to the first: the region that became greyer and
     smoother there is the plume. Smoke keeps growing and its top rises; a
     chimney's steam keeps one envelope; a cloud moves sideways; noise does
-    not persist. Returns per region: box, growth, rise (fraction of frame
-    height), sideways drift, whiteness."""
+    not persist. Returns per region: box, base (normalised x, y of where it
+    leaves the ground), growth, rise (fraction of frame height), sideways
+    drift, whiteness."""
     if len(frames) < 3:
         return []
     small = [working_copy(f, 320)[0] for f in frames]
     h, w = small[0].shape[:2]
-    first = cv2.GaussianBlur(small[0], (5, 5), 0).astype(np.int16)
+    first_blur = cv2.GaussianBlur(small[0], (5, 5), 0)
+    first = first_blur.astype(np.int16)
+    first_sat = cv2.cvtColor(first_blur, cv2.COLOR_BGR2HSV)[..., 1].astype(np.int16)
     masks = []
     for f in small[1:]:
         blur = cv2.GaussianBlur(f, (5, 5), 0)
         diff = np.abs(blur.astype(np.int16) - first).max(2)
-        m = (diff > 12) & (diff < 120) & grey_pixels(blur)
+        # Grey, or veiled: a thin plume over green crops is not grey yet, but
+        # it takes colour out of what it covers (a cloud's shadow does not).
+        veiled = cv2.cvtColor(blur, cv2.COLOR_BGR2HSV)[..., 1].astype(np.int16) < first_sat - 12
+        m = (diff > 12) & (diff < 120) & (grey_pixels(blur) | veiled)
         masks.append(cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     last = masks[-1].astype(bool)
     out = []
@@ -420,7 +426,16 @@ def plume_track(frames: Sequence[np.ndarray], min_fraction: float = 0.002) -> li
         drift = abs(centres[valid[-1]] - centres[valid[0]]) / w
         hsv = cv2.cvtColor(small[-1], cv2.COLOR_BGR2HSV)
         whiteness = float(((hsv[..., 2] > 200) & (hsv[..., 1] < 30))[region].mean())
-        out.append({"box": norm_box((x, y, bw, bh), (h, w)), "growth": a1 / max(a0, 1), "rise": float(rise),
+        # A thin white veil is not white yet, but it brightens what it covers.
+        brighter = hsv[..., 2].astype(np.int16) - cv2.cvtColor(small[0], cv2.COLOR_BGR2HSV)[..., 2] > 12
+        whiteness = max(whiteness, float(brighter[region].mean()))
+        # The base: where the plume leaves the ground, the middle of its lowest
+        # rows (a drifting plume's box centre is not above its source).
+        ry, rx = np.nonzero(region)
+        low = rx[ry >= ry.max() - max(1, int(0.1 * (ry.max() - ry.min() + 1)))]
+        base = ((float(low.mean()) + 0.5) / w, (float(ry.max()) + 1.0) / h)
+        out.append({"box": norm_box((x, y, bw, bh), (h, w)), "base": base, "growth": a1 / max(a0, 1),
+                    "rise": float(rise),
                     "drift": float(drift), "whiteness": whiteness, "area": area / (h * w)})
     return out
 

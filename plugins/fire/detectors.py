@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 
 from webapp.plugin_api import Detection, DetectionContext
@@ -73,18 +74,39 @@ class FireColour(PixelDetector):
 
 class SmokeMotion(PixelDetector):
     """Smoke over a stop's frames: grey, slowly growing and rising. One frame
-    cannot show that, so a still image gives nothing here."""
+    cannot show that, so a still image gives nothing here.
+
+    A patrol burst is a fraction of a second, too short for a plume to grow
+    visibly; when the burst shows none, the preset's earlier visits
+    (``context.earlier_visits``: one frame each) and this stop's last frame
+    are tracked the same way, so a plume that grew and rose from visit to
+    visit is found on the third visit that shows it, anchored at its base."""
 
     name = "smoke_motion"
     domains = ("fire",)
-    defaults = {"min_growth": 1.5, "min_rise": 0.03, "max_drift": 0.1, "min_score": 0.6}
+    defaults = {"min_growth": 1.5, "min_rise": 0.03, "max_drift": 0.1, "min_score": 0.6,
+                "visit_min_growth": 1.15, "visit_min_rise": 0.01, "visits": 3}
 
     def detect(self, frames: Sequence[Any], context: DetectionContext) -> list[Detection]:
         decoded = frames_bgr(frames)
-        if len(decoded) < 3:
+        if not decoded:
             return []
-        images = [f for _, f in decoded]
+        found = []
+        if len(decoded) >= 3:
+            found = self._track([f for _, f in decoded], context, decoded[-1][0], "")
+        wanted = int(self.param(context, "visits"))
+        earlier = [f for _, f in frames_bgr(context.earlier_visits)][-(wanted - 1):]
+        if not found and wanted >= 3 and len(earlier) == wanted - 1:
+            h, w = decoded[-1][1].shape[:2]
+            series = [e if e.shape[:2] == (h, w) else cv2.resize(e, (w, h), interpolation=cv2.INTER_AREA)
+                      for e in earlier] + [decoded[-1][1]]
+            found = self._track(series, context, decoded[-1][0], "visit_")
+        return found
+
+    def _track(self, images: list, context: DetectionContext, index: int, prefix: str) -> list[Detection]:
         ignore = context_mask(context.masks, working_copy(images[-1], 320)[0].shape[:2])
+        min_growth = self.param(context, prefix + "min_growth")
+        min_rise = self.param(context, prefix + "min_rise")
         found = []
         for t in plume_track(images):
             if _masked(t["box"], ignore):
@@ -93,14 +115,16 @@ class SmokeMotion(PixelDetector):
             # White smoke that keeps rising still counts.
             if t["whiteness"] > 0.5 and t["rise"] < 0.08:
                 continue
-            if t["growth"] < self.param(context, "min_growth") or t["rise"] < self.param(context, "min_rise") \
-                    or t["drift"] > self.param(context, "max_drift"):
+            if t["growth"] < min_growth or t["rise"] < min_rise or t["drift"] > self.param(context, "max_drift"):
                 continue
-            score = 0.5 + 0.25 * min(1.0, (t["growth"] - 1) / 0.6) + 0.25 * min(1.0, t["rise"] / 0.05)
+            score = 0.5 + 0.25 * min(1.0, (t["growth"] - 1) / 0.6) + 0.25 * min(1.0, t["rise"] / (min_rise + 0.02))
             if score >= self.param(context, "min_score"):
-                found.append(Detection("fire", "smoke", "smoke", float(score), t["box"], decoded[-1][0],
-                                       detector=self.name,
-                                       evidence={k: round(float(t[k]), 3) for k in ("growth", "rise", "drift")}))
+                evidence = {k: round(float(t[k]), 3) for k in ("growth", "rise", "drift")}
+                evidence["anchor"] = [round(v, 5) for v in t["base"]]
+                if prefix:
+                    evidence["over_visits"] = len(images)
+                found.append(Detection("fire", "smoke", "smoke", float(score), t["box"], index,
+                                       detector=self.name, evidence=evidence))
         return found
 
     def support(self, frame: Any, box, label: str) -> float | None:

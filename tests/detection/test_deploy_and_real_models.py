@@ -91,3 +91,47 @@ def test_read_plates_on_rendered_plates():
         box = found[0][1]
         assert 0.35 < box[0] < 0.4 and 0.64 < box[1] < 0.68
     assert read_plates(S.base(0), REAL) == []
+
+
+
+class Boxing:
+    """A learned model (it has a manifest) that calls one box fire in
+    whatever frame it is shown, and counts the frames it was shown."""
+
+    def __init__(self, manifest, box):
+        self.manifest, self.name, self.domains, self.box = manifest, "boxing", ("fire",), box
+        self.frames_seen = 0
+
+    def detect(self, frames, context):
+        from webapp.plugin_api import Detection
+        self.frames_seen += len(frames)
+        return [Detection("fire", "fire", "fire", 0.6, self.box, i, detector=self.name) for i in range(len(frames))]
+
+
+def test_the_model_sees_the_key_frame_and_the_cue_carries_its_box_over_the_burst(tmp_path):
+    import cv2 as _cv2
+
+    from webapp.detection.deploy import key_frame
+    manifest = ModelDetector.from_manifest(tiny_models.build(tmp_path, "yolov8", "onnx")).manifest
+    shots = [S.add_fire(S.base(1), 1, at=(0.5, 0.75), t=t) for t in range(3)]
+    burst = [img for img, _ in shots]
+    x1, y1, x2, y2 = shots[0][1]
+    model = Boxing(manifest, (x1 - 0.02, y1 - 0.02, x2 + 0.02, y2 + 0.02))
+    blurred = [_cv2.GaussianBlur(burst[0], (9, 9), 3), burst[1], _cv2.GaussianBlur(burst[2], (9, 9), 3)]
+    assert key_frame(blurred) == 1 and key_frame(burst[:1]) == 0
+    assert key_frame([blurred[0], blurred[2], burst[2]]) == 2
+    found = DomainDetector("fire", [model, FireColour()], key=1).detect(burst, CTX)
+    assert model.frames_seen == 1  # one inference for the stop, not three
+    learned = [d for d in found if d.detector == "boxing"]
+    assert [d.frame_index for d in learned if "carried_from" not in d.evidence] == [1]
+    # The cue backs the box in the other frames: it persists over the stop as before.
+    carried = [d for d in learned if "carried_from" in d.evidence]
+    assert sorted(d.frame_index for d in carried) == [0, 2] and all(d.evidence["support"] > 0 for d in carried)
+    # Every frame, as before, when asked to.
+    model.frames_seen = 0
+    every = DomainDetector("fire", [model, FireColour()], learned_frames="all").detect(burst, CTX)
+    assert model.frames_seen == 3 and sorted(d.frame_index for d in every if d.detector == "boxing") == [0, 1, 2]
+    # Where no cue backs the box (a sunset the model calls fire), nothing is carried.
+    model.frames_seen = 0
+    dusk = DomainDetector("fire", [model, FireColour()]).detect([S.base(4, sunset=True)] * 3, CTX)
+    assert model.frames_seen == 1 and [d.frame_index for d in dusk if d.detector == "boxing"] == [1]

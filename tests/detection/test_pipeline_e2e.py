@@ -174,6 +174,34 @@ def test_fire_becomes_an_alert_placed_within_its_ellipse(org, clock, sim, world,
     assert "单相机地形定位" in page and f"误差椭圆 {major} ×" in page and "fire_colour" in page
 
 
+def test_smoke_rising_from_visit_to_visit_becomes_an_alert_at_its_base(org, clock, sim, world, login_as):
+    """A patrol burst is too short for a plume to grow; over the preset's
+    visits it grows and rises, and the alert stands at its base."""
+    number = 4  # farmland + fire
+    _tour(world, number)
+    engine = PatrolEngine(org, holder="w1")
+    try:
+        _patrol(org, clock, sim, engine, 1, world)  # the view before the fire starts
+        event = _place(sim, number, 0.45, 0.75, "smoke", width_m=12, height_m=120)
+        _patrol(org, clock, sim, engine, 1, world)
+        assert _alerts() == []  # one visit cannot show a plume growing
+        _patrol(org, clock, sim, engine, 1, world)
+    finally:
+        engine.stop()
+    alerts = _alerts()
+    visits = _visits(world)
+    assert [(a.domain, a.event_type) for a in alerts] == [("fire", "smoke")], \
+        [(v.detection_status, v.detection_note, v.detections) for v in visits]
+    alert = alerts[0]
+    assert alert.detector == "smoke_motion" and alert.visit_id == visits[-1].id
+    assert alert.location_method == "monoplot" and alert.located_by == [world.id]
+    truth = _truth(sim, event)
+    assert _within(alert, truth) <= 1.0, (alert.uncertainty, truth["state"], alert.lat, alert.lon)
+    assert visits[-1].detections[0]["confirmed_by"] == "visits" and visits[-1].detections[0]["visits"] == 3
+    page = _console_sees(login_as, alert)
+    assert "smoke_motion" in page and "3 visits" in page
+
+
 def test_excavator_needs_a_reference_and_two_visits(org, clock, sim, world):
     number = 1  # mining
     _tour(world, number)

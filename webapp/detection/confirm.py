@@ -16,7 +16,9 @@ Rules are per detector (or event type, or domain):
 
 A detection that judged several frames itself (``evidence`` with ``rise``
 and ``growth``, as the smoke-motion cue gives) counts as persisting over the
-stop; one that says it was ``seen_last_visit`` counts as a second visit.
+stop — or, with ``over_visits``, over that many visits (a plume tracked from
+visit to visit); one that says it was ``seen_last_visit`` counts as a second
+visit.
 """
 from __future__ import annotations
 
@@ -164,6 +166,11 @@ def judge(candidate: Candidate, rule: Rule, previous: Sequence[Candidate]) -> bo
     if candidate.evidence.get("seen_last_visit"):
         candidate.visits = max(candidate.visits, 2)
     multi_frame = "rise" in candidate.evidence and "growth" in candidate.evidence
+    if multi_frame and candidate.evidence.get("over_visits"):
+        # Tracked over the preset's visits (a plume's growth from visit to visit).
+        candidate.visits = max(candidate.visits, int(candidate.evidence["over_visits"]))
+        candidate.confirmed_by = "visits"
+        return True
     if rule.min_frames is not None:
         ordered = [candidate.boxes[i] for i in sorted(candidate.boxes)]
         if multi_frame or (candidate.frames >= rule.min_frames

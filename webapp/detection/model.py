@@ -148,6 +148,8 @@ class _Onnx:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+            if threads == 1:
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():

@@ -39,7 +39,7 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 
 from webapp.detection import confirm
-from webapp.detection.deploy import DomainDetector
+from webapp.detection.deploy import DomainDetector, key_frame
 from webapp.detection.geolocate import (
     Bearing,
     Fix,
@@ -79,6 +79,8 @@ DEFAULT_TRIANGULATE_WINDOW_S = 600.0
 SCALE_ROWS = 24
 DEFAULT_CHANGE_RANGE_M = 3000.0
 DEFAULT_CHANGE_INTERVAL_S = 300.0
+# Earlier visits of a preset handed to detectors of slow events (one frame each).
+EARLIER_VISITS = 2
 
 
 class StopSkipped(Exception):
@@ -172,7 +174,8 @@ def _named(d: Detection, name: str) -> Detection:
 def domain_detectors(host: Any, domains: Sequence[str], *, have_reference: bool, failures: list[str],
                      timings: dict[str, float], notes: list[str],
                      wrapped: dict[str, Guarded] | None = None,
-                     resting: set[str] | None = None) -> list[DomainDetector]:
+                     resting: set[str] | None = None, key: int | None = None,
+                     learned_frames: str = "key") -> list[DomainDetector]:
     """One fused detector per preset domain; each plugin detector wrapped once
     (so a detector serving two domains runs once per stop). With ``resting``
     (a set), the detectors that compare against the reference are left out
@@ -195,7 +198,7 @@ def domain_detectors(host: Any, domains: Sequence[str], *, have_reference: bool,
                 wrapped[name] = Guarded(det, failures, timings)
             members.append(wrapped[name])
         if members:
-            out.append(DomainDetector(domain, members))
+            out.append(DomainDetector(domain, members, key=key, learned_frames=learned_frames))
         elif domain not in {d for det in host.detectors.values() for d in getattr(det, "domains", ())}:
             notes.append(f"no detector is installed for domain {domain}")
     if lacking_reference:
@@ -413,11 +416,18 @@ class DetectionPipeline:
         last = self._change_runs.get(key)
         resting: set[str] | None = set() if (interval > 0 and last is not None
                                              and timedelta(0) <= at - last < timedelta(seconds=interval)) else None
+        # The learned models look at one frame of the burst (the sharpest); the
+        # cues at all of them (see webapp.detection.deploy).
+        learned_frames = str(current_app.config.get("NRSC_DETECTION_LEARNED_FRAMES", "key"))
         fused = domain_detectors(host, list(preset.domains), have_reference=reference is not None,
-                                 failures=failures, timings=timings, notes=notes, wrapped=wrapped, resting=resting)
+                                 failures=failures, timings=timings, notes=notes, wrapped=wrapped, resting=resting,
+                                 key=key_frame(frames) if learned_frames != "all" and any(
+                                     hasattr(d, "manifest") for d in host.detectors.values()) else None,
+                                 learned_frames=learned_frames)
         if resting is None and reference is not None:
             self._change_runs[key] = at
-        previous_visit = self._previous_visit(job)
+        earlier_visits = self._previous_visits(job, EARLIER_VISITS)
+        previous_visit = earlier_visits[-1] if earlier_visits else None
         previous = [confirm.Candidate.from_json(c) for c in (previous_visit.detections or [])] \
             if previous_visit is not None else []
         if not fused and resting:
@@ -433,13 +443,15 @@ class DetectionPipeline:
             zoom=preset.zoom, captured_at=job.captured_at[-1] if job.captured_at else None,
             params=dict(preset.detector_params or {}), reference=reference, masks=list(preset.masks or []) or None,
             previous_frames=tuple(previous_frames(previous_visit)),
+            earlier_visits=tuple(last_frames(earlier_visits)),
             ground_scale=self.ground_scale(camera, preset, cam_model, dem))
         found: list[Detection] = []
         for det in fused:
             found += det.detect(frames, context)
         for name, seconds in timings.items():
             self.detector_seconds[name] += seconds
-            self.detector_frames[name] += len(frames)
+            self.detector_frames[name] += 1 if learned_frames != "all" and hasattr(wrapped.get(name), "manifest") \
+                else len(frames)
         notes += failures
         default_min = float(current_app.config.get("NRSC_DETECTION_MIN_SCORE", DEFAULT_MIN_SCORE))
         kept, dropped = keep(found, preset, shape, default_min)
@@ -459,20 +471,23 @@ class DetectionPipeline:
             outcome.status = "failed"  # every detector raised: nothing was examined
         return outcome
 
-    def _previous_visit(self, job: StopJob) -> PatrolVisit | None:
-        window = float(current_app.config.get("NRSC_CONFIRM_VISIT_WINDOW_S", 1800))
+    def _previous_visits(self, job: StopJob, count: int) -> list[PatrolVisit]:
+        """The preset's last ``count`` examined visits before this one, oldest
+        first, back to the first gap longer than the confirmation window."""
+        window = timedelta(seconds=float(current_app.config.get("NRSC_CONFIRM_VISIT_WINDOW_S", 1800)))
         q = select(PatrolVisit).where(PatrolVisit.camera_id == job.camera_id,
                                       PatrolVisit.preset_number == job.preset_number,
                                       PatrolVisit.detection_status == "done")
         if job.visit_id is not None:
             q = q.where(PatrolVisit.id < job.visit_id)
-        visit = db.session.scalar(q.order_by(PatrolVisit.id.desc()).limit(1))
-        if visit is None:
-            return None
-        now = job.captured_at[-1] if job.captured_at else clock.now()
-        if visit.frames_at is not None and now - _aware(visit.frames_at) > timedelta(seconds=window):
-            return None
-        return visit
+        out: list[PatrolVisit] = []
+        then = job.captured_at[-1] if job.captured_at else clock.now()
+        for visit in db.session.scalars(q.order_by(PatrolVisit.id.desc()).limit(max(1, count))):
+            if visit.frames_at is not None and _aware(then) - _aware(visit.frames_at) > window:
+                break
+            out.append(visit)
+            then = visit.frames_at or then
+        return out[::-1]
 
     # -- geometry ----------------------------------------------------------------------------
     def ground_scale(self, camera: Camera, preset: Preset, cam: CameraModel, dem: Any) -> list[float] | None:
@@ -503,11 +518,21 @@ class DetectionPipeline:
         self._scales[key] = out
         return out
 
-    def locate(self, cam: CameraModel, box: Sequence[float], dem: Any, camera_id: int) -> Fix:
-        """Monoplot the anchor of a box: bottom centre (the base of a plume)."""
+    def locate(self, cam: CameraModel, box: Sequence[float], dem: Any, camera_id: int,
+               anchor: Sequence[float] | None = None) -> Fix:
+        """Monoplot the anchor of a box: bottom centre, or the point the
+        detector gave (``evidence["anchor"]``: the base of a drifting plume)
+        when it lies in the box's lower half."""
         w, h = cam.width, cam.height
         u = (box[0] + box[2]) / 2 * w
         v = min(box[3] * h, h - 0.5)
+        try:
+            au, av = (float(anchor[0]), float(anchor[1])) if anchor is not None else (None, None)
+        except (TypeError, ValueError, IndexError):
+            au = av = None
+        if au is not None and box[0] - 0.01 <= au <= box[2] + 0.01 \
+                and (box[1] + box[3]) / 2 <= av <= box[3] + 0.01:
+            u, v = au * w, min(av * h, h - 0.5)
         sigmas = Sigmas.from_config(current_app.config)
         # A box's bottom edge is as good as the detector's box: a tenth of its
         # size, at least the configured pixel error.
@@ -525,7 +550,7 @@ class DetectionPipeline:
         located = 0
         for k, cand in enumerate(outcome.confirmed):
             try:
-                mono = self.locate(cam, cand.box, dem, camera.id)
+                mono = self.locate(cam, cand.box, dem, camera.id, cand.evidence.get("anchor"))
             except GeolocationError as exc:
                 outcome.notes.append(f"{cand.domain}/{cand.event_type} not placed: {exc}")
                 continue
@@ -672,6 +697,18 @@ def previous_frames(visit: PatrolVisit | None) -> list[bytes]:
     rows = db.session.scalars(select(PatrolFrame).where(PatrolFrame.visit_id == visit.id)
                               .order_by(PatrolFrame.captured_at, PatrolFrame.id)).all()
     return [data for data in (_file_bytes(r.evidence) for r in rows) if data is not None]
+
+
+def last_frames(visits: Sequence[PatrolVisit]) -> list[bytes]:
+    """The last stored frame of each visit (those whose frame is readable)."""
+    out = []
+    for visit in visits:
+        row = db.session.scalar(select(PatrolFrame).where(PatrolFrame.visit_id == visit.id)
+                                .order_by(PatrolFrame.captured_at.desc(), PatrolFrame.id.desc()).limit(1))
+        data = _file_bytes(row.evidence) if row is not None else None
+        if data is not None:
+            out.append(data)
+    return out
 
 
 def platform_dem() -> Any:
