@@ -1,6 +1,7 @@
 """Configuration from the environment, with secrets from an instance file."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -91,6 +92,15 @@ CAMERA_NUMERIC = (
 )
 CAMERA_TEXT = ("NRSC_CHECKPOINT_IN_SIDE", "NRSC_SIM_SIZE")
 CAMERA_FLAGS = ("NRSC_PATROL_ENABLED",)
+# The detection pipeline and geolocation (docs/detection.md): set from the
+# environment when given; each default lives where the setting is used.
+DETECTION_NUMERIC = (
+    "NRSC_DETECTION_WORKERS", "NRSC_DETECTION_QUEUE", "NRSC_DETECTION_MAX_AGE_S", "NRSC_DETECTION_MIN_SCORE",
+    "NRSC_CHANGE_INTERVAL_S", "NRSC_CHANGE_RANGE_M", "NRSC_CONFIRM_VISIT_WINDOW_S", "NRSC_TRIANGULATE_WINDOW_S",
+    "NRSC_GEO_PIXEL_SIGMA", "NRSC_GEO_PAN_SIGMA_DEG", "NRSC_GEO_TILT_SIGMA_DEG", "NRSC_GEO_BOX_SIGMA",
+)
+DETECTION_TEXT = ("NRSC_DETECTION_LEARNED_FRAMES", "NRSC_DETECTION_MODE")
+DETECTION_FLAGS = ("NRSC_DETECTION_ENABLED",)
 # Learning from verdicts (webapp/detection/learning.py): a preset's threshold
 # for a detector rises by STEP (never past MAX_THRESHOLD) when its last WINDOW
 # verdicts fall below MIN_PRECISION; the job runs every EVERY_S seconds. A
@@ -185,15 +195,24 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
     }
-    for name in CAMERA_NUMERIC:
+    for name in CAMERA_NUMERIC + DETECTION_NUMERIC:
         if env.get(name):
             cfg[name] = float(env[name])
-    for name in CAMERA_TEXT:
+    for name in CAMERA_TEXT + DETECTION_TEXT:
         if env.get(name):
             cfg[name] = env[name]
+    if env.get("NRSC_CONFIRMATION"):
+        # Confirmation rules by detector, event type or domain (JSON object).
+        try:
+            rules = json.loads(env["NRSC_CONFIRMATION"])
+        except ValueError as exc:
+            raise ValueError(f"NRSC_CONFIRMATION is not valid JSON: {exc}") from None
+        if not isinstance(rules, dict):
+            raise ValueError("NRSC_CONFIRMATION must be a JSON object: {detector|event type|domain: rule}")
+        cfg["NRSC_CONFIRMATION"] = rules
     for name, default in LEARNING_DEFAULTS.items():
         cfg[name] = float(env[name]) if env.get(name) else default
-    for name in CAMERA_FLAGS:
+    for name in CAMERA_FLAGS + DETECTION_FLAGS:
         if name in env:
             cfg[name] = env[name] not in ("0", "false", "no", "")
     cfg.update(overrides)
