@@ -113,7 +113,7 @@ def test_error_in_a_folded_form_opens_it_and_keeps_the_input(make_order, login_a
 def test_navigation_links_carry_converted_coordinates(make_order, login_as):
     order, b = _accepted(make_order, login_as)
     html = _page(b, order)
-    assert 'data-order-map' in html and 'data-leaflet-js="/static/vendor/leaflet/leaflet.js"' in html
+    assert f'id="order-map-{order.id}"' in html
     hrefs = {m.group(2): unescape(m.group(1))
              for m in re.finditer(r'<a class="button" href="([^"]+)" data-nav="(\w+)">', html)}
     webs = {m.group(2): unescape(m.group(1))

@@ -68,8 +68,16 @@ def test_routes_and_jobs_registered_once_whatever_is_imported_first(tmp_path):
     # The core's jobs, and the cameras area's (registered by webapp.jobs too, their
     # intervals from settings: these are the defaults).
     camera_recurring = {cameras_jobs.PATROL_JOB: 1.0, passages.PASSAGE_JOB: 2.0, retention.RETENTION_JOB: 3600.0}
-    expected_jobs = sorted([name for name, _fn, _every in JOBS] + list(camera_recurring) + [clips.CLIP_JOB])
-    expected_recurring = {name: float(every) for name, _fn, every in JOBS if every} | camera_recurring
+    # Detection: the pipeline's stop job (submitted by patrol), and learning's
+    # threshold raise and model-switch sync (recurring).
+    from webapp.config import LEARNING_DEFAULTS
+    from webapp.detection import learning, pipeline
+    learning_recurring = {learning.THRESHOLD_JOB: float(LEARNING_DEFAULTS["NRSC_LEARN_EVERY_S"]),
+                          learning.MODEL_SYNC_JOB: float(learning.MODEL_SYNC_EVERY_S)}
+    expected_jobs = sorted([name for name, _fn, _every in JOBS] + list(camera_recurring) + [clips.CLIP_JOB]
+                           + [pipeline.JOB_NAME] + list(learning_recurring))
+    expected_recurring = ({name: float(every) for name, _fn, every in JOBS if every} | camera_recurring
+                          | learning_recurring)
     assert len({name for name, _fn, _every in JOBS}) == len(JOBS), "a job name is listed twice in webapp.jobs.JOBS"
     reference = results["sorted"]
     assert len(reference["rules"]) > 50

@@ -171,6 +171,27 @@ RULES.update({
     ("assessment.overview", "GET"): ("/assessment/overview?period=2026-11", ASSESS_ALL),
 })
 
+# The integrators' API (issue 9 item 11): every token reads the domains and lists
+# the alerts it may see (filtered, never refused); the duty desk reports and releases.
+RULES.update({
+    ("api.domains", "GET"): (f"{A}/domains", EVERYONE),
+    ("alerts_api.list_alerts", "GET"): (f"{A}/alerts", EVERYONE),
+    ("alerts_api.post_manual_alert", "POST"): (f"{A}/alerts/manual", DUTY),
+    ("alerts_api.release_alert", "POST"): (f"{A}/alerts/{{alert}}/release", DUTY),
+})
+# Learning from verdicts and the models (webapp/detection/views.py): preset 999999 and
+# model "nope" exist nowhere, so an allowed user meets a 404 after the role check.
+LEARNING_LEADS = {"duty_lead", "admin"}
+RULES.update({
+    ("detection.precision", "GET"): ("/detection/precision", LEARNING_LEADS),
+    ("detection.export_zip", "GET"): ("/detection/export.zip", LEARNING_LEADS),
+    ("detection.mask_alert", "POST"): ("/detection/alerts/{alert}/mask", DUTY),
+    ("detection.delete_mask", "POST"): ("/detection/presets/999999/masks/delete", CAMERA_DRIVERS),
+    ("detection.reset_threshold", "POST"): ("/detection/presets/999999/thresholds/reset", {"admin"}),
+    ("detection.models", "GET"): ("/detection/models", {"admin"}),
+    ("detection.switch_model", "POST"): ("/detection/models/nope/switch", {"admin"}),
+})
+
 
 def test_every_route_has_a_rule(app):
     missing = []
