@@ -134,8 +134,8 @@ FONT_SCHEME = "nrsc-font"
 
 class _Renderer:
     """One font configuration and one parsed print stylesheet, reused for
-    every document this thread renders; the reduced fonts, when set-up built
-    them, declared as ``@font-face`` and answered by the fetcher."""
+    every document this thread renders, with the reduced fonts when set-up
+    built them."""
 
     def __init__(self, reduced: dict[str, Path] | None) -> None:
         from weasyprint import CSS
@@ -157,7 +157,7 @@ class _Renderer:
         self.font_config = FontConfiguration()
         self.fetcher = Fetcher(allowed_protocols=("data",), timeout=1)
         self.stylesheets = []
-        if reduced:
+        if reduced and not _add_font_files(self.font_config, reduced.values()):
             faces = "".join(
                 f'@font-face {{ font-family: "{fonts.FAMILY}"; font-weight: {fonts.WEIGHTS[weight][0]}; '
                 f'src: url("{FONT_SCHEME}:{weight}"); }}\n' for weight in reduced)
@@ -169,6 +169,22 @@ class _Renderer:
         from weasyprint import HTML
         return HTML(string=html, base_url="data:,", url_fetcher=self.fetcher).render(
             font_config=self.font_config, stylesheets=self.stylesheets)
+
+
+def _add_font_files(font_config, paths) -> bool:
+    """Register font files with a WeasyPrint font configuration where they lie.
+    ``@font-face`` (the fallback, when WeasyPrint's internals differ) copies each
+    font into a temporary folder per configuration: 7 MB per rendering thread."""
+    try:
+        from weasyprint.text.ffi import ffi, fontconfig, pangoft2
+        config, font_map = font_config._config, font_config.font_map
+        for path in paths:
+            if not fontconfig.FcConfigAppFontAddFile(config, os.fsencode(path)):
+                return False
+        pangoft2.pango_fc_font_map_config_changed(ffi.cast("PangoFcFontMap *", font_map))
+    except (ImportError, AttributeError):
+        return False
+    return True
 
 
 _all_renderers: list[_Renderer] = []
