@@ -8,9 +8,14 @@
 
 each beside a baseline measured in the same run: the old path, which decoded
 the original photos at print time (no print-size copies, no cache) and printed
-batches synchronously in one request.
+batches synchronously in one request. The same order is also laid out alone,
+alternately as before the reduced font (the full Noto Sans CJK SC, the garbage
+collector running) and as now (the reduced font built at set-up,
+webapp/printing/fonts.py, and the collector paused while rendering).
+``--baseline`` runs everything as before the reduced font, for a before/after
+of the whole benchmark (the batch included).
 
-    .venv/bin/python benchmarks/pdf_work_order.py [--orders 100] [--reps 5]
+    .venv/bin/python benchmarks/pdf_work_order.py [--orders 100] [--reps 5] [--baseline]
 """
 from __future__ import annotations
 
@@ -50,7 +55,7 @@ from webapp.models import (  # noqa: E402
 )
 from webapp.platform import audit, clock, dbtools  # noqa: E402
 from webapp.platform.security import hash_password  # noqa: E402
-from webapp.printing import pdf  # noqa: E402
+from webapp.printing import fonts, pdf  # noqa: E402
 
 NOW = datetime(2026, 11, 19, 18, 13, tzinfo=timezone.utc)
 PASSWORD = "bench-password-1"
@@ -162,13 +167,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100, help="orders in the batch")
     parser.add_argument("--reps", type=int, default=5, help="orders measured for the first-PDF case")
+    parser.add_argument("--baseline", action="store_true",
+                        help="as before the reduced font: full Noto CJK, garbage collector not paused")
     args = parser.parse_args()
+    started = time.perf_counter()
+    reduced = fonts.ensure_reduced_fonts()  # once (about a minute); then a few stats
+    if reduced is None:
+        sys.exit("Noto Sans CJK SC is not installed (scripts/setup installs fonts-noto-cjk)")
+    print(f"reduced fonts in {reduced['regular'].parent} ({time.perf_counter() - started:.1f} s to check or build)")
     clock.set_clock(clock.FrozenClock(NOW))
     rows: list[tuple[str, list[float], str]] = []
     with tempfile.TemporaryDirectory() as folder:
+        no_fonts = str(Path(folder) / "no-fonts")  # an empty folder: the full system font
+        before = {"NRSC_PDF_FONT_DIR": no_fonts, "NRSC_PDF_GC_PAUSE": False}
+        now = {"NRSC_PDF_FONT_DIR": str(reduced["regular"].parent), "NRSC_PDF_GC_PAUSE": True}
         app = create_app({"NRSC_DATA_DIR": folder, "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
                           "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False, "NRSC_TASKS_EAGER": False,
-                          "NRSC_PDF_BATCH_MAX": max(200, args.orders)})
+                          "NRSC_PDF_BATCH_MAX": max(200, args.orders), **(before if args.baseline else now)})
         with app.app_context():
             dbtools.upgrade()
             load_organisation()
@@ -212,6 +227,27 @@ def main() -> None:
         rows.append(("same PDF again, from the cache", cached, "target <= 20 ms"))
         rows.append(("upload: storing 4 photos + print copies", uploads, "once, at upload"))
 
+        # The same orders laid out alone (no cache, no HTTP), alternately as
+        # before the reduced font and as now, so that both meet the same load.
+        with app.app_context():
+            with app.test_request_context("/"):
+                saved = {k: app.config[k] for k in now}
+                layout: dict[str, list[float]] = {"before": [], "now": []}
+                try:
+                    for settings in (before, now):  # each sets up its fonts once
+                        app.config.update(settings)
+                        pdf.render_order_pdf(db.session.get(WorkOrder, heavy_ids[0]))
+                    for oid in new_ids:
+                        order = db.session.get(WorkOrder, oid)
+                        for label, settings in (("before", before), ("now", now)):
+                            app.config.update(settings)
+                            layout[label].append(timed(lambda o=order: pdf.render_order_pdf(o), f"render {label}"))
+                finally:
+                    app.config.update(saved)
+            db.session.remove()
+        rows.append(("render only, before: full Noto CJK, GC running", layout["before"], "same run, alternating"))
+        rows.append(("render only, now: reduced font, GC paused", layout["now"], ""))
+
         # Batch: old synchronous one-request print vs. the background job.
         with app.app_context():
             with app.test_request_context("/"):
@@ -250,8 +286,11 @@ def main() -> None:
     print(f"{'case':52} {'runs':>4} {'median s':>9} {'max s':>8}  note")
     for name, times, note in rows:
         print(f"{name:52} {len(times):>4} {statistics.median(times):>9.3f} {max(times):>8.3f}  {note}")
-    print(f"first PDF: {statistics.median(old_first) / statistics.median(first):.1f}x faster than the baseline; "
-          f"cached: {statistics.median(cached) * 1000:.1f} ms")
+    print(("BASELINE RUN (--baseline): full Noto CJK font, garbage collector not paused\n" if args.baseline else "")
+          + f"first PDF: {statistics.median(old_first) / statistics.median(first):.1f}x faster than the baseline; "
+          f"cached: {statistics.median(cached) * 1000:.1f} ms; render only: "
+          f"{statistics.median(layout['before']) / statistics.median(layout['now']):.2f}x faster than before "
+          "the reduced font")
     print("CPU seconds of this process (median): " + "; ".join(
         f"{case} {statistics.median(values):.3f}" for case, values in CPU.items() if case))
 

@@ -32,6 +32,11 @@ def models_cache_dir() -> Path:
     return Path(os.environ.get("NRSC_MODELS_CACHE") or Path.home() / ".cache" / "nrsc-models")
 
 
+def pdf_font_dir() -> Path:
+    """The reduced Chinese fonts of the printed work order (webapp/printing/fonts.py)."""
+    return Path(os.environ.get("NRSC_PDF_FONT_DIR") or Path.home() / ".cache" / "nrsc-fonts")
+
+
 def database_url(raw: str | None, data_dir: Path) -> str:
     if not raw:
         return f"sqlite:///{data_dir / 'nrsc.sqlite3'}"
@@ -149,6 +154,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_TILE_ATTRIBUTION": env.get("NRSC_TILE_ATTRIBUTION", ""),
         # Batch print jobs: processes laying out PDFs (empty: one per core, at most 4).
         "NRSC_PRINT_PROCESSES": env.get("NRSC_PRINT_PROCESSES", ""),
+        # The reduced PDF fonts built at set-up (absent: PDFs use the full system font).
+        "NRSC_PDF_FONT_DIR": str(pdf_font_dir()),
+        # Cyclic garbage collection paused while a PDF is made (faster; 0: never paused).
+        "NRSC_PDF_GC_PAUSE": env.get("NRSC_PDF_GC_PAUSE", "1") != "0",
         # Elevation model (GeoTIFF, any CRS) for camera geolocation, coverage and the
         # simulator; the synthetic district DEM is written there when it is missing.
         "NRSC_DEM_PATH": Path(env.get("NRSC_DEM_PATH") or data_dir / "dem" / "hongsipu-synthetic-dem.tif"),

@@ -29,7 +29,8 @@ from webapp.platform.formats import translate as _
 PARCEL_MARGIN_DEG = 0.03
 PARCEL_LIMIT = 300
 DEFAULT_CENTRE = (37.3, 106.2)
-FONT_FAMILY = "Noto Sans CJK SC"
+# The PDF's reduced font (webapp/printing/fonts.py) first, then the full system font.
+FONT_FAMILY = "NRSC Sans GB, Noto Sans CJK SC, sans-serif"
 _outline_cache: dict[tuple, dict[str, Any]] = {}
 _outline_lock = threading.Lock()
 

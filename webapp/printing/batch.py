@@ -162,6 +162,9 @@ def _print_pool(n: int) -> ProcessPoolExecutor:
         if _pool is None:
             config = {k: v for k, v in current_app.config.items()
                       if isinstance(v, (str, int, float, bool)) or v is None}
+            # The same data dir (the PDF cache, the print copies) even when it
+            # was given to create_app rather than through the environment.
+            config["NRSC_DATA_DIR"] = str(current_app.config["NRSC_DATA_DIR"])
             frozen = clock.now().isoformat() if isinstance(clock._source, clock.FrozenClock) else None
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["webapp", "webapp.printing.pdf", "weasyprint"])

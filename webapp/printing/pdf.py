@@ -10,14 +10,17 @@ feedback, files or history, or a deadline passing, makes a new one).
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import hashlib
 import json
 import os
 import re
 import threading
 import uuid
-from datetime import datetime
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -31,10 +34,13 @@ from webapp.gis.context import context_from_json
 from webapp.models import AuditEvent, EvidenceFile, Unit, WorkOrder
 from webapp.orders import queries as oh
 from webapp.platform import clock, imaging
+from webapp.printing import fonts
 
 FORM_TITLE = "预警信息处置办理工单"  # the form's official name (seed attachment 2)
 PRINT_CSS = Path(__file__).resolve().parents[1] / "static" / "css" / "print.css"
-FONT_FAMILY = "Noto Sans CJK SC"
+# The reduced font built at set-up (webapp/printing/fonts.py) first, the full
+# system font for any character it lacks (print.css and the map name both).
+FONT_FAMILY = f"{fonts.FAMILY}, Noto Sans CJK SC"
 BASE_TEMPLATE = "orders/pdf/base.html"
 MAX_GIS_FEATURES = 12
 _local = threading.local()
@@ -123,11 +129,15 @@ def render_order_html(order: WorkOrder) -> str:
 
 
 # -- rendering --------------------------------------------------------------
+FONT_SCHEME = "nrsc-font"
+
+
 class _Renderer:
     """One font configuration and one parsed print stylesheet, reused for
-    every document this thread renders."""
+    every document this thread renders, with the reduced fonts when set-up
+    built them."""
 
-    def __init__(self) -> None:
+    def __init__(self, reduced: dict[str, Path] | None) -> None:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
         from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -139,24 +149,96 @@ class _Renderer:
                     if path is None:
                         raise ValueError(f"no print copy {url}")
                     return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": "image/jpeg"})
+                if reduced and url.startswith(FONT_SCHEME + ":") and url[len(FONT_SCHEME) + 1:] in reduced:
+                    return URLFetcherResponse(url, reduced[url[len(FONT_SCHEME) + 1:]].read_bytes(),
+                                              {"Content-Type": "font/otf"})
                 return super().fetch(url, headers)
 
         self.font_config = FontConfiguration()
         self.fetcher = Fetcher(allowed_protocols=("data",), timeout=1)
-        self.stylesheet = CSS(filename=str(PRINT_CSS), font_config=self.font_config,
-                              url_fetcher=self.fetcher)
+        self.stylesheets = []
+        if reduced and not _add_font_files(self.font_config, reduced.values()):
+            faces = "".join(
+                f'@font-face {{ font-family: "{fonts.FAMILY}"; font-weight: {fonts.WEIGHTS[weight][0]}; '
+                f'src: url("{FONT_SCHEME}:{weight}"); }}\n' for weight in reduced)
+            self.stylesheets.append(CSS(string=faces, font_config=self.font_config, url_fetcher=self.fetcher))
+        self.stylesheets.append(CSS(filename=str(PRINT_CSS), font_config=self.font_config,
+                                    url_fetcher=self.fetcher))
 
     def document(self, html: str):
         from weasyprint import HTML
         return HTML(string=html, base_url="data:,", url_fetcher=self.fetcher).render(
-            font_config=self.font_config, stylesheets=[self.stylesheet])
+            font_config=self.font_config, stylesheets=self.stylesheets)
+
+
+def _add_font_files(font_config, paths) -> bool:
+    """Register font files with a WeasyPrint font configuration where they lie.
+    ``@font-face`` (the fallback, when WeasyPrint's internals differ) copies each
+    font into a temporary folder per configuration: 7 MB per rendering thread."""
+    try:
+        from weasyprint.text.ffi import ffi, fontconfig, pangoft2
+        config, font_map = font_config._config, font_config.font_map
+        for path in paths:
+            if not fontconfig.FcConfigAppFontAddFile(config, os.fsencode(path)):
+                return False
+        pangoft2.pango_fc_font_map_config_changed(ffi.cast("PangoFcFontMap *", font_map))
+    except (ImportError, AttributeError):
+        return False
+    return True
+
+
+_all_renderers: list[_Renderer] = []
+
+
+@atexit.register
+def _remove_font_folders() -> None:
+    # WeasyPrint copies @font-face fonts into a temporary folder that its font
+    # configuration removes when collected; at interpreter exit that comes too
+    # late (modules torn down), so remove the folders here.
+    import shutil
+    for renderer in _all_renderers:
+        folder, renderer.font_config._folder = getattr(renderer.font_config, "_folder", None), None
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _renderer() -> _Renderer:
-    renderer = getattr(_local, "renderer", None)
-    if renderer is None:
-        renderer = _local.renderer = _Renderer()
-    return renderer
+    # One per thread and per set of reduced fonts (present or not).
+    reduced = fonts.reduced_fonts(current_app.config.get("NRSC_PDF_FONT_DIR") or fonts.pdf_font_dir())
+    key = tuple(sorted((w, str(p)) for w, p in reduced.items())) if reduced else ()
+    renderers = getattr(_local, "renderers", None)
+    if renderers is None:
+        renderers = _local.renderers = {}
+    if key not in renderers:
+        renderers[key] = _Renderer(reduced)
+        _all_renderers.append(renderers[key])
+    return renderers[key]
+
+
+_gc_lock = threading.Lock()
+_gc_state = {"holders": 0, "was_enabled": True}
+
+
+@contextmanager
+def _gc_paused():
+    """No cyclic garbage collection while PDFs are laid out and written: a
+    render allocates hundreds of thousands of objects, and the full collections
+    they set off walk the whole application's heap each time (about a quarter
+    of a render's time). What the render leaves is collected after it. Shared
+    by the threads rendering at the same time; the last one out re-enables
+    the collector (unless it was off before the first came in)."""
+    with _gc_lock:
+        if _gc_state["holders"] == 0:
+            _gc_state["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_state["holders"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_state["holders"] -= 1
+            if _gc_state["holders"] == 0 and _gc_state["was_enabled"]:
+                gc.enable()
 
 
 def _in_request(fn, *args):
@@ -176,11 +258,12 @@ def render_order_pdf(order: WorkOrder) -> bytes:
 def render_orders_pdf(orders: Iterable[WorkOrder] | Sequence[WorkOrder]) -> bytes:
     """Several work orders in one PDF, each starting on a new page."""
     renderer = _renderer()
-    documents = [renderer.document(_in_request(render_order_html, order)) for order in orders]
-    if not documents:
-        raise ValueError("no work orders to print")
-    pages = [page for document in documents for page in document.pages]
-    return documents[0].copy(pages).write_pdf()
+    with _gc_paused() if current_app.config.get("NRSC_PDF_GC_PAUSE", True) else nullcontext():
+        documents = [renderer.document(_in_request(render_order_html, order)) for order in orders]
+        if not documents:
+            raise ValueError("no work orders to print")
+        pages = [page for document in documents for page in document.pages]
+        return documents[0].copy(pages).write_pdf()
 
 
 # -- the cache ----------------------------------------------------------------
