@@ -102,6 +102,10 @@ def load_history(seed: int = 2026) -> dict[str, int]:
     clock.set_clock(frozen)
     counts = {"alerts": 0, "orders": 0}
     fast = _fast_commits(True)
+    # Reported history, not events happening now: no camera clip is recorded
+    # for it (the frozen clock makes each alert look fresh to the clip rule).
+    clip_setting = current_app.config.get("NRSC_ALERT_CLIP_SECONDS")
+    current_app.config["NRSC_ALERT_CLIP_SECONDS"] = 0
     try:
         plan = _timeline(rng, end, townships, sorted(domains))
         stuck = 0
@@ -138,6 +142,10 @@ def load_history(seed: int = 2026) -> dict[str, int]:
         _quiet_outbox(end)
     finally:
         clock.set_clock(previous)
+        if clip_setting is None:
+            current_app.config.pop("NRSC_ALERT_CLIP_SECONDS", None)
+        else:
+            current_app.config["NRSC_ALERT_CLIP_SECONDS"] = clip_setting
         if fast:
             _fast_commits(False)
     return counts
