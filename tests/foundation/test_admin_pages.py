@@ -118,15 +118,18 @@ def test_only_admins_change_anything(app, org, login_as, make_user):
         for url in ("/admin/users/new", f"/admin/units/{nr.id}/edit", f"/admin/cameras/{cam.id}/edit"):
             assert browser.get(url).status_code == 403, (role, url)
             assert browser.post(url, data={"name": "改名", "login": "zz"}).status_code == 403, (role, url)
-        assert browser.post(f"/admin/users/{target.id}/active", data={"active": "0"}).status_code == 403
-        assert browser.post(f"/admin/users/{target.id}/password").status_code == 403
+        assert browser.post(f"/admin/users/{target.id}/active", data={"active": "0", "confirm": "1"}).status_code == 403
+        assert browser.post(f"/admin/users/{target.id}/password", data={"confirm": "1"}).status_code == 403
+        assert browser.get(f"/admin/users/{target.id}/edit").status_code == 403
+        assert browser.post(f"/admin/users/{target.id}/edit", data={"display_name": "改名", "role": "admin"}
+                            ).status_code == 403
         # Viewers of the lists see no edit controls.
         listing = browser.get("/admin/users").get_data(as_text=True) if role != "unit_leader" else ""
         assert "重置密码" not in listing
     db.session.expire_all()
     assert db.session.get(User, target.id).active and db.session.get(Unit, nr.id).name == "自然资源局"
     assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action.in_(
-        ("user_created", "user_disabled", "password_reset", "unit_updated", "camera_updated")))) == 0
+        ("user_created", "user_disabled", "password_reset", "unit_updated", "camera_updated", "user_updated")))) == 0
 
 
 def test_disabled_user_is_refused_at_login_by_session_and_by_token_until_enabled(app, admin, make_user):
@@ -141,7 +144,15 @@ def test_disabled_user_is_refused_at_login_by_session_and_by_token_until_enabled
     api = app.test_client()
     assert api.get("/api/v1/me", headers=bearer).status_code == 200
 
-    resp = admin.post(f"/admin/users/{user.id}/active", data={"active": "0"})
+    # The button asks first: nothing happens until the admin confirms.
+    ask = admin.post(f"/admin/users/{user.id}/active", data={"active": "0"})
+    page = ask.get_data(as_text=True)
+    assert ask.status_code == 200 and "确定停用" in page and "API 令牌全部吊销" in page and 'name="confirm"' in page
+    db.session.expire_all()
+    assert db.session.get(User, user.id).active and not _events("user_disabled")
+    assert session.get("/alerts/").status_code == 200
+
+    resp = admin.post(f"/admin/users/{user.id}/active", data={"active": "0", "confirm": "1"})
     assert resp.status_code == 302
     db.session.expire_all()
     assert not db.session.get(User, user.id).active
@@ -153,16 +164,22 @@ def test_disabled_user_is_refused_at_login_by_session_and_by_token_until_enabled
     assert resp.status_code == 401 and "账号或密码错误" in resp.get_data(as_text=True)
     (event,) = _events("user_disabled")
     assert event.entity_id == user.id and event.from_state == "active" and event.to_state == "disabled"
-    assert event.data["sessions_ended"] == 1 and event.actor_label != "system"
+    assert event.data["sessions_ended"] == 1 and event.data["tokens_revoked"] == 1
+    assert event.actor_label != "system"
     assert "已停用" in admin.get("/admin/users?q=night_shift").get_data(as_text=True)
 
+    # Enabling needs no confirmation; the person logs in again, but the
+    # revoked token stays revoked: a new one is issued.
     assert admin.post(f"/admin/users/{user.id}/active", data={"active": "1"}).status_code == 302
     assert again.login("night_shift", PASSWORD).status_code == 302
-    assert api.get("/api/v1/me", headers=bearer).status_code == 200
+    assert api.get("/api/v1/me", headers=bearer).status_code == 401
+    _row, fresh = create_api_token(user=db.session.get(User, user.id))
+    db.session.commit()
+    assert api.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
     assert len(_events("user_enabled")) == 1
     # An admin cannot lock themselves out.
     me = db.session.scalar(select(User).where(User.role == "admin"))
-    assert admin.post(f"/admin/users/{me.id}/active", data={"active": "0"}).status_code == 302
+    assert admin.post(f"/admin/users/{me.id}/active", data={"active": "0", "confirm": "1"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, me.id).active
 
@@ -172,7 +189,13 @@ def test_password_reset_shows_a_new_password_once_and_ends_sessions(app, admin, 
     user = make_user("office_staff", "natural_resources", login="clerk")
     session = Browser(app.test_client())
     assert session.login("clerk").status_code == 302
-    resp = admin.post(f"/admin/users/{user.id}/password")
+    ask = admin.post(f"/admin/users/{user.id}/password")
+    assert ask.status_code == 200 and "确定重置密码" in ask.get_data(as_text=True)
+    assert 'class="one-time-password"' not in ask.get_data(as_text=True) and not _events("password_reset")
+    db.session.expire_all()
+    assert verify_password(db.session.get(User, user.id), PASSWORD)
+    assert session.get("/orders/").status_code == 200        # still logged in
+    resp = admin.post(f"/admin/users/{user.id}/password", data={"confirm": "1"})
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     page = resp.get_data(as_text=True)
     password = _password(page)
@@ -274,3 +297,72 @@ def test_camera_edit_keeps_credentials_encrypted_and_never_shows_them(admin):
     db.session.expire_all()
     assert db.session.get(Camera, cam.id).onvif_password == "NEW-SECRET-PW"
     assert _events("camera_updated")[-1].data["password"] is None
+
+
+def test_user_edit_refuses_bad_input_then_changes_role_and_office_audited(app, admin, make_user):
+    user = make_user("unit_handler", "natural_resources", login="field_geo")
+    geo, nr, forestry = _unit(GEO), _unit("natural_resources"), _unit("forestry_grassland")
+    session = Browser(app.test_client())
+    assert session.login("field_geo").status_code == 302
+    assert session.get("/admin/users").status_code == 403
+    form = admin.get(f"/admin/users/{user.id}/edit").get_data(as_text=True)
+    assert "编辑用户" in form and "field_geo" in form and 'name="login"' not in form
+    assert re.search(rf'<option value="{nr.id}" selected>', form)
+
+    bad = {"display_name": "", "role": "wizard", "unit_id": str(forestry.id), "office_id": str(geo.id),
+           "phone": "call me"}
+    resp = admin.post(f"/admin/users/{user.id}/edit", data=bad)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "未保存" in page
+    errors = _field_errors(page)
+    assert set(errors) == {"display_name", "role", "office_id", "phone"}
+    assert _value(page, "phone") == "call me"              # what was typed is kept
+    db.session.expire_all()
+    assert db.session.get(User, user.id).role == "unit_handler" and not _events("user_updated")
+
+    good = {"display_name": "地矿室内勤", "role": "office_staff", "unit_id": str(nr.id), "office_id": str(geo.id),
+            "phone": "0953-1234567"}
+    assert admin.post(f"/admin/users/{user.id}/edit", data=good).status_code == 302
+    db.session.expire_all()
+    changed = db.session.get(User, user.id)
+    assert (changed.role, changed.unit_id, changed.display_name, changed.phone) == (
+        "office_staff", geo.id, "地矿室内勤", "0953-1234567")
+    (event,) = _events("user_updated")
+    assert event.entity_id == user.id and event.data["changes"]["role"] == ["unit_handler", "office_staff"]
+    assert event.data["changes"]["unit"] == ["natural_resources", GEO]
+    # The new role applies at once, without logging in again.
+    assert session.get("/admin/users").status_code == 200
+    # Saving again without changes records nothing.
+    assert admin.post(f"/admin/users/{user.id}/edit", data=good).status_code == 302
+    assert len(_events("user_updated")) == 1
+    # An admin cannot change their own role (no lock-out by mistake).
+    me = db.session.scalar(select(User).where(User.role == "admin"))
+    resp = admin.post(f"/admin/users/{me.id}/edit", data={"display_name": me.display_name, "role": "leader_viewer"})
+    assert resp.status_code == 400 and "不能修改自己的角色" in resp.get_data(as_text=True)
+
+
+def test_moving_a_camera_moves_it_to_the_township_of_its_new_position(admin):
+    from webapp.demo.data import township_polygons
+    from webapp.gis import context as gis
+    from webapp.models import Township
+    towns = {t.code: t for t in db.session.scalars(select(Township))}
+    first, second = sorted(towns)[:2]
+    a, b = (township_polygons()[c].representative_point() for c in (first, second))
+    cam = Camera(code="T-92", name="移动塔", kind="tower", lat=a.y, lon=a.x, township_id=towns[first].id)
+    db.session.add(cam)
+    db.session.commit()
+    gis.invalidate()
+    form = {"name": "移动塔", "lat": f"{b.y:.6f}", "lon": f"{b.x:.6f}", "mount_height_m": "", "pan_zero_azimuth_deg": "0",
+            "onvif_host": "", "onvif_port": "", "onvif_user": ""}
+    form["mount_height_m"] = "30"
+    assert admin.post(f"/admin/cameras/{cam.id}/edit", data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Camera, cam.id).township_id == towns[second].id
+    (event,) = _events("camera_updated")
+    assert event.data["changes"]["township"] == [first, second]
+    # Outside the district: no township, and the admin is told so.
+    resp = admin.post(f"/admin/cameras/{cam.id}/edit", data={**form, "lat": "30.0", "lon": "100.0"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Camera, cam.id).township_id is None
+    assert "不属于任何乡镇" in admin.get("/admin/cameras").get_data(as_text=True)

@@ -56,6 +56,8 @@ RULES: dict[tuple[str, str], tuple[str, set[str]]] = {
     ("admin.user_new", "POST"): ("/admin/users/new", {"admin"}),
     ("admin.user_active", "POST"): ("/admin/users/1/active", {"admin"}),
     ("admin.user_password", "POST"): ("/admin/users/1/password", {"admin"}),
+    ("admin.user_edit", "GET"): ("/admin/users/1/edit", {"admin"}),
+    ("admin.user_edit", "POST"): ("/admin/users/1/edit", {"admin"}),
     ("admin.unit_edit", "GET"): ("/admin/units/{unit}/edit", {"admin"}),
     ("admin.unit_edit", "POST"): ("/admin/units/{unit}/edit", {"admin"}),
     ("admin.camera_edit", "GET"): ("/admin/cameras/999999/edit", {"admin"}),

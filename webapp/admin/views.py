@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
+from webapp.gis import context as gis_context
 from webapp.gis import layers as gis_layers
 from webapp.models import (
     Camera,
@@ -23,7 +24,7 @@ from webapp.models import (
 )
 from webapp.platform import audit, labels, sessions
 from webapp.platform.jinja import render
-from webapp.platform.security import current_user, hash_password, roles_required
+from webapp.platform.security import current_user, disable_user, hash_password, roles_required
 
 bp = Blueprint("admin", __name__, template_folder="templates")
 PAGE_SIZE = 50
@@ -121,13 +122,17 @@ def _user_form_context(values: dict[str, str], errors: dict[str, str]) -> dict:
     return {"values": values, "errors": errors, "roles": list(labels.USER_ROLE_LABELS), "units": _top_units()}
 
 
-def _check_user(values: dict[str, str]) -> tuple[dict[str, str], Unit | None]:
-    """Field -> message for what is wrong, and the unit (or office) the user belongs to."""
+def _check_user(values: dict[str, str], existing: User | None = None) -> tuple[dict[str, str], Unit | None]:
+    """Field -> message for what is wrong, and the unit (or office) the user
+    belongs to. ``existing``: the user being edited (the login is not)."""
     errors: dict[str, str] = {}
-    if not LOGIN_RE.match(values["login"]):
+    if existing is None and not LOGIN_RE.match(values["login"]):
         errors["login"] = _("The login has 3 to 80 letters, digits, dots, hyphens or underscores.")
-    elif db.session.scalar(select(User.id).where(func.lower(User.login) == values["login"].lower())):
+    elif existing is None and db.session.scalar(
+            select(User.id).where(func.lower(User.login) == values["login"].lower())):
         errors["login"] = _("This login is taken; choose another.")
+    if existing is not None and existing.id == current_user().id and values["role"] != existing.role:
+        errors["role"] = _("You cannot change your own role; another administrator can.")
     if not values["display_name"]:
         errors["display_name"] = _("Enter the person's name.")
     elif len(values["display_name"]) > 80:
@@ -188,10 +193,59 @@ def _get_user(user_id: int) -> User:
     return user
 
 
+USER_FIELDS = ("display_name", "role", "unit_id", "office_id", "phone")
+
+
+def _user_values(user: User) -> dict[str, str]:
+    unit = user.unit
+    top, office = (unit.parent, unit) if unit is not None and unit.parent_id is not None else (unit, None)
+    return {"login": user.login, "display_name": user.display_name, "role": user.role,
+            "unit_id": str(top.id) if top else "", "office_id": str(office.id) if office else "",
+            "phone": user.phone or ""}
+
+
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@roles_required("admin")
+def user_edit(user_id: int):
+    """A user's name, role, unit or office and phone (the login stays). A
+    change of role or unit applies at the user's next request."""
+    user = _get_user(user_id)
+    if request.method == "GET":
+        return render("admin/user_edit.html", user=user, **_user_form_context(_user_values(user), {}))
+    values = {"login": user.login, **{k: (request.form.get(k) or "").strip() for k in USER_FIELDS}}
+    errors, unit = _check_user(values, existing=user)
+    if errors:
+        return render("admin/user_edit.html", user=user, **_user_form_context(values, errors)), 400
+    new = {"display_name": values["display_name"], "role": values["role"], "unit_id": unit.id if unit else None,
+           "phone": values["phone"] or None}
+    changes = {k: [getattr(user, k), v] for k, v in new.items() if getattr(user, k) != v}
+    if not changes:
+        flash(_("Nothing changed."), "info")
+        return redirect(url_for("admin.users"))
+    if "unit_id" in changes:  # codes read better in the trail than ids
+        old = db.session.get(Unit, changes["unit_id"][0]) if changes["unit_id"][0] else None
+        changes["unit"] = [old.code if old else None, unit.code if unit else None]
+        del changes["unit_id"]
+    for key, value in new.items():
+        setattr(user, key, value)
+    audit.record("user_updated", "user", user.id, data={"login": user.login, "changes": changes})
+    db.session.commit()
+    flash(_("%(name)s saved.", name=user.display_name), "success")
+    return redirect(url_for("admin.users", q=user.login))
+
+
+def _confirm(user: User, action: str, **hidden: str):
+    """The confirmation step of an action that cannot be undone quietly
+    (disabling, a password reset): what it does, and the same POST with
+    ``confirm=1``."""
+    return render("admin/user_confirm.html", user=user, action=action, hidden=hidden)
+
+
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @roles_required("admin")
 def user_active(user_id: int):
-    """Disable (every session ends; API tokens stop working) or enable a user."""
+    """Disable (every session ends, API tokens are revoked) or enable a user.
+    Disabling asks for a confirmation first."""
     user = _get_user(user_id)
     wanted = request.form.get("active")
     if wanted not in ("0", "1"):
@@ -201,15 +255,16 @@ def user_active(user_id: int):
         return redirect(url_for("admin.users"))
     if user.active == (wanted == "1"):
         return redirect(url_for("admin.users"))
-    user.active = wanted == "1"
-    if user.active:
+    if wanted == "0" and request.form.get("confirm") != "1":
+        return _confirm(user, "disable", active="0")
+    if wanted == "1":
+        user.active = True
         audit.record("user_enabled", "user", user.id, from_state="disabled", to_state="active")
         flash(_("%(name)s can log in again.", name=user.display_name), "success")
     else:
-        ended = sessions.revoke_all(user)
         audit.record("user_disabled", "user", user.id, from_state="active", to_state="disabled",
-                     data={"sessions_ended": ended})
-        flash(_("%(name)s is disabled: logged out everywhere, API tokens stopped.", name=user.display_name),
+                     data=disable_user(user))
+        flash(_("%(name)s is disabled: logged out everywhere, API tokens revoked.", name=user.display_name),
               "success")
     db.session.commit()
     return redirect(url_for("admin.users"))
@@ -218,8 +273,11 @@ def user_active(user_id: int):
 @bp.route("/users/<int:user_id>/password", methods=["POST"])
 @roles_required("admin")
 def user_password(user_id: int):
-    """A new one-time password, shown once; every session of the user ends."""
+    """A new one-time password, shown once; every session of the user ends.
+    Asks for a confirmation first."""
     user = _get_user(user_id)
+    if request.form.get("confirm") != "1":
+        return _confirm(user, "reset")
     password = one_time_password()
     user.password_hash = hash_password(password)
     ended = sessions.revoke_all(user)
@@ -320,6 +378,22 @@ def _number(values, errors, key, low, high, message) -> float | None:
     return value
 
 
+def _place_in_township(camera: Camera, changes: dict[str, list]) -> None:
+    """A moved camera belongs to the township its new position lies in (none
+    outside the district); unchanged where no boundaries are loaded."""
+    if not gis_context.has_district():
+        return
+    found = gis_context.township_at(camera.lat, camera.lon)
+    new_id = found.id if found else None
+    if camera.township_id != new_id:
+        old = db.session.get(Township, camera.township_id) if camera.township_id else None
+        new = db.session.get(Township, new_id) if new_id else None
+        changes["township"] = [old.code if old else None, new.code if new else None]
+        camera.township_id = new_id
+        if new is None:
+            flash(_("The new position lies outside the district: the camera belongs to no township."), "info")
+
+
 @bp.route("/cameras/<int:camera_id>/edit", methods=["GET", "POST"])
 @roles_required("admin")
 def camera_edit(camera_id: int):
@@ -362,6 +436,8 @@ def camera_edit(camera_id: int):
     changes = {k: [getattr(camera, k), v] for k, v in new.items() if getattr(camera, k) != v}
     for key, value in new.items():
         setattr(camera, key, value)
+    if "lat" in changes or "lon" in changes:
+        _place_in_township(camera, changes)
     credentials = None
     if password:
         camera.onvif_password = password  # encrypted by the column type

@@ -61,6 +61,7 @@ ACTION_LABELS: dict[str, Any] = {
     "user_created": _l("User created"),
     "user_enabled": _l("User enabled"),
     "password_reset": _l("Password reset"),
+    "user_updated": _l("User changed"),
     "unit_updated": _l("Unit changed"),
     "office_created": _l("Office added"),
     "camera_updated": _l("Camera changed"),

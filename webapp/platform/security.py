@@ -65,6 +65,24 @@ def create_api_token(*, source: str | None = None, user: User | None = None, lab
     return row, plain
 
 
+def revoke_user_tokens(user: User) -> int:
+    """Revoke every API token of ``user`` (disabling): enabling the user again
+    does not bring them back, a new token is issued. The caller commits."""
+    from webapp.platform import clock
+    rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                     ApiToken.revoked_at.is_(None))).all()
+    for row in rows:
+        row.revoked_at = clock.now()
+    return len(rows)
+
+
+def disable_user(user: User) -> dict[str, int]:
+    """Disable ``user``: every session ends and every API token is revoked
+    (the admin page and ``nrsc user disable``). The caller audits and commits."""
+    user.active = False
+    return {"sessions_ended": sessions.revoke_all(user), "tokens_revoked": revoke_user_tokens(user)}
+
+
 def token_from_request() -> ApiToken | None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):

@@ -41,16 +41,17 @@ def attach(main: click.Group, user_group: click.Group) -> None:
     @click.argument("login")
     @with_appcontext
     def user_disable(login: str) -> None:
-        """Disable a user; every session of the user ends."""
+        """Disable a user; every session of the user ends, every API token is revoked."""
         from webapp.extensions import db
-        from webapp.platform import audit, sessions
+        from webapp.platform import audit
+        from webapp.platform.security import disable_user
         user = _user(login)
-        user.active = False
-        ended = sessions.revoke_all(user)
+        ended = disable_user(user)
         audit.record("user_disabled", "user", user.id, actor_label="cli", from_state="active",
-                     to_state="disabled", data={"sessions_ended": ended})
+                     to_state="disabled", data=ended)
         db.session.commit()
-        click.echo(f"{login} disabled; {ended} session(s) ended")
+        click.echo(f"{login} disabled; {ended['sessions_ended']} session(s) ended, "
+                   f"{ended['tokens_revoked']} API token(s) revoked")
 
     @main.group("audit")
     def audit_group() -> None:
