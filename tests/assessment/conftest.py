@@ -58,7 +58,7 @@ def history(org, make_user, clock):
     workflow.accept(o1, actor=em)
     step(55)
     workflow.feedback(o1, actor=nr, result="resolved", text="已处置", photos=photo)
-    workflow.close(o1, actor=duty)
+    workflow.close(o1, actor=duty, confirm_unfinished=True)
     workflow.spot_check(o1, actor=office, result="pass")
 
     # O2: lead accepts late (overdue), 柳泉乡 never accepts, reworked once, spot check failed.
@@ -75,7 +75,7 @@ def history(org, make_user, clock):
     workflow.rework(o2, actor=duty, reason="照片不清")
     step(30)
     workflow.feedback(o2, actor=nr, result="resolved", text="第二次", photos=photo)
-    workflow.close(o2, actor=duty)
+    workflow.close(o2, actor=duty, confirm_unfinished=True)
     workflow.spot_check(o2, actor=office, result="fail", note="现场未恢复")
 
     # O3: on-time accepts, an approved extension, not closed yet.

@@ -109,7 +109,7 @@ def seeded(org, make_user, clock):
     workflow.arrive(o1, actor=nr, lat=o1.lat, lon=o1.lon)
     clock.advance(minutes=30)
     workflow.feedback(o1, actor=nr, result="resolved", text="已处置", photos=[(jpeg(), "site.jpg")])
-    workflow.close(o1, actor=duty)
+    workflow.close(o1, actor=duty, confirm_unfinished=True)
 
     o2 = planning.dispatch(a4, actor=duty)
     clock.advance(minutes=7)
@@ -118,7 +118,7 @@ def seeded(org, make_user, clock):
     workflow.arrive(o2, actor=nr, lat=o2.lat, lon=o2.lon)
     clock.advance(minutes=13)
     workflow.feedback(o2, actor=nr, result="stopped", text="已制止", photos=[(jpeg(), "site.jpg")])
-    workflow.close(o2, actor=duty)
+    workflow.close(o2, actor=duty, confirm_unfinished=True)
 
     o3 = planning.dispatch(a5, actor=duty)
     clock.advance(minutes=11)

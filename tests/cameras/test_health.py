@@ -67,7 +67,7 @@ def test_offline_order_recovery_and_feedback_closes_loop(org, clock, fakecams, m
     tech, duty = make_user("unit_handler", "operator"), make_user("duty_officer")
     workflow.accept(order, actor=tech)
     workflow.feedback(order, actor=tech, result="resolved", text="光纤被挖断，已熔接", photos=[_jpeg()])
-    workflow.close(order, actor=duty)
+    workflow.close(order, actor=duty, confirm_unfinished=True)
     assert order.state == "closed" and order.feedbacks[-1].text == "光纤被挖断，已熔接"
 
 

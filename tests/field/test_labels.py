@@ -208,7 +208,7 @@ def test_stored_notes_name_results_in_chinese(org, make_order, login_as, duty, c
     clock.advance(minutes=30)
     workflow.feedback(order, actor=handler, participant_id=order.lead.id, result="resolved",
                       text="现场已复耕", photos=[(jpeg(), "fb.jpg")])
-    workflow.close(order, actor=duty)
+    workflow.close(order, actor=duty, confirm_unfinished=True)
     office = login_as("office_staff", "natural_resources")[1]
     workflow.spot_check(order, actor=office, result="fail", note="仍有堆土")
     notes = dict(db.session.execute(select(AuditEvent.action, AuditEvent.note).where(

@@ -156,7 +156,7 @@ def build_world(clock) -> dict:
                     photos=[(jpeg((7, 8, 9)), "a.jpg")])
     workflow.feedback(closed, actor=handler, participant_id=p.id, result="stopped", text="火已扑灭。",
                       photos=[(jpeg((9, 8, 7)), "b.jpg")])
-    workflow.close(closed, actor=duty, note="处置到位")
+    workflow.close(closed, actor=duty, note="处置到位", confirm_unfinished=True)
     workflow.supervise(waiting, actor=users["office01"], note="请尽快签收")
     order("farmland", "farmland_damage", 37.20, 106.05)
     clock.advance(hours=3)  # some clocks run out: overdue marks and countdowns

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -292,6 +293,28 @@ def test_api_close_without_confirmation_is_refused_and_with_it_recorded(dispatch
     (event,) = events(oid, "close")
     assert event.data["unfinished_confirmed"] is True
     assert {u["unit"] for u in event.data["closed_unfinished"]} == {"town.liuquan", "emergency_management"}
+
+
+def test_closing_from_python_needs_the_same_confirmation(dispatched, people, with_photo):
+    """No caller closes an order over unfinished units without saying so."""
+    from webapp.orders import workflow
+    from webapp.orders.errors import WorkflowError
+    order = dispatched()
+    oid = order["id"]
+    people.nr.post(f"/api/v1/orders/{oid}/accept")
+    people.nr.post(f"/api/v1/orders/{oid}/feedback", data=with_photo(result="stopped", text="已制止"))
+    db.session.expire_all()
+    row = db.session.get(WorkOrder, oid)
+    for answer in (None, False, ""):
+        with pytest.raises(WorkflowError) as refused:
+            workflow.close(row, actor=people.duty.user, confirm_unfinished=answer)
+        assert refused.value.status == 409 and refused.value.code == "unfinished_confirmation_required"
+        assert "柳泉乡" in str(refused.value)
+        db.session.rollback()
+    db.session.expire_all()
+    assert db.session.get(WorkOrder, oid).state == "to_review" and not events(oid, "close")
+    workflow.close(db.session.get(WorkOrder, oid), actor=people.duty.user, confirm_unfinished=True)
+    assert db.session.get(WorkOrder, oid).state == "closed"
 
 
 def test_api_close_needs_no_confirmation_when_everyone_finished(dispatched, people, with_photo):

@@ -28,7 +28,7 @@ def _order_in(state, make_alert, people, make_jpeg) -> WorkOrder:
     workflow.feedback(order, actor=people.nr.user, result="stopped", text="ok", photos=_photo(make_jpeg))
     if state == "to_review":
         return order
-    return workflow.close(order, actor=people.duty.user)
+    return workflow.close(order, actor=people.duty.user, confirm_unfinished=True)
 
 
 def _request(action, make_jpeg):

@@ -424,7 +424,7 @@ def _live(rng: random.Random, order: WorkOrder, cast: Cast, frozen: clock.Frozen
         if attempt == 0 and reworked:
             workflow.rework(order, actor=cast.duty, reason="合成演示数据：反馈照片不能反映处置结果，请补充")
             continue
-        workflow.close(order, actor=cast.duty, note="合成演示数据：处置到位，同意办结")
+        workflow.close(order, actor=cast.duty, note="合成演示数据：处置到位，同意办结", confirm_unfinished=True)
 
     if order.state == "closed":
         if order.domain in ("mining", "farmland") and not order.case_transferred and rng.random() < 0.2:

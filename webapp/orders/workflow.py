@@ -345,21 +345,20 @@ def unfinished_participants(order: WorkOrder) -> list[OrderParticipant]:
 def close(order: WorkOrder, *, actor: User, note: str | None = None, version: int | None = None,
           confirm_unfinished: Any = None, data: dict[str, Any] | None = None) -> WorkOrder:
     """办结: the duty office accepts the feedback. When some units never
-    accepted or fed back, the page and the API pass the user's answer in
-    ``confirm_unfinished``: not confirmed is refused (409
-    ``unfinished_confirmation_required``). Python callers that close on
-    purpose (the demo history) pass nothing. The audit event lists those
-    units and the confirmation; ``data`` goes into it too."""
-    asked = confirm_unfinished is not None
+    accepted or fed back, closing needs ``confirm_unfinished`` true (the
+    page's tick box, the API's field; a Python caller that closes such an
+    order on purpose says so too): anything else is refused (409
+    ``unfinished_confirmation_required``). The audit event lists those units
+    and the confirmation; ``data`` goes into it too."""
     confirmed = as_bool(confirm_unfinished) if confirm_unfinished not in (None, "") else False
     audit_data = dict(data or {})
 
     def body(_p: None) -> str | None:
         unfinished = unfinished_participants(order)
-        if unfinished and asked and not confirmed:
+        if unfinished and not confirmed:
             listed = [{"participant_id": p.id, "unit": p.unit.code, "unit_name": p.unit.name, "role": p.role,
                        "state": p.state} for p in unfinished]
-            raise WorkflowError(409, "unfinished_confirmation_required", _(
+            raise WorkflowError(409, "unfinished_confirmation_required", _t(
                 "These units never accepted or fed back: %(units)s. Confirm that the order is closed "
                 "without them (confirm_unfinished).", units="、".join(p.unit.name for p in unfinished)),
                 extra={"unfinished": listed})
