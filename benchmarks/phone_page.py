@@ -10,7 +10,7 @@ Printed, median of ``--runs``:
   sends them: no compression) and a gzip estimate of
   the same responses (what nginx with gzip on would send), requests, the HTML
   alone; then the bytes once the site map is drawn (Leaflet is fetched when the
-  map comes near the screen, after the page's load event);
+  map scrolls into view, after the page's load event);
 * time to interactive: navigation start → the load event has ended (all
   deferred scripts ran: countdowns, geolocation, the forms' handlers) with
   the primary button there and enabled; DOMContentLoaded too (Navigation
@@ -152,9 +152,9 @@ def visit(browser, base: str, login_name: str, url: str, four_g: bool, unfold: b
                     bytes: n.transferSize + sum(early), requests: 1 + early.length,
                     bytes_all: n.transferSize + sum(rs), early: [n.name].concat(early.map(r => r.name))}; }"""
         first = pg.evaluate(timing)
-        # Then the site map, fetched once it comes near the screen.
-        if pg.locator("[data-order-map]").count():
-            pg.locator("[data-order-map]").first.scroll_into_view_if_needed()
+        # Then the site map, fetched once it scrolls into view (static/js/map-lazy.js).
+        if pg.locator(".order-map").count():
+            pg.locator(".order-map").first.scroll_into_view_if_needed()
             pg.wait_for_selector(".leaflet-container")
             pg.wait_for_load_state("networkidle")
             pg.evaluate("() => window.scrollTo(0, 0)")

@@ -95,10 +95,18 @@ def test_phone_photo_compressed_before_upload_keeps_exif(page, app, live_server,
         pg.wait_for_selector("form[action$='/arrive']")
         form = "form[action$='/arrive']"
 
-        # The site on a small map (Leaflet fetched once it comes near the screen), with navigation links.
+        # The site on a small map (Leaflet fetched once it scrolls into view), with navigation links.
+        pg.reload()  # a fresh visit in this state (resource timings outlive htmx swaps)
+        pg.wait_for_load_state("load")
+        pg.wait_for_timeout(300)
+        fetched = "() => performance.getEntriesByType('resource').some(e => e.name.includes('leaflet.js'))"
+        top, height = pg.evaluate("() => [document.querySelector('.order-map').getBoundingClientRect().top, innerHeight]")
+        assert top > height  # below the fold: static/js/map-lazy.js waits until it scrolls into view
+        assert not pg.evaluate(fetched), "Leaflet was fetched before the map came near the screen"
         pg.locator(".site").scroll_into_view_if_needed()
         pg.wait_for_selector(".order-map.leaflet-container")
         assert pg.locator(".order-map path.leaflet-interactive").count() >= 1      # the event point
+        assert pg.evaluate(fetched)
         pg.evaluate("() => window.scrollTo(0, 0)")
         assert pg.locator("[data-nav=amap]").get_attribute("href").startswith("amapuri://")
         assert pg.locator("[data-nav=geo]").get_attribute("href").startswith("geo:")

@@ -36,6 +36,7 @@ def test_order_map_draws_names_as_text_without_tiles(page, make_order, make_user
     page.wait_for_load_state()
     page.goto(page.base_url + f"/orders/{order.id}")
     box = f"#order-map-{order.id}"
+    page.locator(box).scroll_into_view_if_needed()  # the order map loads Leaflet when it comes near
     page.wait_for_selector(f"{box}[data-ready='1']", state="attached")
 
     # Something to see without tiles: district, townships, parcel, view cone, points.

@@ -279,14 +279,16 @@ def order_payload(order: Any) -> dict[str, Any]:
     return payload(points=pts, cameras=cams, parcels=parcels_near(lat, lon))
 
 
-def _assets_once() -> bool:
-    """True the first time a page asks: Leaflet and map.js load once per page."""
+def _assets_once(kind: str = "eager") -> bool:
+    """True the first time a page asks for a kind of map assets: Leaflet and
+    map.js (``eager``) or the lazy loader (``lazy``) load once per page."""
     from flask import g, has_request_context
     if not has_request_context():
         return True
-    if g.get("nrsc_map_assets"):
+    asked = g.setdefault("nrsc_map_assets", set())
+    if kind in asked:
         return False
-    g.nrsc_map_assets = True
+    asked.add(kind)
     return True
 
 
