@@ -130,6 +130,18 @@ def _complete(fmt: str, data: bytes) -> bool:
     return True
 
 
+def put_on_disk(checked: CheckedImage, kind: str = "snapshot") -> None:
+    """The image's file (fsynced) and, for the kinds printed, its print copy:
+    the slow part of storing an image, which a caller holding a lock does
+    before taking it (content-addressed, so doing it twice costs a stat)."""
+    root = files_root()
+    final = root / relative_path(checked.sha256)
+    if not final.exists():
+        write_durably(final, checked.data)
+    if kind in PRINT_COPY_KINDS:
+        imaging.ensure_print_copy(root, checked.sha256, checked.data)
+
+
 def store_image(data: bytes | CheckedImage, filename: str | None = None, kind: str = "snapshot", *,
                 uploaded_by: User | None = None, **fks: int | None) -> EvidenceFile:
     """Validate and stage an image; returns the (unflushed) row.
@@ -138,12 +150,7 @@ def store_image(data: bytes | CheckedImage, filename: str | None = None, kind: s
     participant_id, feedback_id. The file is on disk (fsynced) before the
     row can be committed."""
     checked = data if isinstance(data, CheckedImage) else check_image(data, filename)
-    root = files_root()
-    final = root / relative_path(checked.sha256)
-    if not final.exists():
-        write_durably(final, checked.data)
-    if kind in PRINT_COPY_KINDS:
-        imaging.ensure_print_copy(root, checked.sha256, checked.data)
+    put_on_disk(checked, kind)
     row = EvidenceFile(
         sha256=checked.sha256, path=relative_path(checked.sha256), content_type=checked.content_type,
         size=len(checked.data), width=checked.width, height=checked.height,

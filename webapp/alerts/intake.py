@@ -338,9 +338,13 @@ def _ingest(payload: dict[str, Any], images: list[tuple[str | None, bytes]], *, 
         raise IntakeError(400, "too_many_images", f"at most {max_images} images per alert")
     checked = [evidence.check_image(data, name or f"image {i + 1}") for i, (name, data) in enumerate(images)]
 
-    # What a new alert needs, worked out before the lock so that it is held briefly.
+    # What a new alert needs, worked out before the lock so that it is held
+    # briefly: the GIS context and the snapshots' files and print copies (their
+    # rows are added under the lock).
     context = gis.context_at(placement.lat, placement.lon, report.occurred_at, gis_index)
     town = gis.township_at(placement.lat, placement.lon, gis_index)
+    for image in checked:
+        evidence.put_on_disk(image, "snapshot")
     serialise_dedupe(domain.code, placement.lat)
     now = clock.now()
     duplicate = find_open_duplicate(domain.code, placement.lat, placement.lon, report.occurred_at)

@@ -143,7 +143,22 @@ def url_with_credentials(url: str, credentials: Credentials) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-class StreamReader:
+class _EncodesFrames:
+    """``read()``: the next frame of ``read_array()`` as a JPEG :class:`Frame`."""
+
+    def read_array(self):
+        raise NotImplementedError
+
+    def read(self, quality: int = 85) -> Frame:
+        import cv2
+        img, captured = self.read_array()
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise CameraError("protocol", "could not encode a stream frame")
+        return Frame(buf.tobytes(), captured, "stream")
+
+
+class StreamReader(_EncodesFrames):
     """Frames from an RTSP or HTTP-MJPEG stream through OpenCV.
 
     The capture is opened once and reused; a stream that ends or errors is
@@ -175,14 +190,6 @@ class StreamReader:
             self.close()
             raise CameraError("no_stream", "the stream ended")
         return img, captured
-
-    def read(self, quality: int = 85) -> Frame:
-        import cv2
-        img, captured = self.read_array()
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise CameraError("protocol", "could not encode a stream frame")
-        return Frame(buf.tobytes(), captured, "stream")
 
     def close(self) -> None:
         if self._cap is not None:
@@ -284,7 +291,7 @@ class StreamHub:
             self._thread.join(timeout=self.timeout + 2)
 
 
-class StreamSubscription:
+class StreamSubscription(_EncodesFrames):
     """One consumer's view of a :class:`StreamHub` (the StreamReader API)."""
 
     def __init__(self, hub: StreamHub, seq: int):
@@ -296,14 +303,6 @@ class StreamSubscription:
             raise CameraError("no_stream", "subscription closed")
         self._seen, img, captured = self.hub.next_frame(self._seen)
         return img, captured
-
-    def read(self, quality: int = 85) -> Frame:
-        import cv2
-        img, captured = self.read_array()
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise CameraError("protocol", "could not encode a stream frame")
-        return Frame(buf.tobytes(), captured, "stream")
 
     def close(self) -> None:
         if not self._closed:

@@ -267,7 +267,7 @@ def render_orders_pdf(orders: Iterable[WorkOrder] | Sequence[WorkOrder]) -> byte
 
 
 # -- the cache ----------------------------------------------------------------
-CACHE_FORMAT = 2  # bump when the printed form changes
+CACHE_FORMAT = 3  # bump when the printed form changes
 
 
 def _row_values(row: Any, now: Any) -> list[Any]:
