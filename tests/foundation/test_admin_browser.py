@@ -60,3 +60,51 @@ def test_camera_form_fails_in_place_and_stores_nothing(page, org, make_user):
     db.session.expire_all()
     assert db.session.get(Camera, cam.id).mount_height_m == 90
     assert db.session.scalar(select(User.id).where(User.login == admin.login)) == admin.id
+
+
+@pytest.mark.browser
+def test_user_edit_fails_in_place_and_disabling_asks_first(page, org, make_user):
+    admin = make_user("admin")
+    target = make_user("unit_handler", "natural_resources", login="field_one")
+    page.set_viewport_size({"width": 360, "height": 740})  # an admin on a phone
+    page.goto(page.base_url + "/login")
+    page.fill("input[name=login]", admin.login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+    page.goto(page.base_url + "/admin/users?q=field_one")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    page.click(f"a[href='/admin/users/{target.id}/edit']")
+    page.wait_for_selector("#user-form")
+    page.fill("input[name=display_name]", "一号处置员")
+    page.fill("input[name=phone]", "打电话")
+    page.click("#user-form button[type=submit]")
+
+    error = page.locator("#error-phone")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "电话号码只能包含数字（及 + - 或空格）。"
+    assert page.input_value("input[name=display_name]") == "一号处置员"
+    assert page.input_value("input[name=phone]") == "打电话"
+    assert page.locator(".flash.error").inner_text() == "未保存：请修改下面标出的字段。"
+    db.session.expire_all()
+    assert db.session.get(User, target.id).display_name != "一号处置员"
+    assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "user_updated")) == 0
+
+    page.fill("input[name=phone]", "0953 1234567")
+    page.click("#user-form button[type=submit]")
+    page.wait_for_url("**/admin/users?q=field_one")
+    assert "一号处置员 已保存。" in page.locator(".flash").first.inner_text()
+
+    # Disabling: the button leads to a question, Cancel changes nothing, Yes disables.
+    page.click(f"form[action='/admin/users/{target.id}/active'] button[type=submit]")
+    page.wait_for_selector("text=确定停用")
+    page.click("text=取消")
+    page.wait_for_url("**/admin/users?q=field_one")
+    db.session.expire_all()
+    assert db.session.get(User, target.id).active
+    page.click(f"form[action='/admin/users/{target.id}/active'] button[type=submit]")
+    page.click("text=确定停用")
+    page.wait_for_url("**/admin/users")
+    db.session.expire_all()
+    assert not db.session.get(User, target.id).active
