@@ -121,6 +121,9 @@ def app_config(db_url, tmp_path) -> dict:
         "NRSC_DATA_DIR": str(tmp_path / "data"),
         "TESTING": True,
         "NRSC_TASKS_EAGER": True,
+        # Closing makes the PDF only in the tests of that (tests/notify/test_pdf_prerender.py):
+        # with eager tasks every close would lay one out.
+        "NRSC_PDF_PRERENDER": False,
         "SECRET_KEY": "test-secret",
         # The robot hosts plus the local webhook receiver of the notify tests
         # (tests/security/test_webhook_egress.py checks the defaults refuse it).

@@ -158,6 +158,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NRSC_PDF_FONT_DIR": str(pdf_font_dir()),
         # Cyclic garbage collection paused while a PDF is made (faster; 0: never paused).
         "NRSC_PDF_GC_PAUSE": env.get("NRSC_PDF_GC_PAUSE", "1") != "0",
+        # A closed order's PDF is made in the background when it closes (the
+        # office prints closed orders: their first PDF and batches then come
+        # from the cache); 0: made when first asked for.
+        "NRSC_PDF_PRERENDER": env.get("NRSC_PDF_PRERENDER", "1") != "0",
         # Elevation model (GeoTIFF, any CRS) for camera geolocation, coverage and the
         # simulator; the synthetic district DEM is written there when it is missing.
         "NRSC_DEM_PATH": Path(env.get("NRSC_DEM_PATH") or data_dir / "dem" / "hongsipu-synthetic-dem.tif"),

@@ -18,6 +18,7 @@ from webapp.notify import audit_watch, outbox
 from webapp.orders import deadlines
 from webapp.platform.tasks import TaskRunner, get_runner
 from webapp.printing import batch as print_batch
+from webapp.printing import pdf as print_pdf
 
 # (name, function, every seconds or None for on-demand only)
 JOBS: tuple[tuple[str, Callable, float | None], ...] = (
@@ -27,6 +28,7 @@ JOBS: tuple[tuple[str, Callable, float | None], ...] = (
     (assessment_jobs.BULLETIN_JOB, assessment_jobs.monthly_bulletin, assessment_jobs.BULLETIN_EVERY_SECONDS),
     (audit_watch.VERIFY_JOB, audit_watch.verify_job, audit_watch.VERIFY_EVERY_SECONDS),
     (print_batch.JOB_NAME, print_batch.run, None),
+    (print_pdf.PRERENDER_JOB, print_pdf.prerender, None),
 )
 # Long-running services started by the worker process, never by web workers.
 SERVICES: tuple[Callable[[Flask], None], ...] = (

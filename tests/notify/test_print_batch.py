@@ -200,3 +200,38 @@ def test_a_batch_with_nothing_or_too_much_is_refused_in_chinese_and_stores_nothi
     resp = office.post("/orders/pdf/batch", data={"state": "all"}, follow_redirects=True)
     assert resp.status_code == 200 and "共 3 个工单符合条件" in resp.get_data(as_text=True)
     assert db.session.scalar(select(PrintJob)) is None
+
+
+def test_closing_makes_the_pdf_ahead_for_the_office(app, make_order, login_as, make_user):
+    """NRSC_PDF_PRERENDER (on by default; off in the other tests): closing
+    through the page or the API has the worker make the closed order's PDF,
+    which the office then gets from the cache."""
+    from webapp.platform.security import create_api_token
+    app.config["NRSC_PDF_PRERENDER"] = True
+    duty, _user = login_as("duty_officer", "duty")
+    office, _ = login_as("office_staff")
+    by_page, by_api, not_ahead = (make_order(f"HSB-2026-00090{n}") for n in range(3))
+
+    resp = duty.post(f"/orders/{by_page.id}/act/close", data={"version": by_page.version, "confirm_unfinished": "1"})
+    assert resp.status_code == 302
+    _row, token = create_api_token(user=make_user("duty_officer", "duty", login="duty_api"))
+    db.session.commit()
+    resp = app.test_client().post(f"/api/v1/orders/{by_api.id}/close", json={"confirm_unfinished": True},
+                                  headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200 and resp.get_json()["state"] == "closed"
+
+    for order in (by_page, by_api):
+        db.session.expire_all()
+        order = db.session.get(type(order), order.id)
+        ahead = pdf.cached_pdf_if_any(order)
+        assert ahead is not None and ahead.startswith(b"%PDF-")
+        served = office.get(f"/orders/{order.id}/pdf")
+        assert served.status_code == 200 and served.data == ahead
+
+    # Switched off, closing makes nothing; the PDF is made when first asked for.
+    app.config["NRSC_PDF_PRERENDER"] = False
+    resp = duty.post(f"/orders/{not_ahead.id}/act/close", data={"version": not_ahead.version,
+                                                                 "confirm_unfinished": "1"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert pdf.cached_pdf_if_any(db.session.get(type(not_ahead), not_ahead.id)) is None

@@ -21,6 +21,7 @@ from webapp.orders import schemas as S
 from webapp.org import visibility
 from webapp.platform import clock
 from webapp.platform.errors import api_error
+from webapp.printing import pdf
 
 bp = Blueprint("orders_api", __name__)
 csrf.exempt(bp)
@@ -188,8 +189,10 @@ def _h_feedback(o, b):
 
 
 def _h_close(o, b):
-    return workflow.close(o, actor=g.api_user, note=b.note, version=b.version,
-                          confirm_unfinished=b.confirm_unfinished)
+    closed = workflow.close(o, actor=g.api_user, note=b.note, version=b.version,
+                            confirm_unfinished=b.confirm_unfinished)
+    pdf.prerender_later(closed)
+    return closed
 
 
 def _h_rework(o, b):

@@ -23,6 +23,7 @@ from webapp.org import chart as orgchart
 from webapp.org import visibility
 from webapp.platform import clock, exports, formats, labels
 from webapp.platform.jinja import render
+from webapp.printing import pdf
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
     current_user,
@@ -307,7 +308,8 @@ def _run_close(order, user):
     confirmed = request.form.get("confirm_unfinished") == "1"
     if unfinished_participants(order) and not confirmed:
         raise FormProblem(_("Some units never accepted or fed back: tick the box to close the order without them."))
-    workflow.close(order, actor=user, note=_text("note") or None, version=_version(), confirm_unfinished=confirmed)
+    pdf.prerender_later(workflow.close(order, actor=user, note=_text("note") or None, version=_version(),
+                                       confirm_unfinished=confirmed))
     return _("Order closed.")
 
 

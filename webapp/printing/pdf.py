@@ -339,3 +339,24 @@ def cached_order_pdf(order: WorkOrder) -> tuple[bytes, bool]:
         if old.name != path.name:
             old.unlink(missing_ok=True)
     return data, False
+
+
+# -- made ahead ---------------------------------------------------------------------
+PRERENDER_JOB = "print_prerender"
+
+
+def prerender_later(order: WorkOrder) -> None:
+    """Have the worker make the order's PDF now (a closed order: the office
+    prints it next), unless NRSC_PDF_PRERENDER is off. The caller has committed."""
+    if current_app.config.get("NRSC_PDF_PRERENDER", True):
+        from webapp.platform.tasks import get_runner
+        get_runner().submit(PRERENDER_JOB, order_id=order.id)
+
+
+def prerender(order_id: int) -> bool:
+    """The worker's part: put this version of the order's PDF in the cache.
+    Whether it was made now (False: cached already, or the order is gone)."""
+    order = db.session.get(WorkOrder, order_id)
+    if order is None:
+        return False
+    return not cached_order_pdf(order)[1]
