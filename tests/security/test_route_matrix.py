@@ -43,6 +43,7 @@ A = "/api/v1"
 RULES: dict[tuple[str, str], tuple[str, set[str]]] = {
     ("main.home", "GET"): ("/", EVERYONE),
     ("main.healthz", "GET"): ("/healthz", PUBLIC),
+    ("main.favicon", "GET"): ("/favicon.ico", PUBLIC),
     ("auth.login", "GET"): ("/login", PUBLIC),
     ("auth.login", "POST"): ("/login", PUBLIC),
     ("auth.logout", "POST"): ("/logout", PUBLIC),

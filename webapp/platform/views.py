@@ -33,6 +33,12 @@ def healthz():
     return jsonify(status="ok" if ok else "migrations_pending", schema=schema), (200 if ok else 503)
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico where a page names no icon (a PDF tab, a bookmark)."""
+    return redirect(url_for("static", filename="img/favicon.svg"), 301)
+
+
 @bp.route("/")
 @login_required
 def home():
