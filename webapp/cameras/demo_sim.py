@@ -4,6 +4,7 @@ loopback ports and nothing listens there yet."""
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any, Callable
 
 from flask import Flask
@@ -22,15 +23,32 @@ def _port_free(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) != 0
 
 
-def wanted(app: Flask) -> bool:
-    """Auto mode: cameras on 127.0.0.1 at the demo's ports, and those ports free."""
+def wanted(app: Flask, echo: Callable[[str], Any] = print, wait_s: float = 20.0) -> bool:
+    """Auto mode: cameras on 127.0.0.1 at the demo's ports, and those ports free.
+    A previous run still stopping holds them for a few seconds: wait for them
+    (up to ``wait_s``) rather than start without the simulator, and say so when
+    something else keeps them (the cameras will then show offline)."""
     from webapp.demo.data import ONVIF_BASE_PORT
     from webapp.models import Camera
     with app.app_context():
         ports = list(db.session.scalars(select(Camera.onvif_port).where(
             Camera.active.is_(True), Camera.onvif_host == "127.0.0.1")))
     demo_ports = [p for p in ports if p and ONVIF_BASE_PORT < p <= ONVIF_BASE_PORT + 38]
-    return bool(demo_ports) and _port_free("127.0.0.1", ONVIF_BASE_PORT) and _port_free("127.0.0.1", demo_ports[0])
+    if not demo_ports:
+        return False
+    probe = (ONVIF_BASE_PORT, demo_ports[0])
+    deadline = time.monotonic() + wait_s
+    told = False
+    while not all(_port_free("127.0.0.1", port) for port in probe):
+        if time.monotonic() >= deadline:
+            echo(f"camera simulator not started: 127.0.0.1:{ONVIF_BASE_PORT}… is in use by another program "
+                 "(another simulator?); cameras nothing answers for will show offline")
+            return False
+        if not told:
+            echo(f"waiting for 127.0.0.1:{ONVIF_BASE_PORT}… to be free (a previous run stopping?)")
+            told = True
+        time.sleep(0.5)
+    return True
 
 
 def start(app: Flask, echo: Callable[[str], Any] = print) -> Any:
