@@ -131,7 +131,15 @@ def test_phone_photo_compressed_before_upload_keeps_exif(page, app, live_server,
         pg.wait_for_selector(f"{form} [data-far-reason]:not([hidden])")
         assert pg.locator(f"{form} textarea[name=far_reason][required]").count() == 1
         pg.route("**/arrive", measure)
+        # The picker names itself in Chinese whatever the browser's language; a tap on it opens the input.
+        assert pg.locator(f"{form} .file-button").inner_text() == "拍照或选择照片"
+        pg.locator(f"{form} .file-pick").scroll_into_view_if_needed()
+        box = pg.locator(f"{form} .file-pick").bounding_box()  # viewport coordinates
+        assert box["height"] >= 44 and pg.evaluate(
+            f"() => document.elementFromPoint({box['x'] + box['width'] / 2}, {box['y'] + box['height'] / 2}).name"
+        ) == "photo"
         pg.set_input_files(f"{form} input[name=photo]", str(camera_photo))
+        assert pg.locator(f"{form} .previews .chosen").inner_text() == "已选择 1 张照片"
         _no_sideways_scroll(pg)
         pg.screenshot(path=str(shots / "phone-checkin-far-360.png"), full_page=True)
         pg.click(f"{form} button[type=submit]")

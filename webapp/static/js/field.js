@@ -100,6 +100,13 @@
       var box = document.getElementById(e.target.getAttribute("data-preview"));
       if (!box || !window.URL) return;
       box.innerHTML = "";
+      var limits = e.target.form && e.target.form.querySelector("[data-photo-limits]");
+      if (limits && e.target.files.length) {
+        var chosen = document.createElement("span");
+        chosen.className = "chosen";
+        chosen.textContent = (limits.getAttribute("data-chosen") || "{n}").replace("{n}", e.target.files.length);
+        box.appendChild(chosen);
+      }
       for (var k = 0; k < e.target.files.length; k++) {
         var img = document.createElement("img");
         img.src = URL.createObjectURL(e.target.files[k]);
