@@ -16,6 +16,8 @@ def test_office_sees_every_unit(history, login_as):
     page = b.get("/assessment/?period=2026-11").get_data(as_text=True)
     assert "应急管理局" in page and "柳泉乡" in page and "75.25" in page and "合格" in page
     assert 'id="apart"' in page and "林业和草原局" in page
+    # A unit's score reads 得分 (置信度 is a detector's confidence, on the alert page).
+    assert "<th>得分</th>" in page and "置信度" not in page
     assert "<script>" not in page and "style=" not in page
     nr = history.units["natural_resources"]
     detail = b.get(f"/assessment/2026-11/unit/{nr.id}")
