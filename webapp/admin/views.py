@@ -15,6 +15,7 @@ from webapp.extensions import db
 from webapp.gis import context as gis_context
 from webapp.gis import layers as gis_layers
 from webapp.models import (
+    ApiToken,
     Camera,
     Parcel,
     Township,
@@ -22,9 +23,15 @@ from webapp.models import (
     User,
     WorkingGroup,
 )
-from webapp.platform import audit, labels, sessions
+from webapp.platform import audit, clock, labels, sessions
 from webapp.platform.jinja import render
-from webapp.platform.security import current_user, disable_user, hash_password, roles_required
+from webapp.platform.security import (
+    create_api_token,
+    current_user,
+    disable_user,
+    hash_password,
+    roles_required,
+)
 
 bp = Blueprint("admin", __name__, template_folder="templates")
 PAGE_SIZE = 50
@@ -454,3 +461,76 @@ def camera_edit(camera_id: int):
     else:
         flash(_("Nothing changed."), "info")
     return redirect(url_for("admin.cameras"))
+
+
+
+# -- API tokens ------------------------------------------------------------------------
+# A token acts either as a user (their role and unit: an integrator's account)
+# or as an intake source (an AI box, an NVR: it reports alerts and sees those it
+# reported). Only its SHA-256 is stored; the token is shown once.
+SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{1,79}$")
+TOKEN_FIELDS = ("kind", "login", "source", "label")
+
+
+def _tokens_page(values: dict[str, str], errors: dict[str, str]):
+    rows = db.session.scalars(select(ApiToken).options(selectinload(ApiToken.user))
+                              .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())).all()
+    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.login)).all()
+    return render("admin/tokens.html", tokens=rows, users=users, values=values, errors=errors)
+
+
+@bp.route("/tokens")
+@roles_required("admin")
+def tokens():
+    """Every API token: what it acts as, when it was made and last used, and
+    whether it still works; a new one for a user or an intake source."""
+    return _tokens_page({k: "" for k in TOKEN_FIELDS} | {"kind": "source"}, {})
+
+
+@bp.route("/tokens/new", methods=["POST"])
+@roles_required("admin")
+def token_new():
+    values = {k: (request.form.get(k) or "").strip() for k in TOKEN_FIELDS}
+    errors: dict[str, str] = {}
+    user = None
+    if values["kind"] not in ("user", "source"):
+        errors["kind"] = _("Choose what the token acts as.")
+    elif values["kind"] == "user":
+        user = db.session.scalar(select(User).where(User.login == values["login"], User.active.is_(True)))
+        if user is None:
+            errors["login"] = _("Choose an active user from the list.")
+    elif not SOURCE_RE.match(values["source"]):
+        errors["source"] = _("The source name has 2 to 80 letters, digits, dots, hyphens or underscores, "
+                             "starting with a letter or digit.")
+    elif values["source"].lower() in labels.SOURCE_LABELS:
+        errors["source"] = _("This name is reserved; choose another.")
+    if len(values["label"]) > 120:
+        errors["label"] = _("The note has at most 120 characters.")
+    if errors:
+        return _tokens_page(values, errors), 400
+    source = values["source"] if values["kind"] == "source" else None
+    row, plain = create_api_token(source=source, user=user, label=values["label"])
+    db.session.flush()
+    audit.record("token_created", "api_token", row.id,
+                 data={"source": source, "user": user.login if user else None, "prefix": row.prefix})
+    db.session.commit()
+    return _no_store(render("admin/token_once.html", token=row, plain=plain))
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@roles_required("admin")
+def token_revoke(token_id: int):
+    """Revoke a token (after a confirmation): it answers 401 from now on, for good."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None:
+        abort(404)
+    if row.revoked_at is not None:
+        return redirect(url_for("admin.tokens"))
+    if request.form.get("confirm") != "1":
+        return render("admin/token_confirm.html", token=row)
+    row.revoked_at = clock.now()
+    audit.record("token_revoked", "api_token", row.id,
+                 data={"prefix": row.prefix, "source": row.source_name, "user": row.user.login if row.user else None})
+    db.session.commit()
+    flash(_("Token %(prefix)s… is revoked.", prefix=row.prefix), "success")
+    return redirect(url_for("admin.tokens"))
