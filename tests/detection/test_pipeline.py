@@ -237,11 +237,15 @@ def test_masks_and_thresholds_of_the_preset(app, clock):
     assert len(_alerts()) == 1
 
 
-def test_a_failing_detector_is_contained_and_corrupt_frames_are_said(app, clock):
+def test_a_failing_detector_is_contained_and_corrupt_frames_are_said(app, clock, login_as):
     cam = _camera(domains=("grazing",))  # only the broken detector serves it
     outcome, visit = _run(cam)
     assert outcome.status == "failed" and visit.detection_status == "failed"
     assert "broken failed" in visit.detection_note
+    # The camera page says so in its own words (not 「发送失败」, a message's).
+    b, _user = login_as("duty_officer")
+    notes = b.get(f"/cameras/{cam.code}").get_data(as_text=True).split('id="detection-notes"')[1].split("</ul>")[0]
+    assert "识别失败" in notes and "发送失败" not in notes
     other = _camera(code="T-92", domains=("safety",))
     Probe.script = {i: [("safety", "unsafe_operation", BOX, 0.9)] for i in range(3)}
     outcome, visit = _run(other, frames=[b"\xff\xd8garbage", *_frames(2)])
