@@ -64,11 +64,19 @@ def test_missing_preset(fakecams):
     assert err.value.kind == "no_preset"
 
 
-def test_unreachable_host():
+def test_unreachable_host(monkeypatch):
     from fakecam import free_port
+
+    from webapp.cameras import adapter as adapter_module
+
+    def no_onvif_client():
+        raise AssertionError("the ONVIF client (its WSDL parsing) was built for a port that refuses")
+    # A refused port fails at the TCP probe, before the ONVIF client parses its
+    # schemas: a patrol retrying dark cameras once spent a whole core there.
+    monkeypatch.setattr(adapter_module, "_onvif_module", no_onvif_client)
     with pytest.raises(CameraError) as err:
         OnvifAdapter("127.0.0.1", free_port(), Credentials("a", "b"), timeout=1).connect()
-    assert err.value.kind == "unreachable"
+    assert err.value.kind == "unreachable" and "unreachable" in err.value.message
 
 
 def test_garbage_and_stall_are_bounded(fakecams):

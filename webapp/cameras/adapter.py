@@ -24,6 +24,7 @@ conventions); the normalised ONVIF spaces stay inside this module.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,6 +192,7 @@ class OnvifAdapter:
     def connect(self) -> "OnvifAdapter":
         if self._cam is not None:
             return self
+        self._probe()
         onvif = _onvif_module()
         with _env_lock:
             saved = config.saved_proxy_environment(PROXY_VARS)
@@ -203,6 +205,20 @@ class OnvifAdapter:
             finally:
                 config.restore_environment(saved)
         return self
+
+    def _probe(self) -> None:
+        """A TCP connection to the camera's port first: the ONVIF client parses
+        its WSDL schemas (a fraction of a second of CPU) before it sends
+        anything, and a patrol retrying dozens of dark cameras spent a whole
+        core on that. A port that refuses or does not answer fails here."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout):
+                pass
+        except socket.timeout:
+            raise CameraError("timeout", f"{self.host}:{self.port} did not answer in {self.timeout:g} s") from None
+        except OSError as exc:
+            raise CameraError("unreachable", f"{self.host}:{self.port} unreachable: "
+                                             f"{exc.strerror or type(exc).__name__}") from None
 
     def close(self) -> None:
         self._cam = self._media = self._ptz = None
