@@ -49,4 +49,12 @@ def test_camera_map_and_manual_alert_map(page, org, make_user, kit):
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
     assert page.input_value("#lat") and page.input_value("#lon")
     assert 36 < float(page.input_value("#lat")) < 39 and 105 < float(page.input_value("#lon")) < 108
+    # The images picker names itself in Chinese and says what was chosen.
+    assert page.locator(".file-pick .file-button").inner_text() == "选择图片"
+    page.set_input_files("#manual-images", [
+        {"name": "北坡.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xd9"},
+        {"name": "近景.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xd9"}])
+    assert page.locator(".file-chosen").inner_text() == "已选择 2 个文件"
+    page.set_input_files("#manual-images", [{"name": "北坡.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xd9"}])
+    assert page.locator(".file-chosen").inner_text() == "北坡.jpg"
     assert dialogs == [] and errors == []

@@ -78,3 +78,14 @@ function nrscApplyDataStyles(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { nrscApplyDataStyles(document); });
 document.addEventListener("htmx:load", function (evt) { nrscApplyDataStyles(evt.detail.elt.parentNode || document); });
+
+// File pickers (templates/forms/_file_pick.html): the chosen file's name, or how many.
+document.addEventListener("change", function (evt) {
+  var input = evt.target;
+  if (!input.matches || !input.matches(".file-pick input[type=file]")) return;
+  var out = input.closest(".file-pick").nextElementSibling;
+  if (!out || !out.classList.contains("file-chosen")) return;
+  var files = input.files || [];
+  out.textContent = files.length === 1 ? files[0].name
+    : files.length ? (out.getAttribute("data-many") || "{n}").replace("{n}", files.length) : "";
+});
