@@ -1,4 +1,4 @@
-"""In a real chromium: an admin's camera form with a wrong value fails in
+"""In a real chromium: an admin's camera, user and API token forms with a wrong value fail in
 place — the Chinese message next to the field, the typed values kept, the
 stored password never in the page — and nothing is stored."""
 from __future__ import annotations
@@ -108,3 +108,28 @@ def test_user_edit_fails_in_place_and_disabling_asks_first(page, org, make_user)
     page.wait_for_url("**/admin/users")
     db.session.expire_all()
     assert not db.session.get(User, target.id).active
+
+
+@pytest.mark.browser
+def test_token_form_fails_in_place_and_stores_nothing(page, org, make_user):
+    from webapp.models import ApiToken
+    admin = make_user("admin")
+    _log_in(page, admin)
+    page.goto(page.base_url + "/admin/users")
+    page.click("a[href='/admin/tokens']")
+    page.wait_for_selector("#token-form")
+    page.fill("input[name=source]", "北山 盒子")
+    page.fill("input[name=label]", "北山智能分析盒子")
+    page.click("#token-form button[type=submit]")
+
+    error = page.locator("#error-source")
+    error.wait_for(state="visible")
+    assert error.inner_text().startswith("接入源名称为 2 到 80 个")
+    assert page.input_value("input[name=source]") == "北山 盒子"
+    assert page.input_value("input[name=label]") == "北山智能分析盒子"
+    assert db.session.scalar(select(func.count(ApiToken.id))) == 0
+
+    page.fill("input[name=source]", "beishan-box")
+    page.click("#token-form button[type=submit]")
+    token = page.locator("[data-token]").inner_text()
+    assert token.startswith("nrsc_") and db.session.scalar(select(func.count(ApiToken.id))) == 1
