@@ -180,6 +180,12 @@ def test_extension_beyond_the_maximum_is_refused_on_the_page(dispatched, people,
     assert "新的截止时间最多只能延至 30 天后" in page
     assert f'value="{typed}"' in page and "山路塌方" in page  # what was typed is kept
     assert db.session.scalar(select(func.count()).select_from(ExtensionRequest)) == 0
+    # Within the maximum it is asked for, and waits for the duty office's decision: 待审批.
+    fine = (clock.current + timedelta(days=2)).astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M")
+    r = b.post(f"/unit/orders/{oid}/extension", data={"version": version, "until": fine, "reason": "山路塌方"})
+    assert r.status_code in (200, 302, 303)
+    assert db.session.scalar(select(func.count()).select_from(ExtensionRequest)) == 1
+    assert "待审批" in b.get(f"/unit/orders/{oid}").get_data(as_text=True)
 
 
 # -- emergencies and event types count natural time ------------------------------------------
