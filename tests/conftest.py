@@ -204,6 +204,19 @@ def browser(app):
     return Browser(app.test_client())
 
 
+def log_in_page(page, login: str, landing: str | None = None) -> None:
+    """Log in through the login form in a real browser (every made user has
+    PASSWORD), then wait for ``landing`` (a URL pattern) or for the load."""
+    page.goto(page.base_url + "/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    if landing:
+        page.wait_for_url(landing)
+    else:
+        page.wait_for_load_state()
+
+
 @pytest.fixture
 def login_as(app, make_user):
     """login_as(role, unit_code=None) -> (Browser, User)."""

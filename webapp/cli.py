@@ -197,7 +197,9 @@ def run(host: str, port: int, simulator: bool | None) -> None:
     port = port or free_port(host)
     if not _port_free(host, port):
         raise click.ClickException(f"cannot listen on {host}:{port} (address in use)")
-    sim = demo_sim.start(app, click.echo) if (simulator if simulator is not None else demo_sim.wanted(app, click.echo)) else None
+    if simulator is None:  # auto: when the cameras point at the simulator's ports
+        simulator = demo_sim.wanted(app, click.echo)
+    sim = demo_sim.start(app, click.echo) if simulator else None
     sa.engine.dispose()  # nothing of this parent's pool is needed once the children run
     try:
         status = services.run_all(

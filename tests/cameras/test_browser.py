@@ -10,15 +10,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Preset
 
-PASSWORD = "test-password-1"
-
-
-def _login(page, login: str) -> None:
-    page.goto(page.base_url + "/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+from tests.conftest import log_in_page
 
 
 @pytest.mark.browser
@@ -26,7 +18,7 @@ def test_live_view_and_preset_editor(page, fakecams, make_camera, make_user):
     fake = fakecams()
     cam = make_camera(fake)
     officer = make_user("duty_officer")
-    _login(page, officer.login)
+    log_in_page(page, officer.login)
 
     page.goto(f"{page.base_url}/cameras/{cam.code}")
     # The <img> is fed by the app's MJPEG proxy: it has decoded a real frame.

@@ -7,15 +7,7 @@ import urllib.request
 
 import pytest
 
-PASSWORD = "test-password-1"  # the conftest's password for every made user
-
-
-def _login(page, login: str) -> None:
-    page.goto(page.base_url + "/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/alerts/")
+from tests.conftest import log_in_page
 
 
 def _post_alert(base_url: str, token: str, body: dict) -> dict:
@@ -31,7 +23,7 @@ def _post_alert(base_url: str, token: str, body: dict) -> dict:
 def test_posted_alert_appears_in_open_console_within_3s(page, org, make_user, token_for, kit):
     officer = make_user("duty_officer")
     source = token_for(source="box1")
-    _login(page, officer.login)
+    log_in_page(page, officer.login, "**/alerts/")
     page.wait_for_selector("#queue table.queue")
     page.evaluate("window.__notReloaded = true")
     assert page.locator("tr.alert-row").count() == 0

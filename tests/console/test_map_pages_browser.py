@@ -8,17 +8,13 @@ import pytest
 from webapp.extensions import db
 from webapp.models import Camera
 
-PASSWORD = "test-password-1"  # the conftest's password for every made user
+from tests.conftest import log_in_page
 
 
 def _login(page, login: str) -> list[str]:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(page.base_url + "/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/alerts/")
+    log_in_page(page, login, "**/alerts/")
     return errors
 
 
@@ -55,6 +51,7 @@ def test_camera_map_and_manual_alert_map(page, org, make_user, kit):
         {"name": "北坡.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xd9"},
         {"name": "近景.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xd9"}])
     assert page.locator(".file-chosen").inner_text() == "已选择 2 个文件"
-    page.set_input_files("#manual-images", [{"name": "北坡.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xd9"}])
+    page.set_input_files("#manual-images",
+                         [{"name": "北坡.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xd9"}])
     assert page.locator(".file-chosen").inner_text() == "北坡.jpg"
     assert dialogs == [] and errors == []

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import log_in_page
 from tests.detection.test_learning import cams, make_alert, preset_of  # noqa: F401 - fixture and helpers
-
-PASSWORD = "test-password-1"
-
-
-def _login(page, login: str, landing: str) -> None:
-    page.goto(page.base_url + "/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(landing)
 
 
 @pytest.mark.browser
@@ -23,7 +14,7 @@ def test_mask_button_and_precision_chart_in_a_browser(page, cams, make_user):  #
     alert = make_alert(a, 1, "fire_colour", "false_alarm", age_days=0, boxes=[[0.4, 0.5, 0.5, 0.7]])
     make_alert(a, 1, "fire_colour", "confirmed", age_days=8)
     officer = make_user("duty_officer")
-    _login(page, officer.login, "**/alerts/")
+    log_in_page(page, officer.login, "**/alerts/")
     page.goto(f"{page.base_url}/alerts/{alert.id}")
     page.click("#mask-button")
     page.wait_for_selector("#mask-done")
@@ -32,7 +23,7 @@ def test_mask_button_and_precision_chart_in_a_browser(page, cams, make_user):  #
 
     page.context.clear_cookies()
     lead = make_user("duty_lead")
-    _login(page, lead.login, "**/*")
+    log_in_page(page, lead.login, "**/*")
     page.goto(page.base_url + "/detection/precision")
     page.wait_for_selector(".chart[data-ready='1']")
     assert page.locator("#detector-table tr[data-key='fire_colour'] td.precision").inner_text() == "50.0%"

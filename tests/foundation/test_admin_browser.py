@@ -9,15 +9,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import AuditEvent, Camera, User
 
-PASSWORD = "test-password-1"  # the conftest's password for every made user
-
-
-def _log_in(page, user) -> None:
-    page.goto(page.base_url + "/login")
-    page.fill("input[name=login]", user.login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
+from tests.conftest import log_in_page
 
 
 @pytest.mark.browser
@@ -27,7 +19,7 @@ def test_camera_form_fails_in_place_and_stores_nothing(page, org, make_user):
                  onvif_host="10.0.0.8", onvif_port=80, onvif_user="cam", onvif_password="STORED-SECRET")
     db.session.add(cam)
     db.session.commit()
-    _log_in(page, admin)
+    log_in_page(page, admin.login, lambda url: "/login" not in url)
 
     page.goto(page.base_url + "/admin/cameras")
     page.click(f"a[href='/admin/cameras/{cam.id}/edit']")
@@ -71,7 +63,7 @@ def test_user_edit_fails_in_place_and_disabling_asks_first(page, org, make_user)
     admin = make_user("admin")
     target = make_user("unit_handler", "natural_resources", login="field_one")
     page.set_viewport_size({"width": 360, "height": 740})  # an admin on a phone
-    _log_in(page, admin)
+    log_in_page(page, admin.login, lambda url: "/login" not in url)
 
     page.goto(page.base_url + "/admin/users?q=field_one")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
@@ -114,7 +106,7 @@ def test_user_edit_fails_in_place_and_disabling_asks_first(page, org, make_user)
 def test_token_form_fails_in_place_and_stores_nothing(page, org, make_user):
     from webapp.models import ApiToken
     admin = make_user("admin")
-    _log_in(page, admin)
+    log_in_page(page, admin.login, lambda url: "/login" not in url)
     page.goto(page.base_url + "/admin/users")
     page.click("a[href='/admin/tokens']")
     page.wait_for_selector("#token-form")

@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import WorkOrder
 
+from tests.conftest import log_in_page
+
 HX = {"HX-Request": "true"}
 GOOD = {"title": "演练 · 滑坡", "lead_unit": "natural_resources", "cooperating": ["town.liuquan"],
         "township": "liuquan", "working_group": "1", "priority": "urgent",
         "clock_accept": "15m", "clock_arrive": "1h", "clock_feedback": "24h", "basis": "natural"}
-PASSWORD = "test-password-1"
 
 
 def _orders() -> int:
@@ -79,19 +80,11 @@ def test_refusal_without_field_is_a_chinese_sentence(make_alert, login_as):
     assert _orders() == 0
 
 
-def _login(page, login: str) -> None:
-    page.goto(page.base_url + "/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/alerts/")
-
-
 @pytest.mark.browser
 def test_dispatch_form_in_chromium_errors_in_place_then_one_page(page, make_alert, make_user):
     alert = make_alert()
     officer = make_user("duty_officer", "duty")
-    _login(page, officer.login)
+    log_in_page(page, officer.login, "**/alerts/")
     page.goto(f"{page.base_url}/orders/dispatch/{alert.id}")
     page.wait_for_function("window.htmx !== undefined")
     page.fill("input[name=clock_accept]", "0m")

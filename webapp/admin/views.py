@@ -133,12 +133,12 @@ def _check_user(values: dict[str, str], existing: User | None = None) -> tuple[d
     """Field -> message for what is wrong, and the unit (or office) the user
     belongs to. ``existing``: the user being edited (the login is not)."""
     errors: dict[str, str] = {}
-    if existing is None and not LOGIN_RE.match(values["login"]):
-        errors["login"] = _("The login has 3 to 80 letters, digits, dots, hyphens or underscores.")
-    elif existing is None and db.session.scalar(
-            select(User.id).where(func.lower(User.login) == values["login"].lower())):
-        errors["login"] = _("This login is taken; choose another.")
-    if existing is not None and existing.id == current_user().id and values["role"] != existing.role:
+    if existing is None:
+        if not LOGIN_RE.match(values["login"]):
+            errors["login"] = _("The login has 3 to 80 letters, digits, dots, hyphens or underscores.")
+        elif db.session.scalar(select(User.id).where(func.lower(User.login) == values["login"].lower())):
+            errors["login"] = _("This login is taken; choose another.")
+    elif existing.id == current_user().id and values["role"] != existing.role:
         errors["role"] = _("You cannot change your own role; another administrator can.")
     if not values["display_name"]:
         errors["display_name"] = _("Enter the person's name.")
@@ -461,7 +461,6 @@ def camera_edit(camera_id: int):
     else:
         flash(_("Nothing changed."), "info")
     return redirect(url_for("admin.cameras"))
-
 
 
 # -- API tokens ------------------------------------------------------------------------

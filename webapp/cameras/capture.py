@@ -144,10 +144,7 @@ def url_with_credentials(url: str, credentials: Credentials) -> str:
 
 
 class _EncodesFrames:
-    """``read()``: the next frame of ``read_array()`` as a JPEG :class:`Frame`."""
-
-    def read_array(self):
-        raise NotImplementedError
+    """``read()``: the next frame of the subclass's ``read_array()`` as a JPEG :class:`Frame`."""
 
     def read(self, quality: int = 85) -> Frame:
         import cv2

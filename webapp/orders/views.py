@@ -23,7 +23,6 @@ from webapp.org import chart as orgchart
 from webapp.org import visibility
 from webapp.platform import clock, exports, formats, labels
 from webapp.platform.jinja import render
-from webapp.printing import pdf
 from webapp.platform.security import (
     ALL_UNITS_ROLES,
     current_user,
@@ -31,6 +30,7 @@ from webapp.platform.security import (
     roles_required,
 )
 from webapp.plugin_api import Clock
+from webapp.printing import pdf
 
 OFFICE_LIST_ROLES = ("duty_officer", "duty_lead", "office_staff", "leader_viewer")
 # Page action -> workflow action; who sees each form comes from the workflow's

@@ -7,12 +7,12 @@ from functools import wraps
 from typing import Callable, Iterable
 
 from flask import abort, g, redirect, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
 from webapp.models import ApiToken, Unit, User
-from webapp.platform import sessions
+from webapp.platform import clock, sessions
 
 DUTY_ROLES = frozenset({"duty_officer", "duty_lead"})
 OFFICE_ROLES = frozenset({"office_staff", "admin"})
@@ -68,12 +68,9 @@ def create_api_token(*, source: str | None = None, user: User | None = None, lab
 def revoke_user_tokens(user: User) -> int:
     """Revoke every API token of ``user`` (disabling): enabling the user again
     does not bring them back, a new token is issued. The caller commits."""
-    from webapp.platform import clock
-    rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                     ApiToken.revoked_at.is_(None))).all()
-    for row in rows:
-        row.revoked_at = clock.now()
-    return len(rows)
+    result = db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                                .values(revoked_at=clock.now()))
+    return result.rowcount or 0
 
 
 def disable_user(user: User) -> dict[str, int]:

@@ -34,6 +34,7 @@ from webapp.gis.context import context_from_json
 from webapp.models import AuditEvent, EvidenceFile, Unit, WorkOrder
 from webapp.orders import queries as oh
 from webapp.platform import clock, imaging
+from webapp.platform.tasks import get_runner
 from webapp.printing import fonts
 
 FORM_TITLE = "预警信息处置办理工单"  # the form's official name (seed attachment 2)
@@ -349,7 +350,6 @@ def prerender_later(order: WorkOrder) -> None:
     """Have the worker make the order's PDF now (a closed order: the office
     prints it next), unless NRSC_PDF_PRERENDER is off. The caller has committed."""
     if current_app.config.get("NRSC_PDF_PRERENDER", True):
-        from webapp.platform.tasks import get_runner
         get_runner().submit(PRERENDER_JOB, order_id=order.id)
 
 
